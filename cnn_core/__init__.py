@@ -1,0 +1,1 @@
+"""cnn-lens core: data, the seed CNN, activations and feature visualization. No web code here."""

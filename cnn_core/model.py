@@ -1,0 +1,290 @@
+"""The seed CNN: build it, train it reproducibly, save and load it with its metadata."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+from cnn_core import config
+from cnn_core.data import MnistData
+
+TRAIN_COMMAND = "make train  (or: python -m cnn_core.train)"
+
+
+class ModelNotFoundError(FileNotFoundError):
+    """No trained model where one was expected; the message says how to train one."""
+
+
+class ModelLoadError(RuntimeError):
+    """A model file exists but cannot be loaded; the message says how to rebuild it."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of a training run (article III: SGD, momentum, L2, a schedule)."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 0.05
+    momentum: float = 0.9
+    l2: float = 1e-4
+    schedule: str = "cosine"  # "cosine", "step" (halve every `step_epochs`) or "constant"
+    step_epochs: int = 5
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; use cosine, step or constant")
+        if self.epochs < 1 or self.batch_size < 1 or self.step_epochs < 1:
+            raise ValueError("epochs, batch_size and step_epochs must be >= 1")
+        if not (self.learning_rate > 0 and 0 <= self.momentum < 1 and self.l2 >= 0):
+            raise ValueError("need learning_rate > 0, 0 <= momentum < 1, l2 >= 0")
+
+
+@dataclass
+class TrainedModel:
+    """A trained seed CNN with its metadata.
+
+    Attributes:
+        model: the Keras model, input `(N, 28, 28, 1)` float32 standardized, output `(N, 10)`
+            softmax probabilities.
+        meta: the metadata written beside it (`cnn.json`): accuracy, history, confusion matrix,
+            normalization, data source and fingerprint, training config and time.
+    """
+
+    model: keras.Model
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        return float(self.meta["normalization"]["mean"])
+
+    @property
+    def std(self) -> float:
+        return float(self.meta["normalization"]["std"])
+
+    def standardize(self, images: np.ndarray) -> np.ndarray:
+        """Standardize raw digits as in training.
+
+        Args:
+            images: `(N, 28, 28)` or `(N, 28, 28, 1)` uint8 (or float) pixel values 0-255.
+
+        Returns:
+            `(N, 28, 28, 1)` float32, `(x - mean) / std` with the training set's mean and std.
+        """
+        x = np.asarray(images, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim == 3:
+            x = x[..., None]
+        if x.shape[1:] != (28, 28, 1):
+            raise ValueError(f"expected (N, 28, 28[, 1]) images, got {x.shape}")
+        return (x - np.float32(self.mean)) / np.float32(self.std)
+
+    def unstandardize(self, x_std: np.ndarray) -> np.ndarray:
+        """Inverse of `standardize`: `(N, 28, 28, 1)` float32 back to pixel units (not clipped)."""
+        return np.asarray(x_std, dtype=np.float32) * np.float32(self.std) + np.float32(self.mean)
+
+
+def build_seed_cnn(l2: float = 1e-4) -> keras.Model:
+    """The seed architecture (articles II-IV): 208,982 parameters.
+
+    Args:
+        l2: L2 penalty on every kernel (0 disables it).
+
+    Returns:
+        An uncompiled functional model, input `(N, 28, 28, 1)` float32, output `(N, 10)` softmax,
+        with layers named as in `config.LAYER_NAMES`.
+    """
+    reg = keras.regularizers.L2(l2) if l2 > 0 else None
+    conv = dict(kernel_size=(3, 3), activation="relu", kernel_regularizer=reg)
+    inputs = keras.Input(shape=(28, 28, 1), name="image")
+    x = keras.layers.Conv2D(32, name="Conv2D_1", **conv)(inputs)
+    x = keras.layers.MaxPooling2D((2, 2), name="Max_Pool_1")(x)
+    x = keras.layers.Conv2D(64, name="Conv2D_2", **conv)(x)
+    x = keras.layers.MaxPooling2D((2, 2), name="Max_Pool_2")(x)
+    x = keras.layers.Conv2D(128, name="Conv2D_3", **conv)(x)
+    x = keras.layers.Flatten(name="Flatten")(x)
+    x = keras.layers.Dense(100, activation="relu", kernel_regularizer=reg, name="Dense_1")(x)
+    outputs = keras.layers.Dense(10, activation="softmax", kernel_regularizer=reg, name="Dense_2")(
+        x
+    )
+    return keras.Model(inputs, outputs, name="seed_cnn")
+
+
+def learning_rate_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Any:
+    """The learning-rate schedule of `cfg`: a Keras schedule or a constant float."""
+    if cfg.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            cfg.learning_rate, cfg.epochs * steps_per_epoch
+        )
+    if cfg.schedule == "step":
+        return keras.optimizers.schedules.ExponentialDecay(
+            cfg.learning_rate, cfg.step_epochs * steps_per_epoch, 0.5, staircase=True
+        )
+    return cfg.learning_rate
+
+
+def confusion_matrix(
+    y_true: np.ndarray, y_pred: np.ndarray, n: int = config.NUM_CLASSES
+) -> np.ndarray:
+    """`(n, n)` int64 counts, rows = true class, columns = predicted class."""
+    return np.bincount(np.asarray(y_true) * n + np.asarray(y_pred), minlength=n * n).reshape(n, n)
+
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+def train(
+    data: MnistData,
+    cfg: TrainConfig = TrainConfig(),
+    on_batch: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> TrainedModel:
+    """Train the seed CNN on `data.x_train`, evaluate on `data.x_test`.
+
+    Seeded (`keras.utils.set_random_seed`); inputs standardized with the train set's global
+    mean and std. The per-epoch history records the test split's loss and accuracy too (as
+    the seed does); it is not used for any choice during training.
+
+    Args:
+        data: the digits.
+        cfg: hyper-parameters.
+        on_batch: called after every batch with `(epoch, batch, logs)`, e.g. for a progress bar.
+
+    Returns:
+        The trained model with its metadata (not yet saved; see `save_trained`).
+    """
+    started = time.perf_counter()
+    keras.utils.set_random_seed(cfg.seed)
+    mean = float(data.x_train.mean())
+    std = float(data.x_train.std())
+    trained = TrainedModel(build_seed_cnn(cfg.l2), {"normalization": {"mean": mean, "std": std}})
+    x_train, x_test = trained.standardize(data.x_train), trained.standardize(data.x_test)
+    steps = math.ceil(len(x_train) / cfg.batch_size)
+    optimizer = keras.optimizers.SGD(learning_rate_schedule(cfg, steps), momentum=cfg.momentum)
+    model = trained.model
+    model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks: list[keras.callbacks.Callback] = []
+    if on_batch is not None:
+        callbacks.append(_BatchHook(on_batch))
+    fit = model.fit(
+        x_train,
+        data.y_train,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        validation_data=(x_test, data.y_test),
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    probs = np.asarray(model(x_test, training=False))
+    y_pred = probs.argmax(axis=1)
+    history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    trained.meta.update(
+        {
+            "format": 1,
+            "test_accuracy": float((y_pred == data.y_test).mean()),
+            "test_loss": history["val_loss"][-1],
+            "train_accuracy": history["accuracy"][-1],
+            "history": {
+                "epoch": list(range(1, cfg.epochs + 1)),
+                "loss": history["loss"],
+                "accuracy": history["accuracy"],
+                "test_loss": history["val_loss"],
+                "test_accuracy": history["val_accuracy"],
+            },
+            "confusion_matrix": confusion_matrix(data.y_test, y_pred).tolist(),
+            "data": {
+                "source": data.source,
+                "fingerprint": data.fingerprint,
+                "n_train": len(data.x_train),
+                "n_test": len(data.x_test),
+            },
+            "config": asdict(cfg),
+            "parameters": int(model.count_params()),
+            "seconds": round(time.perf_counter() - started, 2),
+            "versions": {"keras": keras.__version__, "backend": keras.backend.backend()},
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    )
+    return trained
+
+
+class _BatchHook(keras.callbacks.Callback):
+    def __init__(self, fn: Callable[[int, int, dict[str, float]], None]) -> None:
+        super().__init__()
+        self._fn = fn
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._fn(self._epoch, batch, {k: float(v) for k, v in (logs or {}).items()})
+
+
+def meta_path_for(model_path: Path) -> Path:
+    """`cnn.json` beside `cnn.keras`."""
+    return model_path.with_suffix(".json")
+
+
+def save_trained(trained: TrainedModel, path: Path | None = None) -> Path:
+    """Write `cnn.keras` and `cnn.json` atomically (a running app never sees half a model)."""
+    path = Path(path or config.default_model_path())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_model = path.with_name(f".{path.stem}.tmp.keras")
+    tmp_meta = path.with_name(f".{path.stem}.tmp.json")
+    trained.model.save(tmp_model)
+    tmp_meta.write_text(json.dumps(trained.meta, indent=1))
+    os.replace(tmp_model, path)
+    os.replace(tmp_meta, meta_path_for(path))
+    return path
+
+
+def load_trained(path: str | os.PathLike[str] | None = None) -> TrainedModel:
+    """Load a trained model and its metadata.
+
+    Args:
+        path: the `.keras` file; default `config.default_model_path()`.
+
+    Raises:
+        ModelNotFoundError: no model there (the message names the training command).
+        ModelLoadError: the file or its metadata is broken.
+    """
+    path = Path(path or config.default_model_path())
+    meta_path = meta_path_for(path)
+    if not path.is_file() or not meta_path.is_file():
+        raise ModelNotFoundError(f"no trained model at {path}; train one with: {TRAIN_COMMAND}")
+    try:
+        meta = json.loads(meta_path.read_text())
+        meta["normalization"]["mean"], meta["normalization"]["std"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelLoadError(
+            f"{meta_path}: broken metadata ({exc}); retrain: {TRAIN_COMMAND}"
+        ) from exc
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged archive
+        raise ModelLoadError(
+            f"{path}: cannot load model ({exc}); retrain: {TRAIN_COMMAND}"
+        ) from exc
+    names = tuple(
+        layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
+    )
+    if names != config.LAYER_NAMES:
+        raise ModelLoadError(
+            f"{path}: layers {names} are not the seed CNN's; retrain: {TRAIN_COMMAND}"
+        )
+    return TrainedModel(model, meta)

@@ -1,0 +1,67 @@
+"""The app shell: factory, pages, debug off, malformed requests answered with a 4xx."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app import main
+
+
+@pytest.fixture(scope="module")
+def client(services):
+    return main.create_app().server.test_client()
+
+
+def test_model_page_is_served(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"cnn-lens" in response.data
+
+
+def test_debug_is_off_unless_asked(monkeypatch):
+    monkeypatch.delenv(main.ENV_DEBUG, raising=False)
+    assert not main.debug_enabled()
+    monkeypatch.setenv(main.ENV_DEBUG, "1")
+    assert main.debug_enabled()
+
+
+def test_layout_contains_the_model_page(client):
+    layout = json.loads(client.get("/_dash-layout").data)
+    assert "navbar" in json.dumps(layout)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"{}",
+        json.dumps({"output": "nope.children", "inputs": [], "changedPropIds": []}),
+    ],
+)
+def test_malformed_callback_request_is_a_4xx(client, body):
+    response = client.post(
+        "/_dash-update-component", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500
+    assert b"Traceback" not in response.data
+
+
+def test_lazy_gunicorn_server_builds_the_app_once(services):
+    server = main._LazyServer()
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SERVER_NAME": "x",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": None,
+        "QUERY_STRING": "",
+    }
+    statuses = []
+    body = server(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["200 OK"] and b"".join(body)
+    first = server._server
+    server(environ, lambda status, headers: None)
+    assert server._server is first

@@ -1,0 +1,48 @@
+"""Shared fixtures: the real embedded MNIST subset and the real trained model."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from cnn_core import config
+from cnn_core.data import MnistData
+
+
+@pytest.fixture(scope="session")
+def data() -> MnistData:
+    """The embedded subset (4,000 train / 1,000 test), whatever CNN_LENS_DATA says."""
+    from cnn_core.data import load_embedded
+
+    return load_embedded()
+
+
+@pytest.fixture(scope="session")
+def trained(data):
+    """The default trained model (`models/cnn.keras`); trained once here if it does not exist."""
+    from cnn_core.model import load_trained, save_trained, train
+
+    path = config.default_model_path()
+    if not path.exists():
+        save_trained(train(data), path)
+    return load_trained(path)
+
+
+@pytest.fixture(scope="session")
+def acts(trained):
+    from cnn_core.activations import ActivationModel
+
+    return ActivationModel(trained)
+
+
+@pytest.fixture(scope="session")
+def services(data, trained, acts):
+    """The app's services, loaded once for the whole session (the app's own loader)."""
+    from app.services import Services, set_services
+
+    services = Services.load()
+    set_services(services)
+    return services
