@@ -22,6 +22,17 @@ LAYER_NAMES: tuple[str, ...] = (
 MAP_LAYERS: tuple[str, ...] = ("Conv2D_1", "Max_Pool_1", "Conv2D_2", "Max_Pool_2", "Conv2D_3")
 #: Layers whose output is a vector of nodes, `(N, units)`.
 NODE_LAYERS: tuple[str, ...] = ("Flatten", "Dense_1", "Dense_2")
+#: Units of each layer: maps for map layers, nodes for node layers.
+LAYER_UNITS: dict[str, int] = {
+    "Conv2D_1": 32,
+    "Max_Pool_1": 32,
+    "Conv2D_2": 64,
+    "Max_Pool_2": 64,
+    "Conv2D_3": 128,
+    "Flatten": 1152,
+    "Dense_1": 100,
+    "Dense_2": 10,
+}
 SEED_PARAMETER_COUNT = 208_982
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
