@@ -1,0 +1,360 @@
+"""Class comparisons: common active points, example picking, class means and discriminative units.
+
+The seed (article VI) compares three clear "4"s with three clear "9"s at `Conv2D_3` and marks by
+hand the points all "4"s share and the "9"s lack (red) and the points both share (yellow). This
+module does that for any pair of classes, picks the examples from the model's predictions, and
+ranks the maps or nodes whose mean activation over the whole test set separates the two classes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from cnn_core import config
+from cnn_core.activations import ActivationModel, check_layer
+
+ExampleKind = Literal["clear", "unclear"]
+EXAMPLE_KINDS: tuple[str, ...] = ("clear", "unclear")
+#: Default "active" threshold, a fraction of the layer's maximum over the compared examples.
+DEFAULT_THRESHOLD = 0.5
+#: Guards the pooled standard deviation of units that are (almost) never active.
+STD_EPSILON = 1e-6
+
+
+class CompareError(ValueError):
+    """A comparison that cannot be made as asked (the message says why, for the user)."""
+
+
+class UnknownClassError(CompareError):
+    """A class that is not one of 0-9."""
+
+
+class SameClassError(CompareError):
+    """Both sides of a comparison are the same class."""
+
+
+class NotEnoughExamplesError(CompareError):
+    """Fewer digits of a class (or of the asked kind) than the comparison needs."""
+
+
+def check_class(value: object) -> int:
+    """Return `value` as a class 0-9, or raise `UnknownClassError`.
+
+    Accepts ints and strings of digits (from URLs and dropdowns); `True`/`False` are rejected.
+    """
+    if isinstance(value, bool):
+        raise UnknownClassError(f"unknown class {value!r}; choose a digit 0-9")
+    try:
+        cls = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise UnknownClassError(f"unknown class {value!r}; choose a digit 0-9") from None
+    if not 0 <= cls < config.NUM_CLASSES or str(value).strip() != str(cls):
+        raise UnknownClassError(f"unknown class {value!r}; choose a digit 0-9")
+    return cls
+
+
+def check_pair(a: object, b: object) -> tuple[int, int]:
+    """Validate a pair of classes: both 0-9 and different (`SameClassError` otherwise)."""
+    ca, cb = check_class(a), check_class(b)
+    if ca == cb:
+        raise SameClassError(f"both sides are class {ca}; choose two different classes")
+    return ca, cb
+
+
+class CommonPoints(NamedTuple):
+    """Two boolean masks of one layer's output shape (no batch axis).
+
+    Attributes:
+        only_a: active in every example of A and in no example of B (the seed's red circles).
+        both: active in every example of A and in every example of B (the seed's yellow circles).
+        cutoff: the activation value above which a point counts as active.
+    """
+
+    only_a: np.ndarray
+    both: np.ndarray
+    cutoff: float
+
+
+def common_points(acts_a: np.ndarray, acts_b: np.ndarray, threshold: float) -> CommonPoints:
+    """Points (map pixels or nodes) that all examples of A share, alone or with all of B.
+
+    A point is *active* in an example when its activation is strictly above
+    `threshold * m`, where `m` is the layer's maximum over all compared examples (A and B
+    together, every map or node). One cutoff for the whole layer keeps the seed's reading
+    "this point lights up", independent of how strong other maps are in other digits.
+    With `m == 0` (nothing fires) no point is active.
+
+    Args:
+        acts_a: `(n_a, *shape)` float activations of one layer for the examples of A, `n_a >= 1`.
+        acts_b: `(n_b, *shape)` float activations of the same layer for the examples of B,
+            `n_b >= 1`.
+        threshold: fraction of the maximum, in `[0, 1]`.
+
+    Returns:
+        `CommonPoints(only_a, both, cutoff)`; the masks are `shape` bool and disjoint.
+
+    Raises:
+        ValueError: empty inputs, different shapes, or a threshold outside `[0, 1]`.
+    """
+    a = np.asarray(acts_a, dtype=np.float64)
+    b = np.asarray(acts_b, dtype=np.float64)
+    if a.ndim < 2 or b.ndim < 2 or len(a) == 0 or len(b) == 0:
+        raise ValueError(
+            f"expected (n, *shape) activations with n >= 1 on both sides, got {a.shape}, {b.shape}"
+        )
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"activations of different shapes: {a.shape[1:]} vs {b.shape[1:]}")
+    threshold = float(threshold)
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    peak = max(float(a.max()), float(b.max()))
+    cutoff = threshold * peak
+    if peak <= 0.0:
+        empty = np.zeros(a.shape[1:], dtype=bool)
+        return CommonPoints(empty, empty.copy(), cutoff)
+    all_a = (a > cutoff).all(axis=0)
+    active_b = b > cutoff
+    return CommonPoints(all_a & ~active_b.any(axis=0), all_a & active_b.all(axis=0), cutoff)
+
+
+def pick_examples(
+    labels: np.ndarray,
+    proba: np.ndarray,
+    cls: int,
+    other: int,
+    n: int,
+    kind: ExampleKind = "clear",
+) -> np.ndarray:
+    """Deterministically pick `n` digits of class `cls` from the model's predictions.
+
+    - `"clear"`: digits of `cls` predicted as `cls`, highest probability of `cls` first.
+    - `"unclear"`: digits of `cls` predicted as `cls` or as `other`, ordered by the margin
+      `p[cls] - max(p[k], k != cls)`, smallest first. Digits misclassified as `other` have a
+      negative margin and come first (most confidently wrong first), then correct digits the
+      model was least sure about.
+
+    Ties go to the smaller index, so the same model and data always give the same digits.
+
+    Args:
+        labels: `(N,)` int true classes.
+        proba: `(N, 10)` float class probabilities.
+        cls: the class to pick from.
+        other: the class it is compared with (used by `"unclear"`).
+        n: how many digits, `>= 1`.
+        kind: `"clear"` or `"unclear"`.
+
+    Returns:
+        `(n,)` int64 indices into `labels`.
+
+    Raises:
+        NotEnoughExamplesError: fewer than `n` digits qualify (the message says how many do).
+        ValueError: an unknown kind, `n < 1`, or mismatched shapes.
+    """
+    labels = np.asarray(labels)
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim != 2 or len(proba) != len(labels):
+        raise ValueError(
+            f"expected labels (N,) and proba (N, C), got {labels.shape}, {proba.shape}"
+        )
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    predicted = proba.argmax(axis=1)
+    if kind == "clear":
+        candidates = np.flatnonzero((labels == cls) & (predicted == cls))
+        key = -proba[candidates, cls]
+        described = f"correctly classified {cls}s"
+    elif kind == "unclear":
+        candidates = np.flatnonzero((labels == cls) & ((predicted == cls) | (predicted == other)))
+        rivals = np.delete(proba[candidates], cls, axis=1).max(axis=1)
+        key = proba[candidates, cls] - rivals
+        described = f"{cls}s classified as {cls} or {other}"
+    else:
+        raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(EXAMPLE_KINDS)}")
+    if len(candidates) < n:
+        raise NotEnoughExamplesError(
+            f"asked for {n} {kind} examples of class {cls}, but only {len(candidates)} "
+            f"{described} exist"
+        )
+    order = np.lexsort((candidates, key))  # by key, then by index
+    return candidates[order[:n]].astype(np.int64)
+
+
+def unit_values(layer_acts: np.ndarray) -> np.ndarray:
+    """One value per map or node and digit: the spatial mean of each map, or the node itself.
+
+    Args:
+        layer_acts: `(N, H, W, C)` maps or `(N, units)` nodes.
+
+    Returns:
+        `(N, C)` or `(N, units)` float64.
+    """
+    x = np.asarray(layer_acts, dtype=np.float64)
+    if x.ndim == 4:
+        return x.mean(axis=(1, 2))
+    if x.ndim == 2:
+        return x
+    raise ValueError(f"expected (N, H, W, C) or (N, units) activations, got {x.shape}")
+
+
+@dataclass(frozen=True)
+class ClassStatistics:
+    """Per-class statistics of one layer over a set of digits.
+
+    Attributes:
+        mean_map: `(num_classes, *shape)` float64 mean activation per class, full resolution
+            (`(10, H, W, C)` for maps, `(10, units)` for nodes).
+        unit_mean: `(num_classes, U)` float64 mean per class of `unit_values`.
+        unit_std: `(num_classes, U)` float64 standard deviation per class of `unit_values`.
+        count: `(num_classes,)` int64 digits per class.
+    """
+
+    mean_map: np.ndarray
+    unit_mean: np.ndarray
+    unit_std: np.ndarray
+    count: np.ndarray
+
+    @classmethod
+    def from_batches(
+        cls, batches: Iterable[tuple[np.ndarray, np.ndarray]], num_classes: int = 10
+    ) -> ClassStatistics:
+        """Accumulate over `(layer activations (B, *shape), labels (B,))` batches.
+
+        Memory stays bounded by one batch: only per-class sums are kept.
+        """
+        sums = sq_unit = sum_unit = None
+        count = np.zeros(num_classes, dtype=np.int64)
+        for acts, labels in batches:
+            acts = np.asarray(acts, dtype=np.float64)
+            labels = np.asarray(labels, dtype=np.int64)
+            units = unit_values(acts)
+            if sums is None:
+                sums = np.zeros((num_classes, *acts.shape[1:]))
+                sum_unit = np.zeros((num_classes, units.shape[1]))
+                sq_unit = np.zeros_like(sum_unit)
+            one_hot = np.eye(num_classes)[labels]  # (B, classes)
+            sums += np.tensordot(one_hot, acts, axes=(0, 0))
+            sum_unit += one_hot.T @ units
+            sq_unit += one_hot.T @ units**2
+            count += one_hot.sum(axis=0).astype(np.int64)
+        if sums is None:
+            raise ValueError("no batches: statistics need at least one digit")
+        denom = np.maximum(count, 1)
+        mean_map = sums / denom.reshape(-1, *([1] * (sums.ndim - 1)))
+        unit_mean = sum_unit / denom[:, None]
+        unit_var = np.maximum(sq_unit / denom[:, None] - unit_mean**2, 0.0)
+        return cls(mean_map, unit_mean, np.sqrt(unit_var), count)
+
+    def difference(self, a: int, b: int) -> np.ndarray:
+        """`mean_map[a] - mean_map[b]`: the class-mean difference, layer shape, float64."""
+        return self.mean_map[a] - self.mean_map[b]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Maps or nodes ordered by how well their mean activation separates class A from B.
+
+    Attributes:
+        units: `(U,)` int64 map/node indices, best separating first.
+        score: `(U,)` float64 separation `(mean_a - mean_b) / pooled std`, in `units` order;
+            positive means stronger for A.
+        mean_a: `(U,)` float64 class-A mean of each unit, in `units` order.
+        mean_b: `(U,)` float64 class-B mean of each unit, in `units` order.
+    """
+
+    units: np.ndarray
+    score: np.ndarray
+    mean_a: np.ndarray
+    mean_b: np.ndarray
+
+    def top(self, k: int) -> Ranking:
+        """The first `k` entries."""
+        return Ranking(self.units[:k], self.score[:k], self.mean_a[:k], self.mean_b[:k])
+
+
+def separation_scores(stats: ClassStatistics, a: int, b: int) -> np.ndarray:
+    """`(U,)` float64 `(mean_a - mean_b) / sqrt((std_a² + std_b²) / 2)` per map or node.
+
+    A unit that is silent for both classes scores 0, not NaN.
+    """
+    diff = stats.unit_mean[a] - stats.unit_mean[b]
+    pooled = np.sqrt((stats.unit_std[a] ** 2 + stats.unit_std[b] ** 2) / 2.0)
+    return diff / np.maximum(pooled, STD_EPSILON)
+
+
+def rank_units(stats: ClassStatistics, a: int, b: int) -> Ranking:
+    """Rank every map or node by `|separation_scores|`, largest first (ties: smaller index).
+
+    Raises:
+        NotEnoughExamplesError: a class has no digits in the statistics.
+    """
+    for cls in (a, b):
+        if stats.count[cls] == 0:
+            raise NotEnoughExamplesError(f"no digits of class {cls} to compute statistics from")
+    score = separation_scores(stats, a, b)
+    units = np.lexsort((np.arange(len(score)), -np.abs(score))).astype(np.int64)
+    return Ranking(units, score[units], stats.unit_mean[a][units], stats.unit_mean[b][units])
+
+
+def layer_statistics(
+    acts: ActivationModel,
+    x_std: np.ndarray,
+    labels: np.ndarray,
+    layer: str,
+    batch_size: int = 250,
+) -> ClassStatistics:
+    """`ClassStatistics` of `layer` over many digits, computed in batches.
+
+    Args:
+        acts: the activation model.
+        x_std: `(N, 28, 28, 1)` float32 standardized digits.
+        labels: `(N,)` int true classes.
+        layer: a layer name (`UnknownLayerError` otherwise).
+        batch_size: digits per forward pass (Conv2D_1 of 250 digits is about 22 MB).
+    """
+    check_layer(layer)
+    batches = (
+        (acts.layer(x_std[i : i + batch_size], layer), labels[i : i + batch_size])
+        for i in range(0, len(x_std), batch_size)
+    )
+    return ClassStatistics.from_batches(batches, config.NUM_CLASSES)
+
+
+class StatisticsCache:
+    """`ClassStatistics` per layer for one fixed set of digits, computed lazily, once.
+
+    They depend only on the model and the digits, so one instance serves a whole process.
+    Thread-safe: concurrent first requests for a layer compute it once; other layers are not
+    blocked while one is computed.
+    """
+
+    def __init__(self, acts: ActivationModel, x_std: np.ndarray, labels: np.ndarray) -> None:
+        self._acts = acts
+        self._x_std = x_std
+        self._labels = np.asarray(labels, dtype=np.int64)
+        self._lock = threading.Lock()
+        self._layer_locks: dict[str, threading.Lock] = {}
+        self._stats: dict[str, ClassStatistics] = {}
+
+    def get(self, layer: str) -> ClassStatistics:
+        """The statistics of `layer` (`UnknownLayerError` for a layer the model lacks)."""
+        check_layer(layer)
+        with self._lock:
+            if layer in self._stats:
+                return self._stats[layer]
+            layer_lock = self._layer_locks.setdefault(layer, threading.Lock())
+        with layer_lock:
+            if layer not in self._stats:
+                stats = layer_statistics(self._acts, self._x_std, self._labels, layer)
+                with self._lock:
+                    self._stats[layer] = stats
+            return self._stats[layer]
+
+    def cached_layers(self) -> Sequence[str]:
+        """Layers computed so far."""
+        with self._lock:
+            return tuple(self._stats)
