@@ -358,3 +358,71 @@ class StatisticsCache:
         """Layers computed so far."""
         with self._lock:
             return tuple(self._stats)
+
+
+def confusion_matrix(
+    labels: np.ndarray, predicted: np.ndarray, num_classes: int = 10
+) -> np.ndarray:
+    """`(num_classes, num_classes)` int64 counts, rows = true class, columns = predicted class.
+
+    Args:
+        labels: `(N,)` int true classes.
+        predicted: `(N,)` int predicted classes.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    if labels.shape != predicted.shape:
+        raise ValueError(f"labels {labels.shape} and predictions {predicted.shape} differ")
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (labels, predicted), 1)
+    return cm
+
+
+def confused_digits(
+    labels: np.ndarray, proba: np.ndarray, true_class: int, predicted_class: int
+) -> np.ndarray:
+    """Indices of the digits in one confusion-matrix cell, the most telling first.
+
+    On the diagonal (correct digits) the least confident come first, since they are the
+    interesting ones; off the diagonal the most confidently wrong come first. Ties: smaller
+    index first.
+
+    Args:
+        labels: `(N,)` int true classes.
+        proba: `(N, 10)` float class probabilities.
+        true_class: the cell's row.
+        predicted_class: the cell's column.
+
+    Returns:
+        `(K,)` int64 indices, `K` = the cell's count.
+    """
+    true_class, predicted_class = check_class(true_class), check_class(predicted_class)
+    proba = np.asarray(proba, dtype=np.float64)
+    labels = np.asarray(labels)
+    cell = np.flatnonzero((labels == true_class) & (proba.argmax(axis=1) == predicted_class))
+    confidence = proba[cell, predicted_class]
+    key = confidence if true_class == predicted_class else -confidence
+    return cell[np.lexsort((cell, key))].astype(np.int64)
+
+
+def parse_indices(text: str, limit: int) -> list[int]:
+    """Digit indices typed by a person: `"12, 40 77"` -> `[12, 40, 77]`, duplicates dropped.
+
+    Args:
+        text: integers separated by commas, semicolons or spaces.
+        limit: number of digits in the split; every index must be in `[0, limit)`.
+
+    Raises:
+        CompareError: something that is not an integer, or an index out of range.
+    """
+    out: list[int] = []
+    for token in text.replace(",", " ").replace(";", " ").split():
+        try:
+            value = int(token)
+        except ValueError:
+            raise CompareError(f"{token!r} is not a digit index (whole numbers only)") from None
+        if not 0 <= value < limit:
+            raise CompareError(f"digit index {value} is out of range: 0 to {limit - 1}")
+        if value not in out:
+            out.append(value)
+    return out

@@ -10,6 +10,7 @@ import pytest
 from cnn_core.activations import UnknownLayerError
 from cnn_core.compare import (
     ClassStatistics,
+    CompareError,
     NotEnoughExamplesError,
     SameClassError,
     StatisticsCache,
@@ -17,7 +18,10 @@ from cnn_core.compare import (
     check_class,
     check_pair,
     common_points,
+    confused_digits,
+    confusion_matrix,
     layer_statistics,
+    parse_indices,
     pick_examples,
     rank_units,
     unit_values,
@@ -260,3 +264,41 @@ def test_statistics_cache_computes_each_layer_once_across_threads(services, monk
     assert results[0].mean_map.shape == (10, 100)
     with pytest.raises(UnknownLayerError):
         cache.get("Conv2D_9")
+
+
+# --- confusion -------------------------------------------------------------------------------
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns():
+    cm = confusion_matrix(np.array([4, 4, 9, 9, 9]), np.array([4, 9, 9, 9, 4]))
+    assert cm.shape == (10, 10) and cm.sum() == 5
+    assert cm[4, 4] == 1 and cm[4, 9] == 1 and cm[9, 9] == 2 and cm[9, 4] == 1
+
+
+def test_confused_digits_lists_a_cell_most_telling_first():
+    labels, p = _small_set()
+    assert confused_digits(labels, p, 4, 9).tolist() == [2]
+    # correct 4s: the least confident first
+    assert confused_digits(labels, p, 4, 4).tolist() == [4, 0, 1, 6]
+    assert confused_digits(labels, p, 9, 4).tolist() == [7]  # a 9 the model called 4
+    assert confused_digits(labels, p, 9, 7).tolist() == []
+
+
+def test_confused_digits_match_the_real_confusion_matrix(services):
+    labels, proba = services.data.y_test, services.proba["test"]
+    cm = confusion_matrix(labels, proba.argmax(axis=1))
+    for t, p in [(4, 4), (4, 9), (9, 4), (7, 2)]:
+        cell = confused_digits(labels, proba, t, p)
+        assert len(cell) == cm[t, p]
+        assert (labels[cell] == t).all() and (proba[cell].argmax(axis=1) == p).all()
+
+
+def test_parse_indices_reads_typed_lists_and_rejects_bad_ones():
+    assert parse_indices(" 12, 40 77;12 ", 1000) == [12, 40, 77]
+    assert parse_indices("", 1000) == []
+    with pytest.raises(CompareError, match="not a digit index"):
+        parse_indices("12, x", 1000)
+    with pytest.raises(CompareError, match="out of range"):
+        parse_indices("1000", 1000)
+    with pytest.raises(CompareError, match="out of range"):
+        parse_indices("-3", 1000)
