@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+
+from cnn_core import imaging
 
 CLASS_LABELS = [str(k) for k in range(10)]
 MARGIN = dict(l=40, r=10, t=40, b=40)
@@ -71,4 +74,342 @@ def training_curves_figure(history: dict[str, Sequence[float]]) -> go.Figure:
             )
     fig.update_xaxes(title_text="epoch")
     fig.update_layout(title="Training curves", margin=MARGIN, legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Activation grids (issue #3): one builder for every page that draws a layer's maps or nodes.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GridMarker:
+    """An open circle drawn on top of one position of one cell of an activation grid.
+
+    Attributes:
+        cell: map (or node) index.
+        row, col: position inside the map (0, 0 for node layers).
+        color: any CSS colour, e.g. "red".
+        label: shown on hover.
+    """
+
+    cell: int
+    row: int
+    col: int
+    color: str
+    label: str = ""
+
+
+def plotly_colorscale(colormap: str, stops: int = 33) -> list[list]:
+    """A Plotly colorscale sampled from `imaging.colormap_lut` (same colours as the PNGs)."""
+    lut = imaging.colormap_lut(colormap)
+    index = np.rint(np.linspace(0, 255, stops)).astype(int)
+    return [
+        [round(float(i) / 255, 4), f"rgb({r},{g},{b})"]
+        for i, (r, g, b) in zip(index, lut[index].tolist(), strict=True)
+    ]
+
+
+def _colorbar(values: np.ndarray, scaling: str, color_range: str, nodes: bool, top: float) -> dict:
+    """Colour-bar ticks that say what the colours mean in each scaling mode (z in 0..top)."""
+    if color_range == "map" and not nodes:
+        return dict(tickvals=[0, top], ticktext=["map min", "map max"], len=0.6, thickness=12)
+    ticks = np.linspace(0, 1, 5)
+    if scaling == "seed":
+        # seed scaling: mean -> 128, one standard deviation -> 64 levels, clipped to 0-255
+        text = ["≤ −2σ (0)", "−1σ (64)", "mean (128)", "+1σ (192)", "≥ +2σ (255)"]
+        return dict(tickvals=(ticks * top).tolist(), ticktext=text, len=0.6, thickness=12)
+    lo, hi = float(np.min(values)), float(np.max(values))
+    return dict(
+        tickvals=(ticks * top).tolist(),
+        ticktext=[f"{lo + t * (hi - lo):.3g}" for t in ticks],
+        len=0.6,
+        thickness=12,
+    )
+
+
+def _separators(layout: imaging.GridLayout) -> list[dict]:
+    """One path shape with the lines between maps (the seed's grid lines), not one per line."""
+    parts = []
+    for k in range(1, layout.cols):
+        x = k * layout.cell_w - 0.5
+        parts.append(f"M{x},-0.5V{layout.height - 0.5}")
+    for k in range(1, layout.rows):
+        y = k * layout.cell_h - 0.5
+        parts.append(f"M-0.5,{y}H{layout.width - 0.5}")
+    if not parts:
+        return []
+    return [
+        dict(
+            type="path",
+            path="".join(parts),
+            line=dict(color="rgba(255,255,255,0.8)", width=1),
+            layer="above",
+        )
+    ]
+
+
+def activation_grid_figure(
+    values: np.ndarray,
+    *,
+    per_row: int = 8,
+    colormap: str = "jet",
+    scaling: str = "seed",
+    color_range: str = "layer",
+    markers: Sequence[GridMarker] = (),
+    title: str | None = None,
+    cell_name: str | None = None,
+    height: int | None = None,
+    show_scale: bool = True,
+) -> go.Figure:
+    """All maps (or nodes) of one digit's layer output as ONE heatmap mosaic.
+
+    One `Heatmap` trace carries the whole grid: the display levels as `z` (float32, NaN for
+    empty cells), map index and position as `customdata` (small unsigned ints) and the raw
+    activation as `text`, all sent as binary arrays, so 128 maps stay small and fast. Thin
+    separator lines between maps are one path shape; node layers get 1-pixel gaps instead.
+
+    Args:
+        values: one digit's layer output without the batch axis: `(H, W, C)` float maps of a
+            conv/pool layer, or `(units,)` nodes of a dense layer (100 -> 10 x 10, 10 -> a row).
+        per_row: maps per row (map layers only).
+        colormap: one of `imaging.COLORMAPS`.
+        scaling: "seed" (per-map standardize, x64 + 128, clip) or "raw".
+        color_range: "layer" (one range for all maps) or "map" (each map its own range).
+        markers: open circles drawn over given cell positions (row = col = 0 for nodes).
+        title: figure title.
+        cell_name: what a cell is called on hover; default "map" or "node".
+        height: figure height in pixels; default from the grid's aspect ratio.
+        show_scale: draw the colour bar.
+
+    Raises:
+        imaging.ImagingError: unknown colormap/scaling/colour range, bad shape, or a marker
+            outside the grid.
+    """
+    nodes = np.ndim(values) == 1
+    raw = imaging.as_maps(values)
+    layout = imaging.layout_for(values, per_row)
+    levels = imaging.display_levels(values, scaling, color_range)
+    imaging.check_colormap(colormap)
+    # 256 levels as uint8 (what any colormap resolves anyway): 1 byte a value on the wire
+    z = np.rint(imaging.mosaic(levels, layout, fill=0.0) * 255).astype(np.uint8)
+    text = imaging.mosaic(raw, layout, fill=0.0).astype(np.float32)
+    positions = imaging.mosaic_positions(layout)
+    name = cell_name or ("node" if nodes else "map")
+    where = "" if nodes else " · row %{customdata[1]}, col %{customdata[2]}"
+    hovertemplate = f"{name} %{{customdata[0]}}{where}<br>value %{{text:.4g}}<extra></extra>"
+    gap = 1 if nodes else 0
+    fig = go.Figure()
+    # full rows as one trace; a partial last row as a second one, so no empty cells are sent
+    full_rows, tail = divmod(layout.n_cells, layout.cols)
+    split = full_rows * layout.cell_h
+    blocks = [(slice(0, split), slice(None), 0)] if full_rows else []
+    if tail:
+        blocks.append((slice(split, None), slice(0, tail * layout.cell_w), split))
+    for rows, cols, y0 in blocks:
+        fig.add_trace(
+            go.Heatmap(
+                z=z[rows, cols],
+                text=text[rows, cols],
+                customdata=positions[rows, cols],
+                x0=0,
+                dx=1,
+                y0=y0,
+                dy=1,
+                hovertemplate=hovertemplate,
+                coloraxis="coloraxis",
+                xgap=gap,
+                ygap=gap,
+            )
+        )
+    fig.update_layout(
+        coloraxis=dict(
+            colorscale=plotly_colorscale(colormap),
+            cmin=0,
+            cmax=255,
+            showscale=show_scale,
+            colorbar=_colorbar(raw, scaling, color_range, nodes, 255.0),
+        )
+    )
+    if markers:
+        fig.add_trace(_marker_trace(markers, layout))
+    if height is None:
+        aspect = layout.height / layout.width
+        height = int(min(1100, max(160, 720 * aspect + 70)))
+    fig.update_layout(
+        title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
+        height=height,
+        margin=dict(l=10, r=10, t=36 if title else 10, b=10),
+        shapes=[] if nodes else _separators(layout),
+        plot_bgcolor="white",
+        showlegend=False,
+        xaxis=dict(
+            range=[-0.5, layout.width - 0.5],
+            showticklabels=False,
+            showgrid=False,
+            zeroline=False,
+            constrain="domain",
+        ),
+        yaxis=dict(
+            range=[layout.height - 0.5, -0.5],
+            showticklabels=False,
+            showgrid=False,
+            zeroline=False,
+            scaleanchor="x",
+            constrain="domain",
+        ),
+        meta=dict(cells=layout.n_cells, rows=layout.rows, cols=layout.cols),
+    )
+    return fig
+
+
+def _marker_trace(markers: Sequence[GridMarker], layout: imaging.GridLayout) -> go.Scatter:
+    xs, ys = [], []
+    for m in markers:
+        if not (0 <= m.row < layout.cell_h and 0 <= m.col < layout.cell_w):
+            raise imaging.GridLayoutError(
+                f"marker position ({m.row}, {m.col}) outside a {layout.cell_h}x{layout.cell_w} map"
+            )
+        top, left = layout.cell_origin(m.cell)
+        xs.append(left + m.col)
+        ys.append(top + m.row)
+    # about one cell wide on a ~720 px wide grid, readable on both 26x26 and 1x1 cells
+    size = float(np.clip(720 / layout.width * 1.1, 9, 36))
+    return go.Scatter(
+        x=xs,
+        y=ys,
+        mode="markers",
+        marker=dict(
+            symbol="circle-open",
+            size=size,
+            color=[m.color for m in markers],
+            line=dict(width=2.5),
+        ),
+        text=[m.label or f"cell {m.cell} ({m.row}, {m.col})" for m in markers],
+        hovertemplate="%{text}<extra></extra>",
+        showlegend=False,
+    )
+
+
+def map_detail_figure(
+    raw: np.ndarray,
+    levels: np.ndarray,
+    *,
+    colormap: str = "jet",
+    title: str | None = None,
+    show_values: bool = True,
+) -> go.Figure:
+    """One map enlarged, coloured as in the grid, every value written in its cell.
+
+    Args:
+        raw: `(H, W)` float activations of the map.
+        levels: `(H, W)` float display levels in `[0, 1]` (from `imaging.display_levels`).
+        colormap: one of `imaging.COLORMAPS`.
+        title: figure title.
+        show_values: write the values into the cells.
+    """
+    raw = np.asarray(raw, dtype=np.float32)
+    h, w = raw.shape
+    lut = imaging.colormap_lut(colormap)
+    # black text on light cells, white on dark ones (luma of the cell colour)
+    luma = lut[np.rint(np.clip(levels, 0, 1) * 255).astype(int)] @ np.array([0.299, 0.587, 0.114])
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.asarray(levels, dtype=np.float32),
+            text=raw,
+            hovertemplate="row %{y}, col %{x}<br>value %{text:.4g}<extra></extra>",
+            colorscale=plotly_colorscale(colormap),
+            zmin=0.0,
+            zmax=1.0,
+            showscale=False,
+            xgap=1 if h <= 13 else 0,
+            ygap=1 if h <= 13 else 0,
+        )
+    )
+    annotations = []
+    if show_values:
+        font = 13 if h <= 5 else 10 if h <= 13 else 7
+        digits = ".2f" if h > 13 else ".3g"
+        annotations = [
+            dict(
+                x=c,
+                y=r,
+                text=format(float(raw[r, c]), digits),
+                showarrow=False,
+                font=dict(size=font, color="black" if luma[r, c] > 140 else "white"),
+            )
+            for r in range(h)
+            for c in range(w)
+        ]
+    fig.update_layout(
+        title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
+        margin=dict(l=30, r=10, t=36 if title else 10, b=30),
+        height=520,
+        annotations=annotations,
+        xaxis=dict(showgrid=False, zeroline=False, constrain="domain", dtick=1 if w <= 13 else 5),
+        yaxis=dict(
+            autorange="reversed",
+            showgrid=False,
+            zeroline=False,
+            scaleanchor="x",
+            constrain="domain",
+            dtick=1 if h <= 13 else 5,
+        ),
+        plot_bgcolor="white",
+    )
+    return fig
+
+
+def digit_figure(image: np.ndarray, *, colormap: str = "gray", title: str | None = None):
+    """A `(28, 28)` uint8 digit as the model sees it (0 = background), hover gives pixel values."""
+    image = np.asarray(image, dtype=np.uint8)
+    fig = go.Figure(
+        go.Heatmap(
+            z=image,
+            colorscale=plotly_colorscale(colormap),
+            zmin=0,
+            zmax=255,
+            showscale=False,
+            hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
+        height=260,
+        margin=dict(l=10, r=10, t=32 if title else 10, b=10),
+        xaxis=dict(visible=False, constrain="domain"),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", constrain="domain"),
+    )
+    return fig
+
+
+def probabilities_figure(
+    proba: Sequence[float], *, true_label: int | None = None, title: str | None = None
+) -> go.Figure:
+    """The 10 class probabilities as bars: predicted class highlighted, true class outlined."""
+    p = np.asarray(proba, dtype=np.float64)
+    predicted = int(p.argmax())
+    colors = ["#2c7be5" if k == predicted else "#adb5bd" for k in range(len(p))]
+    if true_label is not None and true_label != predicted:
+        colors[true_label] = "#e63757"
+    fig = go.Figure(
+        go.Bar(
+            x=CLASS_LABELS[: len(p)],
+            y=p,
+            marker_color=colors,
+            text=[f"{v:.1%}" if v >= 0.005 else "" for v in p],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="class %{x}: %{y:.4%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
+        height=260,
+        margin=dict(l=40, r=10, t=36 if title else 16, b=30),
+        yaxis=dict(range=[0, 1.12], tickformat=".0%", title=None),
+        xaxis=dict(type="category", title="class"),
+        plot_bgcolor="white",
+        showlegend=False,
+    )
     return fig
