@@ -1,0 +1,80 @@
+"""Image transforms of the ascent loop: per-image standardization, blur, jitter, penalties.
+
+The `tf_*` functions run inside the engine's traced graph; every one works per image, so an
+image's result never depends on the other images of the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+#: Half-width of the Gaussian blur kernel; sigma up to ~1.5 px fits in it.
+BLUR_RADIUS = 3
+_EPS = 1e-8
+
+
+def standardize_each(images: np.ndarray) -> np.ndarray:
+    """Per-image standardization (mean 0, std 1), as the seed re-standardizes after each step.
+
+    Args:
+        images: `(N, H, W)` or `(N, H, W, 1)` float.
+
+    Returns:
+        Same shape, float32. A constant image becomes all zeros.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    axes = tuple(range(1, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    std = x.std(axis=axes, keepdims=True)
+    return ((x - mean) / (std + np.float32(_EPS))).astype(np.float32)
+
+
+def tf_standardize_each(x: tf.Tensor) -> tf.Tensor:
+    """`(N, 28, 28, 1)` float32 -> per-image mean 0, std 1."""
+    mean, var = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
+    return (x - mean) / (tf.sqrt(var) + _EPS)
+
+
+def tf_gaussian_blur(x: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
+    """Separable Gaussian blur with reflected borders; suppresses high spatial frequencies.
+
+    Args:
+        x: `(N, H, W, 1)` float32.
+        sigma: scalar float32 px (> 0; the kernel is truncated at `BLUR_RADIUS` px).
+
+    Returns:
+        `(N, H, W, 1)` float32.
+    """
+    offsets = tf.range(-BLUR_RADIUS, BLUR_RADIUS + 1, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(offsets / tf.maximum(sigma, 1e-3)))
+    kernel = kernel / tf.reduce_sum(kernel)
+    padded = tf.pad(
+        x, [[0, 0], [BLUR_RADIUS, BLUR_RADIUS], [BLUR_RADIUS, BLUR_RADIUS], [0, 0]], "REFLECT"
+    )
+    rows = tf.nn.conv2d(padded, tf.reshape(kernel, [-1, 1, 1, 1]), 1, "VALID")
+    return tf.nn.conv2d(rows, tf.reshape(kernel, [1, -1, 1, 1]), 1, "VALID")
+
+
+def tf_roll_each(x: tf.Tensor, dy: tf.Tensor, dx: tf.Tensor) -> tf.Tensor:
+    """Roll each image by its own offset (circular), the jitter of Lucid's transforms.
+
+    Args:
+        x: `(N, H, W, C)` float32.
+        dy, dx: `(N,)` int32 offsets in pixels.
+
+    Returns:
+        `(N, H, W, C)` float32; gradients flow back through the gather to the unrolled image.
+    """
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    rows = tf.math.floormod(tf.range(height)[None, :] - dy[:, None], height)
+    cols = tf.math.floormod(tf.range(width)[None, :] - dx[:, None], width)
+    x = tf.gather(x, rows, axis=1, batch_dims=1)
+    return tf.gather(x, cols, axis=2, batch_dims=1)
+
+
+def tf_total_variation(x: tf.Tensor) -> tf.Tensor:
+    """`(N,)` mean absolute difference between neighbouring pixels of each `(N, H, W, 1)` image."""
+    dy = tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=[1, 2, 3])
+    dx = tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=[1, 2, 3])
+    return dy + dx
