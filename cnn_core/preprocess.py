@@ -1,0 +1,225 @@
+"""Uploaded pictures of handwritten digits turned into MNIST-style 28 x 28 digits.
+
+MNIST's digits were made like this (LeCun et al.): ink bright on a dark background, the digit
+cropped to its bounding box, scaled (anti-aliased) so that the longer side is 20 pixels, and
+pasted into a 28 x 28 field so that its centre of mass sits at the centre. `to_mnist` does the
+same for any photo or drawing, after turning it gray and inverting a light background.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Limits for an uploaded file: bytes and pixels per side.
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+MAX_SIDE_PX = 4096
+#: MNIST geometry.
+FIELD = 28
+BOX = 20
+#: Ink must reach this share of the full 0-255 range above the background to count as a digit.
+MIN_CONTRAST = 0.1
+#: Pixels above this share of the brightest ink define the bounding box (ignores faint noise).
+INK_THRESHOLD = 0.2
+
+
+class UploadError(ValueError):
+    """An uploaded file that cannot become a digit; the message says why, for the user."""
+
+
+class NotAnImageError(UploadError):
+    """The bytes are not a PNG/JPEG (or other Pillow-readable) image."""
+
+
+class ImageTooLargeError(UploadError):
+    """More than `MAX_UPLOAD_BYTES` bytes or more than `MAX_SIDE_PX` pixels on a side."""
+
+
+class NoInkError(UploadError):
+    """A blank (or nearly uniform) picture: nothing that could be a digit."""
+
+
+def decode_data_url(contents: str, max_bytes: int = MAX_UPLOAD_BYTES) -> bytes:
+    """The bytes of a `data:<type>;base64,<data>` URL (what `dcc.Upload` delivers).
+
+    The size is checked from the base64 length before decoding, so a huge upload is refused
+    without being decoded.
+
+    Raises:
+        ImageTooLargeError: the file is larger than `max_bytes`.
+        NotAnImageError: not a base64 data URL.
+    """
+    if not isinstance(contents, str) or not contents.startswith("data:") or "," not in contents:
+        raise NotAnImageError("the upload is not a file (expected a base64 data URL)")
+    header, payload = contents.split(",", 1)
+    if ";base64" not in header:
+        raise NotAnImageError("the upload is not base64-encoded")
+    approx = len(payload) * 3 // 4
+    if approx > max_bytes + 3:
+        raise ImageTooLargeError(
+            f"the file has {approx / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB"
+        )
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise NotAnImageError("the upload is not valid base64") from exc
+    if len(raw) > max_bytes:
+        raise ImageTooLargeError(
+            f"the file has {len(raw) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB"
+        )
+    return raw
+
+
+def load_grayscale(raw: bytes, max_side: int = MAX_SIDE_PX) -> np.ndarray:
+    """Decode an image file into gray values, transparent parts as white paper.
+
+    The pixel size is read from the header and checked before the pixels are decoded.
+
+    Args:
+        raw: the file's bytes (PNG, JPEG, anything Pillow reads).
+        max_side: the largest width or height accepted.
+
+    Returns:
+        `(H, W)` uint8 gray values, 0 = black.
+
+    Raises:
+        NotAnImageError: Pillow cannot read it.
+        ImageTooLargeError: wider or taller than `max_side` pixels.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(raw))
+            width, height = image.size
+            if width > max_side or height > max_side:
+                raise ImageTooLargeError(
+                    f"the image is {width}x{height} pixels; the limit is {max_side}x{max_side}"
+                )
+            image.load()
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise NotAnImageError("the file is not an image Pillow can read (PNG or JPEG)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise NotAnImageError(f"the image file is damaged ({exc})") from None
+    image = ImageOps.exif_transpose(image)  # phone photos: upright as shown
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, rgba)
+    return np.asarray(image.convert("L"), dtype=np.uint8)
+
+
+def ink_image(gray: np.ndarray) -> np.ndarray:
+    """Gray values as ink intensity: bright ink on a 0 background, like MNIST.
+
+    A light background (the median of the border pixels above mid-gray) is inverted; the
+    background level is then subtracted and the result stretched so the brightest ink is 255.
+
+    Args:
+        gray: `(H, W)` uint8, 0 = black.
+
+    Returns:
+        `(H, W)` float64 in `[0, 255]`.
+
+    Raises:
+        NoInkError: no ink stands out from the background.
+    """
+    x = np.asarray(gray, dtype=np.float64)
+    if x.ndim != 2 or x.size == 0:
+        raise NoInkError(f"expected a 2-D gray image, got shape {x.shape}")
+    border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
+    if np.median(border) > 127:
+        x = 255.0 - x
+        border = 255.0 - border
+    x = np.clip(x - np.median(border), 0.0, None)
+    peak = x.max()
+    if peak < MIN_CONTRAST * 255:
+        raise NoInkError("no digit found: the picture is (nearly) one uniform colour")
+    return x * (255.0 / peak)
+
+
+def center_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """`(row, col)` centre of mass of a non-negative `(H, W)` array, in pixel-index units."""
+    x = np.asarray(image, dtype=np.float64)
+    total = x.sum()
+    if total <= 0:
+        return (x.shape[0] - 1) / 2, (x.shape[1] - 1) / 2
+    rows, cols = np.indices(x.shape)
+    return float((rows * x).sum() / total), float((cols * x).sum() / total)
+
+
+def to_mnist(gray: np.ndarray) -> np.ndarray:
+    """An MNIST-style digit from a gray picture of a handwritten digit.
+
+    Steps: ink bright on black (`ink_image`); crop to the bounding box of the ink; scale with
+    anti-aliasing so the longer side is 20 pixels, keeping the aspect ratio; paste into a
+    28 x 28 black field so that the centre of mass is at the centre (13.5, 13.5), within half
+    a pixel, as far as the field allows.
+
+    Args:
+        gray: `(H, W)` uint8 gray values, any background.
+
+    Returns:
+        `(28, 28)` uint8, 0 = background, 255 = ink.
+
+    Raises:
+        NoInkError: nothing that could be a digit.
+    """
+    ink = ink_image(gray)
+    mask = ink > INK_THRESHOLD * 255
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
+    piece = Image.fromarray(np.rint(crop).astype(np.uint8)).resize(
+        (new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0
+    )
+    small = np.asarray(piece, dtype=np.float64)
+    com_r, com_c = center_of_mass(small)
+    centre = (FIELD - 1) / 2
+    top = int(np.clip(math.floor(centre - com_r + 0.5), 0, FIELD - new_h))
+    left = int(np.clip(math.floor(centre - com_c + 0.5), 0, FIELD - new_w))
+    field = np.zeros((FIELD, FIELD), dtype=np.uint8)
+    field[top : top + new_h, left : left + new_w] = np.clip(np.rint(small), 0, 255)
+    return field
+
+
+def digit_from_upload(contents: str) -> np.ndarray:
+    """`dcc.Upload` contents (a base64 data URL) to an MNIST-style `(28, 28)` uint8 digit.
+
+    Raises:
+        UploadError: (a subclass saying why) too large, not an image, or no digit in it.
+    """
+    return to_mnist(load_grayscale(decode_data_url(contents)))
+
+
+def digit_from_list(value: object) -> np.ndarray:
+    """Validate a digit that travelled through the browser as nested lists.
+
+    Args:
+        value: 28 lists of 28 integers in 0..255 (e.g. from a `dcc.Store`).
+
+    Returns:
+        `(28, 28)` uint8.
+
+    Raises:
+        UploadError: anything else.
+    """
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise UploadError("the stored digit is malformed") from exc
+    if arr.shape != (FIELD, FIELD) or arr.dtype.kind not in "iu":
+        raise UploadError(f"the stored digit must be 28x28 integers, got {arr.shape} {arr.dtype}")
+    if arr.min() < 0 or arr.max() > 255:
+        raise UploadError("the stored digit has values outside 0..255")
+    return arr.astype(np.uint8)
