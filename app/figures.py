@@ -77,6 +77,63 @@ def training_curves_figure(history: dict[str, Sequence[float]]) -> go.Figure:
     return fig
 
 
+# --- Compare page (issue #4) -------------------------------------------------------------------
+
+CLASS_A_COLOR = "#1f77b4"
+CLASS_B_COLOR = "#ff7f0e"
+
+
+def unit_means_figure(
+    units: Sequence[int],
+    mean_a: Sequence[float],
+    mean_b: Sequence[float],
+    score: Sequence[float],
+    *,
+    class_a: int,
+    class_b: int,
+    unit_name: str = "map",
+    title: str | None = None,
+) -> go.Figure:
+    """Grouped bars: the mean activation of class A and of class B for each ranked map or node.
+
+    Args:
+        units: map/node indices, best separating first (drawn left to right).
+        mean_a, mean_b: class means of each unit over the test split, same order.
+        score: separation `(mean_a - mean_b) / pooled std` of each unit, same order.
+        class_a, class_b: the two classes.
+        unit_name: "map" or "node", for labels.
+        title: figure title.
+    """
+    labels = [f"{unit_name} {u}" for u in units]
+    scores = np.asarray(score, dtype=np.float64)
+    fig = go.Figure()
+    for cls, means, color in ((class_a, mean_a, CLASS_A_COLOR), (class_b, mean_b, CLASS_B_COLOR)):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=list(np.asarray(means, dtype=np.float64)),
+                name=f'class "{cls}"',
+                marker_color=color,
+                customdata=scores,
+                hovertemplate=f'%{{x}}: mean %{{y:.3f}} for "{cls}"'
+                "<br>separation %{customdata:+.2f}<extra></extra>",
+            )
+        )
+    for label, s, top in zip(labels, scores, np.maximum(mean_a, mean_b), strict=True):
+        fig.add_annotation(x=label, y=top, text=f"{s:+.1f}", showarrow=False, yshift=10)
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        margin=MARGIN,
+        xaxis=dict(type="category", tickangle=-45),
+        yaxis=dict(title="mean activation (test split)", rangemode="tozero"),
+        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        plot_bgcolor="white",
+    )
+    fig.update_yaxes(gridcolor="#eee")
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # Activation grids (issue #3): one builder for every page that draws a layer's maps or nodes.
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ ranks the maps or nodes whose mean activation over the whole test set separates 
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,13 +16,13 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from cnn_core import config
+from cnn_core import config, imaging
 from cnn_core.activations import ActivationModel, check_layer
 
 ExampleKind = Literal["clear", "unclear"]
 EXAMPLE_KINDS: tuple[str, ...] = ("clear", "unclear")
 #: Default "active" threshold, a fraction of the layer's maximum over the compared examples.
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.1
 #: Guards the pooled standard deviation of units that are (almost) never active.
 STD_EPSILON = 1e-6
 
@@ -426,3 +427,111 @@ def parse_indices(text: str, limit: int) -> list[int]:
         if value not in out:
             out.append(value)
     return out
+
+
+#: Marker colours of the comparison picture: the seed's red and yellow circles.
+RED_RGB = (255, 26, 26)
+YELLOW_RGB = (255, 230, 0)
+
+
+def marker_centers(mask: np.ndarray, layout: imaging.GridLayout, cell_px: int, gap_px: int):
+    """Pixel centres `(x, y)` in `imaging.grid_image` of the `True` points of a mask.
+
+    Args:
+        mask: `(H, W, C)` or `(units,)` bool, the layer's shape.
+        layout: the grid's layout (`imaging.layout_for`).
+        cell_px, gap_px: as passed to `imaging.grid_image`.
+
+    Returns:
+        `(K, 2)` float64 centres, in `np.nonzero` order.
+    """
+    m = np.asarray(mask, dtype=bool)
+    m = m.reshape(1, 1, -1) if m.ndim == 1 else m
+    rows, cols, cells = np.nonzero(m)
+    grid_row, grid_col = np.divmod(cells, layout.cols)
+    ch, cw = layout.cell_h * cell_px, layout.cell_w * cell_px
+    x = grid_col * (cw + gap_px) + cols * cell_px + cell_px / 2
+    y = grid_row * (ch + gap_px) + rows * cell_px + cell_px / 2
+    return np.stack([x, y], axis=1).astype(np.float64)
+
+
+def comparison_png(
+    digits_a: np.ndarray,
+    digits_b: np.ndarray,
+    acts_a: np.ndarray,
+    acts_b: np.ndarray,
+    *,
+    red_a: np.ndarray,
+    red_b: np.ndarray,
+    both: np.ndarray,
+    captions_a: Sequence[str],
+    captions_b: Sequence[str],
+    title: str,
+    per_row: int = 8,
+    colormap: str = "jet",
+) -> bytes:
+    """The comparison as one PNG: A's digits and grids on the left, B's on the right.
+
+    Each digit is drawn beside its activation grid (`imaging.grid_image`, seed scaling) with
+    red circles on the points only its class shares and yellow circles on the points both
+    classes share, as the seed marks them by hand.
+
+    Args:
+        digits_a, digits_b: `(n_a, 28, 28)` / `(n_b, 28, 28)` uint8 digits.
+        acts_a, acts_b: `(n_a, *shape)` / `(n_b, *shape)` activations of one layer.
+        red_a, red_b: `shape` bool, points only A (only B) shares (`common_points`).
+        both: `shape` bool, points both share.
+        captions_a, captions_b: one line per digit (index and probabilities).
+        title: first line of the picture.
+        per_row: maps per grid row.
+        colormap: one of `imaging.COLORMAPS`.
+
+    Returns:
+        PNG bytes.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    imaging.check_colormap(colormap)
+    font = ImageFont.load_default(size=16)
+    gap, pad, digit_px, line_h = 1, 16, 84, 22
+    layout = imaging.layout_for(acts_a[0], per_row)
+    cell_px = max(1, round(56 / max(layout.cell_h, layout.cell_w)))
+    if len(acts_a[0].shape) == 1:
+        cell_px = 24
+
+    def block(digits, acts, red, captions):
+        tiles = []
+        for digit, values, caption in zip(digits, acts, captions, strict=True):
+            grid = imaging.grid_image(values, per_row=per_row, colormap=colormap, cell_px=cell_px)
+            gh, gw = grid.shape[:2]
+            tile = Image.new("RGB", (digit_px + pad + gw, line_h + max(gh, digit_px)), "white")
+            draw = ImageDraw.Draw(tile)
+            draw.text((0, 0), caption, fill="black", font=font)
+            big = np.asarray(digit, dtype=np.uint8).repeat(3, axis=0).repeat(3, axis=1)
+            tile.paste(Image.fromarray(big, mode="L").convert("RGB"), (0, line_h))
+            tile.paste(Image.fromarray(grid, mode="RGB"), (digit_px + pad, line_h))
+            radius = max(3.0, cell_px * 0.42)
+            for mask, color in ((red, RED_RGB), (both, YELLOW_RGB)):
+                for x, y in marker_centers(mask, layout, cell_px, gap):
+                    cx, cy = x + digit_px + pad, y + line_h
+                    box = (cx - radius, cy - radius, cx + radius, cy + radius)
+                    draw.ellipse(box, outline=color, width=2)
+            tiles.append(tile)
+        return tiles
+
+    left = block(digits_a, acts_a, red_a, captions_a)
+    right = block(digits_b, acts_b, red_b, captions_b)
+    col_w = max(t.width for t in left + right)
+    height = (
+        line_h + pad + max(sum(t.height + pad for t in left), sum(t.height + pad for t in right))
+    )
+    canvas = Image.new("RGB", (2 * col_w + 3 * pad, height + pad), "white")
+    ImageDraw.Draw(canvas).text((pad, 0), title, fill="black", font=font)
+    for column, tiles in enumerate((left, right)):
+        y = line_h + pad
+        for tile in tiles:
+            canvas.paste(tile, (pad + column * (col_w + pad), y))
+            y += tile.height + pad
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
