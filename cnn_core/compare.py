@@ -482,7 +482,7 @@ def comparison_png(
         red_a, red_b: `shape` bool, points only A (only B) shares (`common_points`).
         both: `shape` bool, points both share.
         captions_a, captions_b: one line per digit (index and probabilities).
-        title: first line of the picture.
+        title: the heading of the picture; may hold several lines.
         per_row: maps per grid row.
         colormap: one of `imaging.COLORMAPS`.
 
@@ -515,6 +515,7 @@ def comparison_png(
                 for x, y in marker_centers(mask, layout, cell_px, gap):
                     cx, cy = x + digit_px + pad, y + line_h
                     box = (cx - radius, cy - radius, cx + radius, cy + radius)
+                    draw.ellipse(box, outline=(255, 255, 255), width=4)  # halo: visible on red
                     draw.ellipse(box, outline=color, width=2)
             tiles.append(tile)
         return tiles
@@ -522,13 +523,12 @@ def comparison_png(
     left = block(digits_a, acts_a, red_a, captions_a)
     right = block(digits_b, acts_b, red_b, captions_b)
     col_w = max(t.width for t in left + right)
-    height = (
-        line_h + pad + max(sum(t.height + pad for t in left), sum(t.height + pad for t in right))
-    )
+    head_h = line_h * (title.count("\n") + 1)
+    height = head_h + pad + max(sum(t.height + pad for t in tiles) for tiles in (left, right))
     canvas = Image.new("RGB", (2 * col_w + 3 * pad, height + pad), "white")
     ImageDraw.Draw(canvas).text((pad, 0), title, fill="black", font=font)
     for column, tiles in enumerate((left, right)):
-        y = line_h + pad
+        y = head_h + pad
         for tile in tiles:
             canvas.paste(tile, (pad + column * (col_w + pad), y))
             y += tile.height + pad

@@ -917,7 +917,10 @@ def download_png(_clicks, a, b, n, kind_a, kind_b, typed_a, typed_b, layer, thre
                 f"#{i}: {probability_caption(p, comp.a, comp.b)}"
                 for i, p in zip(comp.indices_b, comp.proba_b, strict=True)
             ],
-            title=f'{comp.layer}: "{comp.a}" vs "{comp.b}", threshold {float(threshold):g}',
+            title=f'{comp.layer}: "{comp.a}" (left) vs "{comp.b}" (right), threshold '
+            f"{float(threshold):g} of the layer's maximum (cutoff {comp.cutoff:.3g})\n"
+            "red circles: active in every digit of this side and in none of the other side; "
+            "yellow circles: active in every digit of both sides",
             per_row=_per_row(comp.layer),
             colormap=cmap,
         )

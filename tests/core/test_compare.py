@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import numpy as np
 import pytest
 
+from cnn_core import imaging
 from cnn_core.activations import UnknownLayerError
 from cnn_core.compare import (
+    RED_RGB,
+    YELLOW_RGB,
     ClassStatistics,
     CompareError,
     NotEnoughExamplesError,
@@ -18,9 +22,11 @@ from cnn_core.compare import (
     check_class,
     check_pair,
     common_points,
+    comparison_png,
     confused_digits,
     confusion_matrix,
     layer_statistics,
+    marker_centers,
     parse_indices,
     pick_examples,
     rank_units,
@@ -302,3 +308,62 @@ def test_parse_indices_reads_typed_lists_and_rejects_bad_ones():
         parse_indices("1000", 1000)
     with pytest.raises(CompareError, match="out of range"):
         parse_indices("-3", 1000)
+
+
+# --- the comparison picture ------------------------------------------------------------------
+
+
+def test_marker_centers_land_in_the_right_cell_and_position():
+    layout = imaging.layout_for(np.zeros((3, 3, 4)), per_row=2)  # 2 x 2 cells of 3 x 3
+    mask = np.zeros((3, 3, 4), dtype=bool)
+    mask[2, 0, 3] = True  # map 3 = grid row 1, col 1; inside it row 2, col 0
+    assert marker_centers(mask, layout, cell_px=10, gap_px=1).tolist() == [[36.0, 56.0]]
+    nodes = imaging.layout_for(np.zeros(100))  # 10 x 10 nodes
+    node_mask = np.zeros(100, dtype=bool)
+    node_mask[23] = True
+    assert marker_centers(node_mask, nodes, cell_px=20, gap_px=1).tolist() == [
+        [73.0, 52.0]
+    ]  # node 23: row 2, col 3
+
+
+def _picture(red_a, both, colormap="jet"):
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    digits = rng.integers(0, 256, (2, 28, 28), dtype=np.uint8)
+    acts = rng.random((2, 3, 3, 8)).astype(np.float32)
+    png = comparison_png(
+        digits[:1],
+        digits[1:],
+        acts[:1],
+        acts[1:],
+        red_a=red_a,
+        red_b=np.zeros_like(red_a),
+        both=both,
+        captions_a=["#0: a"],
+        captions_b=["#1: b"],
+        title="line one\nline two",
+        colormap=colormap,
+    )
+    assert png.startswith(b"\x89PNG")
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _count(rgb, color):
+    return int((rgb == np.array(color, dtype=np.uint8)).all(axis=-1).sum())
+
+
+def test_comparison_png_draws_red_and_yellow_circles_only_where_marked():
+    empty = np.zeros((3, 3, 8), dtype=bool)
+    plain = _picture(empty, empty, colormap="gray")
+    assert _count(plain, RED_RGB) == 0 and _count(plain, YELLOW_RGB) == 0
+    red = empty.copy()
+    red[1, 1, 2] = True
+    both = empty.copy()
+    both[0, 0, 5] = True
+    marked = _picture(red, both, colormap="gray")
+    assert marked.shape == plain.shape
+    # one red circle on A's grid; one yellow circle on each side's grid
+    assert _count(marked, RED_RGB) > 20 and _count(marked, YELLOW_RGB) > 40
+    left_half = marked[:, : marked.shape[1] // 2]
+    assert _count(left_half, RED_RGB) == _count(marked, RED_RGB)
