@@ -15,7 +15,7 @@ from dash import html
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app import ids
+from app import ids, jobs
 from app.services import Services, get_services, set_services
 from cnn_core.config import ENV_DATA, ENV_MODEL, PROJECT_ROOT
 
@@ -66,7 +66,7 @@ def create_app(services: Services | None = None) -> dash.Dash:
     """Build the dashboard. Loads data and model once (now), unless `services` is given."""
     if services is not None:
         set_services(services)
-    get_services()  # load before the first request; a missing model fails here, clearly
+    loaded = get_services()  # load before the first request; a missing model fails here, clearly
     app = dash.Dash(
         __name__,
         use_pages=True,
@@ -78,6 +78,14 @@ def create_app(services: Services | None = None) -> dash.Dash:
         on_error=_on_callback_error,
     )
     app.server.secret_key = _secret_key()
+    manager = jobs.make_manager(
+        app.server.secret_key, loaded.oip_engine, jobs.model_id(loaded.trained.meta)
+    )
+    jobs.set_manager(manager)
+    if manager.backend == "local":
+        # trace the OIP graph now, off the request path, so the first Start answers at once
+        threading.Thread(target=loaded.oip_engine, name="oip-warm-up", daemon=True).start()
+    log.info("OIP jobs run on the %s backend", manager.backend)
     app.layout = html.Div(
         [navbar(), dbc.Container(dash.page_container, fluid=True, className="py-3")]
     )

@@ -85,6 +85,18 @@ class ActivationModel:
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, config.NUM_CLASSES), np.float32)
 
+    def logits(self, dense_1: np.ndarray) -> np.ndarray:
+        """Pre-softmax class scores from `Dense_1` outputs.
+
+        Args:
+            dense_1: `(N, 100)` float32, the `Dense_1` activations.
+
+        Returns:
+            `(N, 10)` float32, `dense_1 @ kernel + bias` of `Dense_2` (its softmax's input).
+        """
+        kernel, bias = self.trained.model.get_layer("Dense_2").get_weights()
+        return (np.asarray(dense_1, dtype=np.float32) @ kernel + bias).astype(np.float32)
+
     def output_shapes(self) -> dict[str, tuple[int, ...]]:
         """`{layer: shape without the batch axis}`."""
         return {

@@ -1,0 +1,551 @@
+"""Background OIP jobs: a thread pool in the web process by default, Celery + Redis when configured.
+
+Why not Dash background callbacks: their `DiskcacheManager` forks a process per job, and a process
+forked after TensorFlow is loaded hangs when it calls the model (FACTS.md). So:
+
+- **local** (default): one worker thread inside the web process runs jobs one at a time (one job
+  already uses both cores); progress lives in memory and the page polls it with `dcc.Interval`.
+- **celery** (`REDIS_URL` set): the web process only queues work; Celery workers (`app.worker`,
+  solo pool, TensorFlow loaded in the worker after any fork) run it and write progress to Redis,
+  which every web process reads. Workers on several machines share one queue.
+
+Job handles given to the browser are signed with the Flask secret key (itsdangerous) around a
+random 128-bit id: they can be neither forged nor guessed. Cancellation is cooperative: the
+optimizer's progress callback asks the store whether a cancel was requested and stops the loop.
+This module imports no Dash, so a worker can import it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+import numpy as np
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from cnn_core import config
+
+log = logging.getLogger(__name__)
+
+ENV_REDIS = "REDIS_URL"
+JOB_TTL_S = 15 * 60  # finished jobs are forgotten after this
+RESULT_TTL_S = 24 * 3600  # cached results (same parameters: instant)
+STALE_AFTER_S = 60.0  # a running job with no progress for this long is declared dead
+FRAME_INTERVAL_S = 0.2  # at most 5 progress writes per second
+MAX_SEEDS = 8
+MAX_STEPS = 2000
+KINDS = ("map", "node", "class", "contrast", "gallery")
+TERMINAL = ("done", "cancelled", "error")
+
+
+class JobSpecError(ValueError):
+    """A job request with a bad kind, layer, unit or parameter; the message says which."""
+
+
+class JobNotFoundError(KeyError):
+    """A handle that is forged, malformed, or names a job that no longer exists."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+# --------------------------------------------------------------------------- specs
+
+
+def _int(raw: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = raw.get(key, default)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise JobSpecError(f"{key} must be an integer, got {value!r}") from None
+    if not lo <= number <= hi or (isinstance(value, float) and value != number):
+        raise JobSpecError(f"{key} must be an integer in {lo}..{hi}, got {value!r}")
+    return number
+
+
+def _float(raw: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    value = raw.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise JobSpecError(f"{key} must be a number, got {value!r}") from None
+    if not lo <= number <= hi:
+        raise JobSpecError(f"{key} must be in {lo}..{hi}, got {value!r}")
+    return number
+
+
+def parse_spec(raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate and normalize a job request.
+
+    Args:
+        raw: `kind` (map | node | class | contrast | gallery), `layer`, `unit` (map/node),
+            `a`, `b` (class / contrast), `units` (gallery: list of ints or "all"), `steps`,
+            `step_size`, `wavelength`, `blur_sigma`, `seed`, `n_seeds`, `pace` (steps per
+            second for watching; 0 = as fast as possible).
+
+    Returns:
+        A canonical JSON-able dict (stable key order: it is also the cache key).
+
+    Raises:
+        JobSpecError: any field out of range or unknown.
+    """
+    if not isinstance(raw, dict):
+        raise JobSpecError("job request must be an object")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise JobSpecError(f"unknown objective kind {kind!r}; choose one of {', '.join(KINDS)}")
+    spec: dict[str, Any] = {"kind": kind}
+    if kind in ("map", "node", "gallery"):
+        layers = config.MAP_LAYERS if kind in ("map", "gallery") else ("Flatten", "Dense_1")
+        layer = raw.get("layer")
+        if layer not in layers:
+            raise JobSpecError(f"layer {layer!r} has no {kind}s to optimize; choose {layers}")
+        spec["layer"] = layer
+        n_units = config.LAYER_UNITS[layer]
+        if kind == "gallery":
+            units = raw.get("units", "all")
+            if units == "all":
+                units = list(range(n_units))
+            if not isinstance(units, list) or not units:
+                raise JobSpecError("units must be 'all' or a non-empty list of indices")
+            spec["units"] = [_int({"unit": u}, "unit", 0, 0, n_units - 1) for u in units]
+        else:
+            spec["unit"] = _int(raw, "unit", 0, 0, n_units - 1)
+    if kind in ("class", "contrast"):
+        spec["a"] = _int(raw, "a", 4, 0, 9)
+    if kind == "contrast":
+        spec["b"] = _int(raw, "b", 9, 0, 9)
+        if spec["b"] == spec["a"]:
+            raise JobSpecError("a class contrast needs two different classes")
+    spec["steps"] = _int(raw, "steps", 200, 1, MAX_STEPS)
+    spec["step_size"] = _float(raw, "step_size", 0.05, 1e-4, 10.0)
+    spec["wavelength"] = _float(raw, "wavelength", 8.0, 1.0, 28.0)
+    spec["blur_sigma"] = _float(raw, "blur_sigma", 0.5, 0.0, 5.0)
+    spec["seed"] = _int(raw, "seed", 0, 0, 2**31 - 1)
+    spec["n_seeds"] = 1 if kind == "gallery" else _int(raw, "n_seeds", 1, 1, MAX_SEEDS)
+    spec["pace"] = _float(raw, "pace", 0.0, 0.0, 10_000.0)
+    return spec
+
+
+def spec_key(spec: dict[str, Any], model_fingerprint: str) -> str:
+    """Cache key of a result: the spec (without pace, which changes no pixel) and the model."""
+    material = {k: v for k, v in spec.items() if k != "pace"}
+    blob = json.dumps(material, sort_keys=True) + model_fingerprint
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def model_id(meta: dict[str, Any]) -> str:
+    """Identity of a trained model: a hash of its metadata (data fingerprint, time, config...)."""
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe(spec: dict[str, Any]) -> str:
+    """Human-readable objective of a spec, e.g. 'Conv2D_3 map 17' or 'logit 4 − logit 9'."""
+    kind = spec["kind"]
+    if kind == "map":
+        return f"{spec['layer']} map {spec['unit']}"
+    if kind == "node":
+        return f"{spec['layer']} node {spec['unit']}"
+    if kind == "class":
+        return f"class {spec['a']} logit"
+    if kind == "contrast":
+        return f"logit {spec['a']} − logit {spec['b']}"
+    return f"{spec['layer']}: {len(spec['units'])} maps"
+
+
+# --------------------------------------------------------------------------- stores
+
+Arrays = dict[str, np.ndarray]
+
+
+class JobStore(Protocol):
+    """Where job state, the latest frame and results live."""
+
+    def put(self, job_id: str, state: dict[str, Any], arrays: Arrays | None = None) -> None: ...
+
+    def get(self, job_id: str) -> tuple[dict[str, Any], Arrays] | None: ...
+
+    def request_cancel(self, job_id: str) -> None: ...
+
+    def cancel_requested(self, job_id: str) -> bool: ...
+
+    def cache_get(self, key: str) -> tuple[dict[str, Any], Arrays] | None: ...
+
+    def cache_put(self, key: str, state: dict[str, Any], arrays: Arrays) -> None: ...
+
+
+class MemoryStore:
+    """In-process store for the local runner; forgets finished jobs after `JOB_TTL_S`."""
+
+    def __init__(self, max_cached: int = 64) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, tuple[dict[str, Any], Arrays]] = {}
+        self._cancel: set[str] = set()
+        self._cache: OrderedDict[str, tuple[dict[str, Any], Arrays]] = OrderedDict()
+        self._max_cached = max_cached
+
+    def put(self, job_id: str, state: dict[str, Any], arrays: Arrays | None = None) -> None:
+        with self._lock:
+            old_arrays = self._jobs.get(job_id, ({}, {}))[1]
+            self._jobs[job_id] = (dict(state), {**old_arrays, **(arrays or {})})
+            self._expire()
+
+    def get(self, job_id: str) -> tuple[dict[str, Any], Arrays] | None:
+        with self._lock:
+            found = self._jobs.get(job_id)
+            return (dict(found[0]), dict(found[1])) if found else None
+
+    def request_cancel(self, job_id: str) -> None:
+        with self._lock:
+            self._cancel.add(job_id)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._cancel
+
+    def cache_get(self, key: str) -> tuple[dict[str, Any], Arrays] | None:
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            return None
+
+    def cache_put(self, key: str, state: dict[str, Any], arrays: Arrays) -> None:
+        with self._lock:
+            self._cache[key] = (dict(state), dict(arrays))
+            while len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
+
+    def job_count(self) -> int:
+        with self._lock:
+            return len(self._jobs)
+
+    def _expire(self) -> None:
+        now = time.time()
+        for job_id, (state, _) in list(self._jobs.items()):
+            if state.get("status") in TERMINAL and now - state.get("updated", now) > JOB_TTL_S:
+                del self._jobs[job_id]
+                self._cancel.discard(job_id)
+
+
+def _pack(arrays: Arrays) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _unpack(blob: bytes | None) -> Arrays:
+    if not blob:
+        return {}
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+class RedisStore:
+    """Redis store shared by web processes and Celery workers; every key expires."""
+
+    PREFIX = "cnn_lens:"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.url = url
+        self._redis = redis.Redis.from_url(url)
+
+    def _key(self, *parts: str) -> str:
+        return self.PREFIX + ":".join(parts)
+
+    def put(self, job_id: str, state: dict[str, Any], arrays: Arrays | None = None) -> None:
+        pipe = self._redis.pipeline()
+        pipe.set(self._key("job", job_id), json.dumps(state), ex=JOB_TTL_S)
+        for name, array in (arrays or {}).items():
+            pipe.hset(self._key("arrays", job_id), name, _pack({name: array}))
+        pipe.expire(self._key("arrays", job_id), JOB_TTL_S)
+        pipe.execute()
+
+    def get(self, job_id: str) -> tuple[dict[str, Any], Arrays] | None:
+        raw = self._redis.get(self._key("job", job_id))
+        if raw is None:
+            return None
+        arrays: Arrays = {}
+        for blob in self._redis.hgetall(self._key("arrays", job_id)).values():
+            arrays.update(_unpack(blob))
+        return json.loads(raw), arrays
+
+    def request_cancel(self, job_id: str) -> None:
+        self._redis.set(self._key("cancel", job_id), b"1", ex=JOB_TTL_S)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        return bool(self._redis.exists(self._key("cancel", job_id)))
+
+    def cache_get(self, key: str) -> tuple[dict[str, Any], Arrays] | None:
+        pipe = self._redis.pipeline()
+        pipe.get(self._key("result", key))
+        pipe.get(self._key("result_arrays", key))
+        state, blob = pipe.execute()
+        return (json.loads(state), _unpack(blob)) if state and blob else None
+
+    def cache_put(self, key: str, state: dict[str, Any], arrays: Arrays) -> None:
+        pipe = self._redis.pipeline()
+        pipe.set(self._key("result", key), json.dumps(state), ex=RESULT_TTL_S)
+        pipe.set(self._key("result_arrays", key), _pack(arrays), ex=RESULT_TTL_S)
+        pipe.execute()
+
+
+# --------------------------------------------------------------------------- the work
+
+
+def build_objectives(spec: dict[str, Any]) -> list[Any]:
+    """The `cnn_core.oip` objectives of a spec: one per unit (gallery) or one (others)."""
+    from cnn_core.oip import ClassLogit, MapMean, Node
+
+    kind = spec["kind"]
+    if kind == "gallery":
+        return [MapMean(spec["layer"], unit) for unit in spec["units"]]
+    if kind == "map":
+        return [MapMean(spec["layer"], spec["unit"])]
+    if kind == "node":
+        return [Node(spec["layer"], spec["unit"])]
+    if kind == "class":
+        return [ClassLogit(spec["a"])]
+    return [ClassLogit(spec["a"]) - ClassLogit(spec["b"])]
+
+
+def run_job(
+    job_id: str, spec: dict[str, Any], store: JobStore, engine: Any, cache_key: str | None = None
+) -> None:
+    """Run one job to its end, writing progress, frames and the result to `store`.
+
+    Never raises: a failure becomes `status="error"` with its message, so the page can show it.
+
+    Args:
+        job_id: the job's id.
+        spec: a spec from `parse_spec`.
+        store: where progress goes.
+        engine: a warm `cnn_core.oip.OipEngine`.
+        cache_key: where to cache a finished result (None: don't).
+    """
+    from cnn_core.oip import AscentOptions, OipProgress
+
+    state: dict[str, Any] = {
+        "id": job_id,
+        "spec": spec,
+        "description": describe(spec),
+        "status": "running",
+        "step": 0,
+        "steps": spec["steps"],
+        "started": time.time(),
+        "updated": time.time(),
+        "error": None,
+    }
+    store.put(job_id, state)
+    try:
+        options = AscentOptions(
+            steps=spec["steps"],
+            step_size=spec["step_size"],
+            wavelength=spec["wavelength"],
+            blur_sigma=spec["blur_sigma"],
+        )
+        objectives = build_objectives(spec)
+        seeds = [spec["seed"] + i for i in range(spec["n_seeds"])]
+        pace = spec["pace"]
+        every = 5 if pace == 0 else max(1, min(5, int(pace // 10) or 1))
+        last_write = 0.0
+        started = time.perf_counter()
+        curve_steps: list[int] = []
+        curve_values: list[np.ndarray] = []
+
+        def on_progress(progress: OipProgress) -> bool:
+            nonlocal last_write
+            if pace > 0:  # watching: hold the pace the user asked for, not the CPU's
+                behind = progress.step / pace - (time.perf_counter() - started)
+                if behind > 0:
+                    time.sleep(behind)
+            curve_steps.append(progress.step)
+            curve_values.append(np.asarray(progress.values, dtype=np.float32))
+            now = time.perf_counter()
+            if now - last_write >= FRAME_INTERVAL_S or progress.step >= progress.steps:
+                last_write = now
+                state.update(step=progress.step, updated=time.time())
+                frame = {
+                    "images": np.asarray(progress.images, dtype=np.float32),
+                    "curve_steps": np.asarray(curve_steps, dtype=np.int32),
+                    "curve_values": np.stack(curve_values),
+                }
+                store.put(job_id, state, frame)
+            return store.cancel_requested(job_id)
+
+        result = engine.run(objectives, seeds, options, callback=on_progress, every=every)
+        arrays = {
+            "images": result.images,
+            "history": result.history,
+            "activations": result.activations,
+            "probabilities": result.probabilities,
+        }
+        state.update(
+            status="cancelled" if result.stopped else "done",
+            step=int(result.history.shape[0]),
+            updated=time.time(),
+            finished=time.time(),
+            seconds=round(time.perf_counter() - started, 3),
+            descriptions=list(result.descriptions),
+            seeds=list(result.seeds),
+        )
+        store.put(job_id, state, arrays)
+        if not result.stopped and cache_key:
+            store.cache_put(cache_key, state, arrays)
+    except Exception as exc:  # a job that dies must say why on the page, not kill the app
+        log.exception("job %s failed", job_id)
+        state.update(status="error", error=f"{type(exc).__name__}: {exc}", updated=time.time())
+        store.put(job_id, state)
+
+
+# --------------------------------------------------------------------------- runners
+
+
+class LocalRunner:
+    """Runs jobs on one thread in this process (one job already uses both cores)."""
+
+    name = "local"
+
+    def __init__(self, store: MemoryStore, engine_factory: Callable[[], Any]) -> None:
+        self.store = store
+        self._engine_factory = engine_factory
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oip-job")
+
+    def submit(self, job_id: str, spec: dict[str, Any], cache_key: str) -> None:
+        self._pool.submit(run_job, job_id, spec, self.store, self._engine_factory(), cache_key)
+
+
+class CeleryRunner:
+    """Queues jobs for Celery workers (`app.worker`); progress comes back through Redis."""
+
+    name = "celery"
+
+    def __init__(self, store: RedisStore, model: str) -> None:
+        self.store = store
+        self._model = model
+
+    def submit(self, job_id: str, spec: dict[str, Any], cache_key: str) -> None:
+        from app.worker import celery_app
+
+        celery_app.send_task("cnn_lens.run_oip", args=[job_id, spec, cache_key, self._model])
+
+
+# --------------------------------------------------------------------------- manager
+
+
+class JobManager:
+    """Submit, poll and cancel jobs through signed handles; the page talks only to this."""
+
+    def __init__(self, secret_key: str, runner: LocalRunner | CeleryRunner, model_fingerprint: str):
+        self._signer = URLSafeSerializer(secret_key, salt="cnn-lens-oip-job")
+        self.runner = runner
+        self.store: JobStore = runner.store
+        self._fingerprint = model_fingerprint
+
+    @property
+    def backend(self) -> str:
+        return self.runner.name
+
+    def sign(self, job_id: str) -> str:
+        return self._signer.dumps(job_id)
+
+    def job_id(self, handle: Any) -> str:
+        """The job id inside a signed handle; `JobNotFoundError` if forged or malformed."""
+        if not isinstance(handle, str):
+            raise JobNotFoundError("no job handle")
+        try:
+            job_id = self._signer.loads(handle)
+        except BadSignature:
+            raise JobNotFoundError("invalid job handle (not signed by this server)") from None
+        if not isinstance(job_id, str):
+            raise JobNotFoundError("invalid job handle")
+        return job_id
+
+    def submit(self, raw_spec: dict[str, Any]) -> str:
+        """Validate, then start a job (or answer from the cache); returns its signed handle."""
+        spec = parse_spec(raw_spec)
+        job_id = uuid.uuid4().hex
+        key = spec_key(spec, self._fingerprint)
+        cached = self.store.cache_get(key)
+        if cached is not None:
+            state, arrays = cached
+            now = time.time()
+            self.store.put(job_id, {**state, "id": job_id, "cached": True, "updated": now}, arrays)
+        else:
+            queued = {
+                "id": job_id,
+                "spec": spec,
+                "description": describe(spec),
+                "status": "queued",
+                "step": 0,
+                "steps": spec["steps"],
+                "updated": time.time(),
+                "error": None,
+            }
+            self.store.put(job_id, queued)
+            self.runner.submit(job_id, spec, key)
+        return self.sign(job_id)
+
+    def status(self, handle: Any) -> tuple[dict[str, Any], Arrays]:
+        """State and arrays of a job; a running job silent for `STALE_AFTER_S` is reported dead."""
+        job_id = self.job_id(handle)
+        found = self.store.get(job_id)
+        if found is None:
+            raise JobNotFoundError("this job no longer exists (finished jobs are cleaned up)")
+        state, arrays = found
+        silent = time.time() - state.get("updated", time.time())
+        if state["status"] in ("running", "queued") and silent > STALE_AFTER_S:
+            where = "worker" if self.backend == "celery" else "job thread"
+            state = {**state, "status": "error", "error": f"the {where} stopped reporting"}
+            if state.get("step", 0) == 0 and self.backend == "celery":
+                state["error"] += " (is a Celery worker running?)"
+        return state, arrays
+
+    def cancel(self, handle: Any) -> None:
+        """Ask a job to stop; it stops at its next progress callback (a few steps)."""
+        self.store.request_cancel(self.job_id(handle))
+
+
+_manager: JobManager | None = None
+_manager_lock = threading.Lock()
+
+
+def make_manager(secret_key: str, engine_factory: Callable[[], Any], model: str) -> JobManager:
+    """A manager on Celery + Redis if `REDIS_URL` is set, else on the local thread runner.
+
+    Args:
+        secret_key: signs job handles (the Flask secret key; shared by all web processes).
+        engine_factory: returns the process's warm `OipEngine` (local runner only).
+        model: `model_id` of the served model (cache key; workers check they have the same).
+    """
+    url = os.environ.get(ENV_REDIS)
+    runner: LocalRunner | CeleryRunner
+    if url:
+        runner = CeleryRunner(RedisStore(url), model)
+    else:
+        runner = LocalRunner(MemoryStore(), engine_factory)
+    return JobManager(secret_key, runner, model)
+
+
+def set_manager(manager: JobManager) -> None:
+    global _manager
+    with _manager_lock:
+        _manager = manager
+
+
+def get_manager() -> JobManager:
+    if _manager is None:
+        raise RuntimeError("job manager not configured: create the app with app.main.create_app()")
+    return _manager

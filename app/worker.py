@@ -1,0 +1,79 @@
+"""Celery worker for OIP jobs, used when `REDIS_URL` is set.
+
+Start one per machine (each loads TensorFlow itself, after any fork, in its only process):
+
+    REDIS_URL=redis://HOST:6379/0 .venv/bin/celery -A app.worker worker --pool=solo --concurrency=1
+
+Every worker must have the same trained model as the web processes (`models/cnn.keras` or
+`CNN_LENS_MODEL`); a worker whose model differs refuses the job with a clear error.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_ready
+
+from app.jobs import ENV_REDIS, RedisStore, model_id, run_job
+
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def redis_url() -> str:
+    return os.environ.get(ENV_REDIS) or DEFAULT_REDIS
+
+
+celery_app = Celery("cnn_lens", broker=redis_url())
+celery_app.conf.update(
+    task_ignore_result=True,  # progress and results go to RedisStore, not Celery's backend
+    worker_prefetch_multiplier=1,  # one OIP job at a time per worker: fair across machines
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+)
+
+_lock = threading.Lock()
+_engine: Any = None
+_model_id: str | None = None
+
+
+def engine() -> Any:
+    """This worker's OIP engine (model loaded and graph traced once, on first use)."""
+    global _engine, _model_id
+    with _lock:
+        if _engine is None:
+            from cnn_core.model import load_trained
+            from cnn_core.oip import OipEngine
+
+            trained = load_trained()
+            _engine, _model_id = OipEngine(trained), model_id(trained.meta)
+        return _engine
+
+
+@worker_ready.connect
+def _warm_up(**_: Any) -> None:
+    engine()
+
+
+@celery_app.task(name="cnn_lens.run_oip")
+def run_oip(job_id: str, spec: dict[str, Any], cache_key: str, expected_model: str) -> None:
+    store = RedisStore(redis_url())
+    warm = engine()
+    if expected_model != _model_id:
+        store.put(
+            job_id,
+            {
+                "id": job_id,
+                "spec": spec,
+                "status": "error",
+                "step": 0,
+                "steps": spec.get("steps", 0),
+                "error": "this worker has a different trained model than the web server",
+                "updated": time.time(),
+            },
+        )
+        return
+    run_job(job_id, spec, store, warm, cache_key)

@@ -1,0 +1,124 @@
+"""Background OIP jobs on the local runner: real engine, real model, signed handles."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from app import jobs
+
+
+@pytest.fixture(scope="module")
+def manager(services):
+    return jobs.make_manager(
+        "test-secret", services.oip_engine, jobs.model_id(services.trained.meta)
+    )
+
+
+def wait_for(manager, handle, statuses=jobs.TERMINAL, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state, arrays = manager.status(handle)
+        if state["status"] in statuses:
+            return state, arrays
+        time.sleep(0.05)
+    raise AssertionError(f"job still {state['status']} after {timeout} s")
+
+
+def test_a_map_job_runs_to_the_end_and_beats_its_start(manager):
+    handle = manager.submit({"kind": "map", "layer": "Conv2D_3", "unit": 3, "steps": 40})
+    state, arrays = wait_for(manager, handle)
+    assert state["status"] == "done" and state["step"] == 40
+    assert arrays["images"].shape == (1, 28, 28)
+    assert arrays["history"].shape == (40, 1)
+    assert arrays["history"][-1, 0] > arrays["history"][0, 0]
+    np.testing.assert_allclose(arrays["probabilities"].sum(axis=1), 1, atol=1e-5)
+
+
+def test_progress_frames_arrive_while_running(manager):
+    handle = manager.submit({"kind": "class", "a": 7, "steps": 60, "pace": 60, "n_seeds": 2})
+    seen_steps = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state, arrays = manager.status(handle)
+        if state["status"] == "running" and "images" in arrays:
+            seen_steps.add(state["step"])
+            assert arrays["images"].shape == (2, 28, 28)
+        if state["status"] in jobs.TERMINAL:
+            break
+        time.sleep(0.05)
+    assert len(seen_steps) >= 2, seen_steps
+    assert state["status"] == "done"
+
+
+def test_cancel_stops_the_job_early(manager):
+    handle = manager.submit({"kind": "contrast", "a": 4, "b": 9, "steps": 2000, "pace": 50})
+    wait_for(manager, handle, statuses=("running",))
+    time.sleep(0.3)
+    manager.cancel(handle)
+    state, _ = wait_for(manager, handle, timeout=10)
+    assert state["status"] == "cancelled"
+    assert state["step"] < 2000
+
+
+def test_same_parameters_are_answered_from_the_cache(manager):
+    spec = {"kind": "node", "layer": "Dense_1", "unit": 11, "steps": 20, "seed": 5}
+    first, first_arrays = wait_for(manager, manager.submit(spec))
+    second, second_arrays = wait_for(manager, manager.submit({**spec, "pace": 40}))
+    assert second.get("cached") and not first.get("cached")
+    np.testing.assert_array_equal(first_arrays["images"], second_arrays["images"])
+
+
+def test_forged_and_unknown_handles_are_refused(manager):
+    handle = manager.submit({"kind": "class", "a": 1, "steps": 5})
+    with pytest.raises(jobs.JobNotFoundError, match="not signed"):
+        manager.status(handle[:-2] + "xx")
+    other = jobs.make_manager("another-secret", None, "m")
+    with pytest.raises(jobs.JobNotFoundError, match="not signed"):
+        other.status(handle)
+    with pytest.raises(jobs.JobNotFoundError, match="no job handle"):
+        manager.status(None)
+    unknown = manager.sign("0" * 32)
+    with pytest.raises(jobs.JobNotFoundError, match="no longer exists"):
+        manager.status(unknown)
+
+
+def test_a_failing_job_reports_its_error_and_the_runner_survives(manager, services):
+    store = jobs.MemoryStore()
+    spec = jobs.parse_spec({"kind": "map", "layer": "Conv2D_3", "unit": 0, "steps": 5})
+    spec["layer"] = "Conv9"  # bypasses validation: the engine itself refuses it
+    jobs.run_job("job1", spec, store, services.oip_engine())
+    state, _ = store.get("job1")
+    assert state["status"] == "error" and "Conv9" in state["error"]
+    handle = manager.submit({"kind": "class", "a": 2, "steps": 5})
+    assert wait_for(manager, handle)[0]["status"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"kind": "blob"}, "unknown objective kind"),
+        ({"kind": "map", "layer": "Dense_1"}, "has no maps"),
+        ({"kind": "map", "layer": "Conv2D_3", "unit": 128}, r"unit must be an integer in 0\.\.127"),
+        ({"kind": "node", "layer": "Dense_1", "unit": "x"}, "unit must be an integer"),
+        ({"kind": "contrast", "a": 4, "b": 4}, "two different classes"),
+        ({"kind": "class", "a": 3, "steps": 0}, "steps"),
+        ({"kind": "class", "a": 3, "n_seeds": 99}, "n_seeds"),
+        ({"kind": "gallery", "layer": "Conv2D_1", "units": []}, "units"),
+        ("not a dict", "must be an object"),
+    ],
+)
+def test_bad_job_requests_are_refused_clearly(manager, raw, message):
+    with pytest.raises(jobs.JobSpecError, match=message):
+        manager.submit(raw)
+
+
+def test_finished_jobs_are_cleaned_up(monkeypatch):
+    store = jobs.MemoryStore()
+    store.put("old", {"status": "done", "updated": time.time() - jobs.JOB_TTL_S - 1})
+    store.put("running", {"status": "running", "updated": time.time() - jobs.JOB_TTL_S - 1})
+    store.put("new", {"status": "done", "updated": time.time()})
+    assert store.get("old") is None
+    assert store.get("running") is not None and store.get("new") is not None
