@@ -72,8 +72,8 @@ class AscentOptions:
     wavelength: float = 8.0
     octaves: int = 3
     init: str = "long_range"
-    blur_every: int = 4
-    blur_sigma: float = 0.5
+    blur_every: int = 2
+    blur_sigma: float = 0.4
     jitter: int = 0
     tv: float = 0.0
     l2: float = 0.0
@@ -281,6 +281,15 @@ class OipEngine:
 
         def body(i, x, values):
             step = start + i
+            # Blur at the start of a step, so the last step always ends with a gradient step.
+            blur_now = tf.logical_and(
+                tf.logical_and(blur_every > 0, blur_sigma > 0),
+                tf.logical_and(step > 0, tf.math.floormod(step, tf.maximum(blur_every, 1)) == 0),
+            )
+            x = tf.cond(blur_now, lambda: tf_gaussian_blur(x, blur_sigma), lambda: x)
+            x = tf.cond(
+                tf.logical_and(blur_now, restandardize), lambda: tf_standardize_each(x), lambda: x
+            )
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 seen = tf.cond(
@@ -296,14 +305,6 @@ class OipEngine:
             grad = tape.gradient(total, x)
             rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=[1, 2, 3], keepdims=True))
             x = x + step_size * grad / (rms + 1e-8)
-            blur_now = tf.logical_and(
-                blur_every > 0, tf.math.floormod(step + 1, tf.maximum(blur_every, 1)) == 0
-            )
-            x = tf.cond(
-                tf.logical_and(blur_now, blur_sigma > 0),
-                lambda: tf_gaussian_blur(x, blur_sigma),
-                lambda: x,
-            )
             x = tf.cond(restandardize, lambda: tf_standardize_each(x), lambda: x)
             x = tf.ensure_shape(x, [None, 28, 28, 1])
             return i + 1, x, values.write(i, real)
