@@ -292,7 +292,7 @@ def activation_grid_figure(
         fig.add_trace(_marker_trace(markers, layout))
     if height is None:
         aspect = layout.height / layout.width
-        height = int(min(1100, max(160, 720 * aspect + 70)))
+        height = int(min(1100, max(160, 560 * aspect + 30)))
     fig.update_layout(
         title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
         height=height,
