@@ -159,13 +159,19 @@ def _digit_src(index: int) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def probability_caption(proba: np.ndarray, a: int, b: int) -> str:
-    """The seed's reading of one prediction: `93.5% "4", 6.2% "9"` (+ the winner if neither)."""
-    text = f'{proba[a]:.1%} "{a}", {proba[b]:.1%} "{b}"'
+def probability_lines(proba: np.ndarray, a: int, b: int) -> list[str]:
+    """The seed's reading of one prediction: `93.5% "4"`, `6.2% "9"` (+ the winner if neither)."""
+    lines = [f'{proba[a]:.1%} "{a}"', f'{proba[b]:.1%} "{b}"']
     top = int(proba.argmax())
     if top not in (a, b):
-        text += f'; predicted "{top}" ({proba[top]:.1%})'
-    return text
+        lines.append(f'predicted "{top}" ({proba[top]:.1%})')
+    return lines
+
+
+def probability_caption(proba: np.ndarray, a: int, b: int) -> str:
+    """`probability_lines` on one line: `93.5% "4", 6.2% "9"`."""
+    first, second, *rest = probability_lines(proba, a, b)
+    return "; ".join([f"{first}, {second}", *rest])
 
 
 def _unit_name(layer: str) -> str:
@@ -314,7 +320,7 @@ def _side_panel(comp: Comparison, side: str, kind: str, typed: bool, cmap: str) 
                     className="small",
                 ),
                 html.Div(
-                    probability_caption(proba, comp.a, comp.b),
+                    [html.Div(line) for line in probability_lines(proba, comp.a, comp.b)],
                     className="small compare-proba",
                 ),
             ],
@@ -581,7 +587,16 @@ def layout(**query: str) -> html.Div:
                         ),
                         lg=5,
                     ),
-                    dbc.Col(html.Div(id=ids.COMPARE_CELL), lg=7),
+                    dbc.Col(
+                        [
+                            html.P(
+                                "Click a cell of the matrix to list its digits.",
+                                className="small text-muted mb-0",
+                            ),
+                            html.Div(id=ids.COMPARE_CELL),
+                        ],
+                        lg=7,
+                    ),
                 ]
             ),
         ]
@@ -591,9 +606,7 @@ def layout(**query: str) -> html.Div:
 def _confusion_figure():
     services = get_services()
     cm = confusion_matrix(services.data.labels(SPLIT), services.predicted(SPLIT))
-    fig = figures.confusion_matrix_figure(
-        cm, title="Confusion matrix (test split): click a cell to list its digits"
-    )
+    fig = figures.confusion_matrix_figure(cm, title="Confusion matrix (test split)")
     fig.update_layout(clickmode="event")
     return fig
 
@@ -701,6 +714,7 @@ def update_statistics(a, b, layer, cmap):
         per_row=len(best),
         colormap=cmap,
         scaling="raw",
+        height=280,
         title=f"Class-mean maps of the {len(best)} best-separating maps "
         f'({", ".join(str(u) for u in best)}): top row "{ca}", bottom row "{cb}"',
     )
@@ -724,6 +738,7 @@ clientside_callback(
 
 @callback(
     Output(ids.COMPARE_CELL, "children"),
+    Output(ids.COMPARE_CONFUSION, "figure"),
     Input(ids.COMPARE_CONFUSION, "clickData"),
     Input(ids.COMPARE_CLASS_A, "value"),
     Input(ids.COMPARE_CLASS_B, "value"),
@@ -741,7 +756,31 @@ def list_cell(click, a, b, layer, cmap):
         layer = check_layer(layer)
         cmap = imaging.check_colormap(cmap)
     except (*_ERRORS, KeyError, TypeError, IndexError) as err:
-        return dbc.Alert(f"cannot list this cell: {err}", color="warning")
+        return dbc.Alert(f"cannot list this cell: {err}", color="warning"), dash.no_update
+    return _cell_listing(true_class, predicted, a, b, layer, cmap), _cell_outline(
+        true_class, predicted
+    )
+
+
+def _cell_outline(true_class: int, predicted: int) -> dash.Patch:
+    """Outline the listed cell on the confusion matrix (a patch: the heatmap is not resent)."""
+    patch = dash.Patch()
+    patch["layout"]["shapes"] = [
+        dict(
+            type="rect",
+            xref="x",
+            yref="y",
+            x0=predicted - 0.5,
+            x1=predicted + 0.5,
+            y0=true_class - 0.5,
+            y1=true_class + 0.5,
+            line=dict(color="#d62728", width=3),
+        )
+    ]
+    return patch
+
+
+def _cell_listing(true_class: int, predicted: int, a, b, layer: str, cmap: str) -> list:
     services = get_services()
     labels, proba = services.data.labels(SPLIT), services.proba[SPLIT]
     cell = confused_digits(labels, proba, true_class, predicted)
@@ -755,7 +794,7 @@ def list_cell(click, a, b, layer, cmap):
         html.H5(f"True {true_class}, predicted {predicted}: {what}", className="mt-2"),
         html.P(
             f"{order}. Click a digit to open it in the activation explorer; "
-            "+ adds it to the comparison.",
+            "+ add puts it into the comparison (as typed indices).",
             className="small text-muted",
         ),
     ]
@@ -794,11 +833,12 @@ def list_cell(click, a, b, layer, cmap):
                     html.Div(f"#{index}", className="small"),
                     html.Div(f'{p[predicted]:.0%} "{predicted}"', className="small text-muted"),
                     dbc.Button(
-                        "+",
+                        "+ add",
                         id={"type": ids.COMPARE_ADD, "index": index},
                         size="sm",
-                        color="link",
-                        className="p-0",
+                        color="primary",
+                        outline=True,
+                        className="py-0 px-1 compare-add",
                         disabled=not addable,
                         title="add to the comparison"
                         if addable

@@ -147,7 +147,9 @@ def test_four_vs_nine_draws_the_core_red_and_yellow_points(app, client, services
         assert _markers(fig) == {"#ff1a1a": red_b.sum(), "#ffe600": yellow.sum()}
     # the seed's probability captions and explorer links
     text = json.dumps(panel_a)
-    assert '\\"4\\", 0.0% \\"9\\"' in text
+    for index in ia:
+        for line in (f'{proba[index, 4]:.1%} "4"', f'{proba[index, 9]:.1%} "9"'):
+            assert json.dumps(line) in text
     assert f"/activations?split=test&index={ia[0]}&layer=Conv2D_3&cmap=jet" in text
     # the URL holds the view
     search = resp[ids.COMPARE_QUERY]["data"]
