@@ -124,10 +124,10 @@ def unit_means_figure(
     fig.update_layout(
         title=title,
         barmode="group",
-        margin=MARGIN,
+        margin=dict(MARGIN, t=80),
         xaxis=dict(type="category", tickangle=-45),
         yaxis=dict(title="mean activation (test split)", rangemode="tozero"),
-        legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"),
+        legend=dict(orientation="h", y=1.02, x=0, xanchor="left", yanchor="bottom"),
         plot_bgcolor="white",
     )
     fig.update_yaxes(gridcolor="#eee")
