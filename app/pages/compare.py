@@ -358,15 +358,14 @@ def _side_panel(comp: Comparison, side: str, kind: str, typed: bool, cmap: str) 
 
 def _legend(comp: Comparison) -> list:
     n_red_a, n_red_b, n_yellow = (int(m.sum()) for m in (comp.red_a, comp.red_b, comp.yellow))
-    unit = _unit_name(comp.layer)
-    where = "points" if unit == "map" else "nodes"
+    what = "points" if _unit_name(comp.layer) == "map" else "nodes"
     return [
         html.Span("● ", style={"color": RED}),
-        f'red: active in every "{comp.a}" and in no "{comp.b}" on the left ({n_red_a}), '
+        f'red {what}: active in every "{comp.a}" and in no "{comp.b}" on the left ({n_red_a}), '
         f"and the other way round on the right ({n_red_b}); ",
         html.Span("● ", style={"color": YELLOW, "textShadow": "0 0 1px #555"}),
         f"yellow: active in every digit of both classes ({n_yellow}). ",
-        f"Active = above threshold × the layer's maximum over these {where}' digits "
+        "Active = above threshold × the layer's maximum over the compared digits "
         f"(cutoff {comp.cutoff:.3g}).",
     ]
 
