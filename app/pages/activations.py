@@ -60,6 +60,19 @@ class View:
         return "?" + urlencode(asdict(self))
 
 
+def whole_number(value: object, what: str) -> int:
+    """`value` (int, integral float, or digits in a string) as an int, else `ViewError`."""
+    if isinstance(value, bool):
+        raise ViewError(f"{what} {value!r} is not a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
+        return int(value.strip())
+    raise ViewError(f"{what} {value!r} is not a whole number")
+
+
 def check_split(split: object) -> str:
     if split not in SPLITS:
         raise ViewError(f"unknown split {split!r}; choose test or train")
@@ -69,20 +82,14 @@ def check_split(split: object) -> str:
 def check_index(index: object, split: str) -> int:
     """An integer index of a digit in `split`, else `ViewError` saying the valid range."""
     n = len(get_services().data.labels(split))
-    try:
-        value = int(str(index).strip()) if not isinstance(index, int) else index
-    except (TypeError, ValueError):
-        raise ViewError(f"index {index!r} is not a whole number") from None
+    value = whole_number(index, "index")
     if not 0 <= value < n:
         raise ViewError(f"index {value} is outside the {split} split (0 to {n - 1})")
     return value
 
 
 def check_per_row(per_row: object) -> int:
-    try:
-        value = int(str(per_row).strip()) if not isinstance(per_row, int) else per_row
-    except (TypeError, ValueError):
-        raise ViewError(f"maps per row {per_row!r} is not a whole number") from None
+    value = whole_number(per_row, "maps per row")
     if not 1 <= value <= MAX_PER_ROW:
         raise ViewError(f"maps per row must be between 1 and {MAX_PER_ROW}, got {value}")
     return value
@@ -466,11 +473,15 @@ def _alert(text: str, color: str = "warning") -> dbc.Alert:
     prevent_initial_call=True,
 )
 def choose_digit(split, index, _prev, _next, _random, _miss, contents, klass, filename, source):
-    """Every way of picking a digit ends here: it sets the index and the digit source.
+    """Every way of picking a digit ends here: it sets the index and the digit source."""
+    return pick_digit(ctx.triggered_id, split, index, contents, klass, filename, source)
+
+
+def pick_digit(trigger, split, index, contents, klass, filename, source) -> tuple:
+    """`(index, index max, digit source, message)` after the control `trigger` changed.
 
     Bad input (an index out of range, a broken upload) leaves the view as it was and says why.
     """
-    trigger = ctx.triggered_id
     try:
         if trigger == ids.ACT_UPLOAD:
             if not contents:

@@ -1,0 +1,368 @@
+"""Activation explorer callbacks, called directly and through Dash's HTTP endpoint, on real data."""
+
+import base64
+import io
+import json
+import types
+
+import dash
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from app import ids, main
+from cnn_core import imaging
+
+
+@pytest.fixture(scope="module")
+def app(services):
+    return main.create_app()
+
+
+@pytest.fixture(scope="module")
+def page(app):
+    """The page module as Dash loaded it (importing it again would register it twice)."""
+    entry = next(p for p in dash.page_registry.values() if p["path"] == "/activations")
+    return types.SimpleNamespace(**entry["layout"].__globals__)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    client = app.server.test_client()
+    assert client.get("/").status_code == 200  # the first request registers the callbacks
+    return client
+
+
+def _render(
+    page, source=None, layer="Conv2D_3", cmap="jet", scaling="seed", rng="layer", per_row=8
+):
+    source = source or page.dataset_source("test", 312)
+    return page.render(source, layer, cmap, scaling, rng, per_row, "gray")
+
+
+def _png_url(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _text(component) -> str:
+    return json.dumps(component, cls=__import__("plotly").utils.PlotlyJSONEncoder)
+
+
+# ---- URL -> view ------------------------------------------------------------------------------
+
+
+def test_url_without_parameters_gives_the_defaults(page):
+    view, problems = page.parse_view({})
+    assert view == page.View("test", 0, "Conv2D_1", "jet", "seed", "layer", 8)
+    assert problems == []
+
+
+def test_url_with_every_parameter_is_read_back(page):
+    query = dict(split="train", index="3999", layer="Dense_1", cmap="magma", scaling="raw")
+    query.update(range="map", per_row="16")
+    view, problems = page.parse_view(query)
+    assert problems == []
+    assert view == page.View("train", 3999, "Dense_1", "magma", "raw", "map", 16)
+    assert page.parse_view(dict(view.query()[1:].split("&") and _parse(view.query())))[0] == view
+
+
+def _parse(query: str) -> dict[str, str]:
+    return dict(part.split("=") for part in query.lstrip("?").split("&"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("index", "1000", "outside the test split (0 to 999)"),
+        ("index", "abc", "not a whole number"),
+        ("layer", "Conv2D_9", "unknown layer 'Conv2D_9'"),
+        ("cmap", "rainbow", "unknown colormap 'rainbow'"),
+        ("scaling", "log", "unknown scaling"),
+        ("range", "pixel", "unknown colour range"),
+        ("per_row", "0", "between 1 and 64"),
+        ("split", "validation", "unknown split"),
+    ],
+)
+def test_bad_url_values_fall_back_to_defaults_with_a_message(page, key, value, fragment):
+    view, problems = page.parse_view({key: value})
+    assert len(problems) == 1 and fragment in problems[0]
+    assert getattr(view, key) == getattr(page.View(), key)
+    shown = _text(page.layout(**{key: value}))
+    assert fragment.replace("'", "\\u0027")[:12] in shown or fragment[:12] in shown
+
+
+def test_url_layout_preselects_the_controls(page):
+    tree = _text(page.layout(split="test", index="312", layer="Conv2D_3", cmap="viridis"))
+    assert '"value": 312' in tree and '"value": "Conv2D_3"' in tree and '"viridis"' in tree
+
+
+# ---- render -----------------------------------------------------------------------------------
+
+
+def test_conv2d_3_draws_128_maps_of_the_real_digit(page, services):
+    grid, info, digit, bars, digit_info, _source, query, message = _render(page)
+    assert message is None
+    assert grid.layout.meta["cells"] == 128
+    heatmaps = [t for t in grid.data if t.type == "heatmap"]
+    assert len(heatmaps) == 1 and heatmaps[0].z.shape == (16 * 3, 8 * 3)
+    x = services.x_std["test"][312:313]
+    expected = services.acts.activations(x)["Conv2D_3"][0]
+    raw = np.asarray(heatmaps[0].text)
+    np.testing.assert_allclose(raw[3:6, 3:6], expected[:, :, 9], rtol=1e-6)  # map 9: row 1, col 1
+    assert "128" in _text(info)
+    assert (
+        query == "?split=test&index=312&layer=Conv2D_3&cmap=jet&scaling=seed&range=layer&per_row=8"
+    )
+    predicted = int(services.predicted("test")[312])
+    assert np.argmax(bars.data[0].y) == predicted
+    assert f"predicted {predicted}" in _text(digit_info)
+    assert np.asarray(digit.data[0].z).shape == (28, 28)
+
+
+@pytest.mark.parametrize(
+    ("layer", "cells", "shape"),
+    [
+        ("Conv2D_1", 32, (4 * 26, 8 * 26)),
+        ("Max_Pool_2", 64, (8 * 5, 8 * 5)),
+        ("Flatten", 1152, (32, 36)),
+        ("Dense_1", 100, (10, 10)),
+        ("Dense_2", 10, (1, 10)),
+    ],
+)
+def test_every_layer_draws_every_cell(page, layer, cells, shape):
+    grid = _render(page, layer=layer)[0]
+    assert grid.layout.meta["cells"] == cells
+    assert grid.data[0].z.shape == shape
+
+
+def test_dense_2_row_shows_the_probabilities_as_classes(page, services):
+    grid = _render(page, layer="Dense_2", scaling="raw")[0]
+    assert "class %{customdata[0]}" in grid.data[0].hovertemplate
+    np.testing.assert_allclose(grid.data[0].text[0], services.proba["test"][312], rtol=1e-5)
+
+
+def test_per_row_and_colormap_change_the_grid(page):
+    grid = _render(page, per_row=16, cmap="gray")[0]
+    assert grid.data[0].z.shape == (8 * 3, 16 * 3)
+    assert grid.layout.coloraxis.colorscale[-1][1] == "rgb(255,255,255)"
+    partial = _render(page, layer="Conv2D_1", per_row=5)[0]  # 32 maps: 6 full rows + 2 maps
+    assert [t.z.shape for t in partial.data] == [(6 * 26, 5 * 26), (26, 2 * 26)]
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        (dict(layer="Conv2D_9"), "unknown layer"),
+        (dict(cmap="hot"), "unknown colormap"),
+        (dict(scaling="log"), "unknown scaling"),
+        (dict(rng="pixel"), "unknown colour range"),
+        (dict(per_row=0), "between 1 and 64"),
+        (dict(per_row="x"), "not a whole number"),
+        (dict(source={"kind": "dataset", "split": "test", "index": 5000}), "outside"),
+        (dict(source={"kind": "upload", "digit": [[1, 2]]}), "28x28"),
+        (dict(source="garbage"), "no digit"),
+    ],
+)
+def test_bad_values_keep_the_view_and_say_why(page, changes, fragment):
+    result = _render(page, **changes)
+    assert all(part is dash.no_update for part in result[:-1])
+    assert fragment in _text(result[-1])
+
+
+def test_an_uploaded_digit_is_drawn_without_a_true_label(page):
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255  # a "1"
+    source = {"kind": "upload", "digit": digit.tolist(), "name": "one.png"}
+    grid, _info, _digit, _bars, digit_info, source_info, _query, message = _render(page, source)
+    assert message is None
+    assert "uploaded: one.png" in _text(source_info)
+    assert "true" not in _text(digit_info)
+    assert grid.layout.meta["cells"] == 128
+
+
+# ---- picking digits ---------------------------------------------------------------------------
+
+
+def _pick(page, trigger, index=312, split="test", contents=None, klass="4", source=None):
+    source = source or page.dataset_source(split, index)
+    return page.pick_digit(trigger, split, index, contents, klass, "digit.png", source)
+
+
+def test_previous_and_next_step_and_wrap_around(page):
+    assert _pick(page, ids.ACT_NEXT)[0] == 313
+    assert _pick(page, ids.ACT_PREV)[0] == 311
+    assert _pick(page, ids.ACT_PREV, index=0)[0] == 999
+    value, top, source, message = _pick(page, ids.ACT_NEXT, index=999)
+    assert (value, top, source, message) == (0, 999, page.dataset_source("test", 0), None)
+
+
+def test_random_digit_has_the_chosen_class(page, services):
+    labels = services.data.labels("test")
+    for klass in ("0", "4", "9"):
+        value = _pick(page, ids.ACT_RANDOM, klass=klass)[0]
+        assert labels[value] == int(klass) and value != 312
+
+
+def test_next_misclassified_is_the_next_digit_the_model_gets_wrong(page, services):
+    wrong = np.flatnonzero(services.predicted("test") != services.data.labels("test"))
+    assert len(wrong) > 1
+    assert _pick(page, ids.ACT_MISCLASSIFIED, index=int(wrong[0]))[0] == wrong[1]
+    assert _pick(page, ids.ACT_MISCLASSIFIED, index=int(wrong[-1]))[0] == wrong[0]  # wraps
+
+
+def test_switching_split_keeps_the_index_when_it_fits(page):
+    assert _pick(page, ids.ACT_SPLIT, index=3500, split="test")[:2] == (999, 999)
+    assert _pick(page, ids.ACT_SPLIT, index=312, split="train")[:2] == (312, 3999)
+
+
+@pytest.mark.parametrize("index", [1000, -1, None, "1e3", 2.5])
+def test_a_bad_index_keeps_the_view_with_a_message(page, index):
+    value, top, source, message = _pick(page, ids.ACT_INDEX, index=index)
+    assert value is top is source is dash.no_update
+    assert "cannot show this digit" in _text(message)
+
+
+def test_an_uploaded_png_becomes_the_digit_source(page):
+    image = Image.new("L", (120, 160), 255)
+    ImageDraw.Draw(image).line([(60, 20), (60, 140)], fill=0, width=12)
+    _value, _top, source, message = _pick(page, ids.ACT_UPLOAD, contents=_png_url(image))
+    assert message is None
+    assert source["kind"] == "upload" and np.asarray(source["digit"]).shape == (28, 28)
+
+
+@pytest.mark.parametrize(
+    ("contents", "fragment"),
+    [
+        ("data:image/png;base64," + base64.b64encode(b"GIF? no").decode(), "not an image"),
+        ("data:image/png;base64," + "A" * (3 * 1024 * 1024), "limit is 2 MB"),
+        (_png_url(Image.new("L", (5000, 8), 255)), "5000x8"),
+        (_png_url(Image.new("L", (50, 50), 255)), "no digit"),
+    ],
+)
+def test_a_bad_upload_keeps_the_view_with_a_message(page, contents, fragment):
+    value, top, source, message = _pick(page, ids.ACT_UPLOAD, contents=contents)
+    assert value is top is source is dash.no_update
+    assert "cannot use this file" in _text(message) and fragment in _text(message)
+
+
+# ---- click to enlarge, PNG download -----------------------------------------------------------
+
+
+def test_clicked_position_maps_to_its_cell(page):
+    maps = np.zeros((3, 3, 128))
+    assert page.clicked_cell({"points": [{"x": 4, "y": 7}]}, maps, 8) == 2 * 8 + 1
+    assert page.clicked_cell({"points": [{"x": 99, "y": 0}]}, maps, 8) is None
+    assert page.clicked_cell({"points": []}, maps, 8) is None
+    assert page.clicked_cell({"points": [{"x": "nan", "y": 0}]}, maps, 8) is None
+
+
+def test_a_clicked_map_is_enlarged_with_its_values(page, services):
+    source = page.dataset_source("test", 312)
+    fig, style, hint = page.enlarge(
+        {"layer": "Conv2D_1", "cell": 5}, source, "Conv2D_1", "jet", "seed", "layer"
+    )
+    assert style == {"display": "block"} and hint is None
+    expected = services.acts.activations(services.x_std["test"][312:313])["Conv2D_1"][0][..., 5]
+    np.testing.assert_allclose(np.asarray(fig.data[0].text), expected, rtol=1e-6)
+    assert len(fig.layout.annotations) == 26 * 26
+    assert "map 5" in fig.layout.title.text
+
+
+def test_a_clicked_node_shows_the_node_grid_with_values(page):
+    source = page.dataset_source("test", 312)
+    fig, style, _ = page.enlarge(
+        {"layer": "Dense_1", "cell": 42}, source, "Dense_1", "viridis", "raw", "layer"
+    )
+    assert style["display"] == "block"
+    assert len(fig.layout.annotations) == 100 and "node 42" in fig.layout.title.text
+
+
+def test_a_selection_from_another_layer_hides_the_detail(page):
+    source = page.dataset_source("test", 312)
+    _, style, hint = page.enlarge(
+        {"layer": "Conv2D_1", "cell": 5}, source, "Conv2D_3", "jet", "seed", "layer"
+    )
+    assert style == {"display": "none"} and "Click a map" in hint
+
+
+def test_download_is_a_png_of_the_whole_grid(page):
+    data, message = page.download_grid(
+        1, page.dataset_source("test", 312), "Conv2D_3", "inferno", "seed", "map", 8
+    )
+    assert message is dash.no_update
+    image = Image.open(io.BytesIO(base64.b64decode(data["content"])))
+    assert image.format == "PNG" and data["filename"].endswith(".png")
+    assert image.size == imaging.grid_image(np.zeros((3, 3, 128)), per_row=8).shape[1::-1]
+
+
+# ---- through HTTP, as the browser sends it ----------------------------------------------------
+
+
+def _post(client, app, output: str, inputs: list[tuple[str, str, object]], changed: str):
+    key = next(k for k in app.callback_map if output in k)
+    spec = app.callback_map[key]
+    values = {f"{i}.{p}": v for i, p, v in inputs}
+
+    def items(kind):
+        return [
+            {
+                "id": d["id"],
+                "property": d["property"],
+                "value": values.get(f"{d['id']}.{d['property']}"),
+            }
+            for d in spec[kind]
+        ]
+
+    outputs = [
+        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
+        for part in key.strip(".").split("...")
+    ]
+    body = {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": items("inputs"),
+        "state": items("state"),
+        "changedPropIds": [changed],
+    }
+    return client.post("/_dash-update-component", json=body)
+
+
+def test_http_render_of_an_unknown_layer_is_a_200_with_a_message(app, client):
+    response = _post(
+        client,
+        app,
+        f"{ids.ACT_GRID}.figure",
+        [
+            (ids.ACT_SOURCE, "data", {"kind": "dataset", "split": "test", "index": 312}),
+            (ids.ACT_LAYER, "value", "<script>"),
+            (ids.ACT_CMAP, "value", "jet"),
+            (ids.ACT_SCALING, "value", "seed"),
+            (ids.ACT_RANGE, "value", "layer"),
+            (ids.ACT_PER_ROW, "value", 8),
+            (ids.ACT_INPUT_CMAP, "value", "gray"),
+        ],
+        f"{ids.ACT_LAYER}.value",
+    )
+    assert response.status_code == 200
+    body = json.loads(response.data)["response"]
+    assert list(body) == [ids.ACT_VIEW_MESSAGE]  # everything else kept as it was
+    assert "unknown layer" in json.dumps(body)
+
+
+def test_http_index_out_of_range_is_a_200_with_a_message(app, client):
+    response = _post(
+        client,
+        app,
+        f"{ids.ACT_SOURCE}.data",
+        [(ids.ACT_SPLIT, "value", "test"), (ids.ACT_INDEX, "value", 10**9)],
+        f"{ids.ACT_INDEX}.value",
+    )
+    assert response.status_code == 200
+    assert "outside the test split" in response.data.decode()
+
+
+def test_the_page_is_in_the_navbar_and_served(client):
+    assert client.get("/activations?layer=nope&index=-3").status_code == 200
+    assert any(p["path"] == "/activations" for p in dash.page_registry.values())
