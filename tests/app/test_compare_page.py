@@ -15,7 +15,9 @@ from cnn_core.compare import common_points, pick_examples
 
 @pytest.fixture(scope="module")
 def app(services):
-    return main.create_app()
+    dash_app = main.create_app()
+    dash_app.server.test_client().get("/_dash-layout")  # the first request registers callbacks
+    return dash_app
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +316,23 @@ def test_url_values_that_make_no_sense_are_reported(app):
         page["layout"](a="12", layer="Conv9", threshold="7", cmap="x").to_plotly_json(), default=str
     )
     assert "unknown class" in tree and "unknown layer" in tree and "not between 0 and 1" in tree
+
+
+def test_compare_these_classes_switches_the_pair_and_clears_typed_digits(app, client):
+    key = _callback_key(app, f"{ids.COMPARE_CLASS_A}.value", trigger=ids.COMPARE_PAIR)
+    pair_id = {"type": ids.COMPARE_PAIR, "a": 7, "b": 2}
+    body = {
+        "output": key,
+        "outputs": [
+            {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
+            for part in key.strip(".").split("...")
+        ],
+        "inputs": [[{"id": pair_id, "property": "n_clicks", "value": 1}]],
+        "state": [],
+        "changedPropIds": [json.dumps(pair_id, sort_keys=True) + ".n_clicks"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    resp = json.loads(response.data)["response"]
+    assert resp[ids.COMPARE_CLASS_A]["value"] == 7 and resp[ids.COMPARE_CLASS_B]["value"] == 2
+    assert resp[ids.COMPARE_INDICES_A]["value"] == "" == resp[ids.COMPARE_INDICES_B]["value"]
