@@ -409,7 +409,7 @@ def _controls(view: View) -> dbc.Card:
             ),
             dbc.Col(
                 [
-                    dbc.Label("Examples each", html_for=ids.COMPARE_N),
+                    dbc.Label("N each", html_for=ids.COMPARE_N),
                     dbc.Input(
                         id=ids.COMPARE_N,
                         type="number",
@@ -714,8 +714,9 @@ def update_statistics(a, b, layer, cmap):
         colormap=cmap,
         scaling="raw",
         height=280,
-        title=f"Class-mean maps of the {len(best)} best-separating maps "
-        f'({", ".join(str(u) for u in best)}): top row "{ca}", bottom row "{cb}"',
+        cell_name="panel",  # panels are not map numbers: the title names the maps
+        title=f"Class-mean maps of the {len(best)} best-separating maps, left to right "
+        f'{", ".join(str(u) for u in best)}: top row mean "{ca}", bottom row mean "{cb}"',
     )
     return diff, bars, top_maps, {}
 
