@@ -283,6 +283,8 @@ def _digit_controls(view: View) -> dbc.Card:
 
 
 def _view_controls(view: View) -> dbc.Card:
+    """Layer, colours and layout: a compact bar above the grid."""
+
     def radio(id_, values, value):
         return dbc.RadioItems(
             id=id_, options=[{"label": v, "value": v} for v in values], value=value, inline=True
@@ -291,19 +293,23 @@ def _view_controls(view: View) -> dbc.Card:
     return dbc.Card(
         dbc.CardBody(
             [
-                html.H6("Layer and colours", className="card-title"),
-                _labelled(
-                    "layer",
-                    dcc.Dropdown(
-                        id=ids.ACT_LAYER,
-                        options=layer_options(),
-                        value=view.layer,
-                        clearable=False,
-                        searchable=False,
-                    ),
-                    width=12,
+                dbc.Row(
+                    [
+                        _labelled(
+                            "layer",
+                            dcc.Dropdown(
+                                id=ids.ACT_LAYER,
+                                options=layer_options(),
+                                value=view.layer,
+                                clearable=False,
+                                searchable=False,
+                                style={"minWidth": "17em"},
+                            ),
+                        ),
+                        _labelled("colormap", radio(ids.ACT_CMAP, imaging.COLORMAPS, view.cmap)),
+                    ],
+                    className="g-3",
                 ),
-                _labelled("colormap", radio(ids.ACT_CMAP, imaging.COLORMAPS, view.cmap), 12),
                 dbc.Row(
                     [
                         _labelled(
@@ -312,11 +318,6 @@ def _view_controls(view: View) -> dbc.Card:
                         _labelled(
                             "colour range", radio(ids.ACT_RANGE, imaging.COLOR_RANGES, view.range)
                         ),
-                    ],
-                    className="g-3",
-                ),
-                dbc.Row(
-                    [
                         _labelled(
                             "maps per row",
                             dbc.Input(
@@ -328,7 +329,7 @@ def _view_controls(view: View) -> dbc.Card:
                                 step=1,
                                 debounce=True,
                                 size="sm",
-                                style={"maxWidth": "6em"},
+                                style={"maxWidth": "5.5em"},
                             ),
                         ),
                         _labelled(
@@ -339,10 +340,12 @@ def _view_controls(view: View) -> dbc.Card:
                 ),
                 html.Div(
                     "seed: each map standardized, ×64 + 128, clipped to 0-255 (as in the "
-                    "articles); raw: the activations as computed.",
+                    "articles); raw: the activations as computed. Colour range: one for the "
+                    "whole layer, or each map stretched to its own min..max.",
                     className="small text-muted",
                 ),
-            ]
+            ],
+            className="py-2",
         ),
         className="mb-2",
     )
@@ -393,13 +396,13 @@ def layout(**query: str) -> html.Div:
                                 ),
                                 className="mb-2",
                             ),
-                            _view_controls(view),
                         ],
                         lg=4,
                         xl=3,
                     ),
                     dbc.Col(
                         [
+                            _view_controls(view),
                             dbc.Row(
                                 [
                                     dbc.Col(html.Div(id=ids.ACT_GRID_INFO), className="pt-1"),
