@@ -1,0 +1,840 @@
+"""OIP page: watch gradient ascent build a unit's optimal input pattern; whole-layer galleries."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+
+from app import figures, ids
+from app.jobs import JobNotFoundError, JobSpecError, get_manager, parse_spec
+from app.services import get_services
+from cnn_core import config, imaging
+
+dash.register_page(
+    __name__, path="/oip", name="OIP", title="cnn-lens: optimal input patterns", order=3
+)
+
+KIND_OPTIONS = [
+    {"label": "a map", "value": "map"},
+    {"label": "a dense node", "value": "node"},
+    {"label": "a class", "value": "class"},
+    {"label": "class a − class b", "value": "contrast"},
+]
+NODE_LAYERS = ("Dense_1", "Flatten")
+POLL_MS = 250
+WATCH_PACE = 40.0  # steps per second when watching: 200 steps in 5 s
+TOP_DIGITS = 9
+RUN_FLAGS = {"1": "single", "gallery": "gallery"}  # ?run=... starts a job when the page opens
+CLASS_OPTIONS = [{"label": str(k), "value": k} for k in range(10)]
+DEFAULTS: dict[str, Any] = {
+    "kind": "map",
+    "layer": "Conv2D_3",
+    "unit": 0,
+    "a": 4,
+    "b": 9,
+    "steps": 200,
+    "step_size": 0.1,
+    "wavelength": 8.0,
+    "blur_sigma": 0.5,
+    "seed": 0,
+    "n_seeds": 3,
+    "cmap": "jet",
+    "watch": True,
+    "gallery_layer": "Conv2D_3",
+    "gallery_steps": 200,
+}
+GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+# --------------------------------------------------------------------------- view <-> URL
+
+
+def view_from_query(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """The page's controls from URL parameters; bad ones fall back to defaults, with a note."""
+    view = dict(DEFAULTS)
+    problems = []
+    converters = {
+        "kind": str,
+        "layer": str,
+        "unit": int,
+        "a": int,
+        "b": int,
+        "steps": int,
+        "step_size": float,
+        "wavelength": float,
+        "blur_sigma": float,
+        "seed": int,
+        "n_seeds": int,
+        "cmap": str,
+        "gallery_layer": str,
+        "gallery_steps": int,
+    }
+    for key, convert in converters.items():
+        if key in query:
+            try:
+                view[key] = convert(query[key])
+            except ValueError:
+                problems.append(f"{key}={query[key]!r} is not valid")
+    view["watch"] = query.get("watch", "1") != "0"
+    if view["cmap"] not in imaging.COLORMAPS:
+        problems.append(f"unknown colormap {view['cmap']!r}")
+        view["cmap"] = DEFAULTS["cmap"]
+    try:
+        parse_spec(gallery_spec(view))
+    except JobSpecError as exc:
+        problems.append(f"gallery: {exc}")
+        view["gallery_layer"], view["gallery_steps"] = (
+            DEFAULTS["gallery_layer"],
+            DEFAULTS["gallery_steps"],
+        )
+    try:
+        parse_spec(spec_from_view(view))
+    except JobSpecError as exc:
+        problems.append(str(exc))
+        view = {**DEFAULTS, "cmap": view["cmap"]}
+    return view, problems
+
+
+def spec_from_view(view: dict[str, Any]) -> dict[str, Any]:
+    """The job request for the controls' values (validated later by `parse_spec`)."""
+    spec = {
+        key: view.get(key)
+        for key in (
+            "kind",
+            "layer",
+            "unit",
+            "a",
+            "b",
+            "steps",
+            "step_size",
+            "wavelength",
+            "blur_sigma",
+            "seed",
+            "n_seeds",
+        )
+    }
+    spec["pace"] = WATCH_PACE if view.get("watch") else 0.0
+    return {key: value for key, value in spec.items() if value is not None}
+
+
+def gallery_spec(view: dict[str, Any]) -> dict[str, Any]:
+    """The job request for the gallery controls: every map of a layer, one seed, full speed."""
+    return {
+        **spec_from_view(view),
+        "kind": "gallery",
+        "layer": view.get("gallery_layer"),
+        "units": "all",
+        "steps": view.get("gallery_steps"),
+        "n_seeds": 1,
+        "pace": 0.0,
+    }
+
+
+def query_string(view: dict[str, Any], run: str | None) -> str:
+    """The URL query of a view; `run` ("single" / "gallery") starts that job when opened."""
+    keys = (
+        "kind",
+        "layer",
+        "unit",
+        "a",
+        "b",
+        "steps",
+        "step_size",
+        "wavelength",
+        "blur_sigma",
+        "seed",
+        "n_seeds",
+        "cmap",
+        "gallery_layer",
+        "gallery_steps",
+    )
+    keep = {key: view[key] for key in keys if view.get(key) is not None}
+    keep["watch"] = "1" if view.get("watch") else "0"
+    if run:
+        keep["run"] = "1" if run == "single" else run
+    return "?" + urlencode(keep)
+
+
+# --------------------------------------------------------------------------- pictures
+
+
+def png_src(rgb: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(imaging.png_bytes(rgb)).decode()
+
+
+def oip_rgb(image: np.ndarray, cmap: str, enhanced: bool = False, scale: int = 6) -> np.ndarray:
+    """One OIP `(28, 28)` float32 as an enlarged RGB picture (see `imaging.oip_levels`)."""
+    levels = imaging.oip_levels(image, enhanced=enhanced)
+    rgb = imaging.colorize(levels, cmap)
+    return rgb.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def frame_images(images: np.ndarray, cmap: str, titles: list[str]) -> list[html.Figure]:
+    return [
+        html.Figure(
+            [
+                html.Img(src=png_src(oip_rgb(img, cmap)), className="oip-frame"),
+                html.Figcaption(title, className="small text-muted"),
+            ],
+            className="d-inline-block me-2 mb-0 text-center",
+        )
+        for img, title in zip(images, titles, strict=True)
+    ]
+
+
+def gallery_png(images: np.ndarray, cmap: str) -> str:
+    """A live gallery frame: all OIPs as one small PNG (cheap to send twice a second)."""
+    maps = np.moveaxis(np.asarray(images, dtype=np.float32), 0, -1)  # (28, 28, n)
+    rgb = imaging.grid_image(
+        maps, per_row=16, colormap=cmap, scaling="raw", color_range="map", cell_px=2
+    )
+    return png_src(rgb)
+
+
+# --------------------------------------------------------------------------- layout
+
+
+def _number(id_: str, value: Any, label: str, **kwargs: Any) -> dbc.Col:
+    return dbc.Col(
+        [
+            dbc.Label(label, html_for=id_, className="small mb-0"),
+            dbc.Input(id=id_, type="number", value=value, size="sm", debounce=True, **kwargs),
+        ],
+        width=6,
+        className="mb-2",
+    )
+
+
+def _controls(view: dict[str, Any]) -> dbc.Card:
+    kind = view["kind"]
+    layers = NODE_LAYERS if kind == "node" else config.MAP_LAYERS
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Label("Maximize", className="fw-bold"),
+                dbc.RadioItems(
+                    id=ids.OIP_KIND, options=KIND_OPTIONS, value=kind, inline=True, className="mb-2"
+                ),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            [
+                                dbc.Label("layer", className="small mb-0"),
+                                dcc.Dropdown(
+                                    id=ids.OIP_LAYER,
+                                    options=list(layers),
+                                    value=view["layer"],
+                                    clearable=False,
+                                ),
+                            ],
+                            width=7,
+                        ),
+                        _number(ids.OIP_UNIT, view["unit"], "unit", min=0, step=1),
+                    ],
+                    id="oip-unit-row",
+                    className="g-2",
+                ),
+                html.Div(id=ids.OIP_UNIT_HINT, className="small text-muted mb-2"),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            [
+                                dbc.Label("class a", className="small mb-0"),
+                                dcc.Dropdown(
+                                    id=ids.OIP_CLASS_A,
+                                    options=CLASS_OPTIONS,
+                                    value=view["a"],
+                                    clearable=False,
+                                ),
+                            ],
+                            width=6,
+                        ),
+                        dbc.Col(
+                            [
+                                dbc.Label("class b", className="small mb-0"),
+                                dcc.Dropdown(
+                                    id=ids.OIP_CLASS_B,
+                                    options=CLASS_OPTIONS,
+                                    value=view["b"],
+                                    clearable=False,
+                                ),
+                            ],
+                            width=6,
+                        ),
+                    ],
+                    id="oip-class-row",
+                    className="g-2 mb-2",
+                ),
+                html.Hr(className="my-2"),
+                dbc.Row(
+                    [
+                        _number(ids.OIP_STEPS, view["steps"], "steps", min=1, max=2000, step=1),
+                        _number(
+                            ids.OIP_STEP_SIZE,
+                            view["step_size"],
+                            "step size",
+                            min=0.001,
+                            max=10,
+                            step=0.01,
+                        ),
+                        _number(
+                            ids.OIP_WAVELENGTH,
+                            view["wavelength"],
+                            "noise wavelength (px)",
+                            min=2,
+                            max=28,
+                            step=1,
+                        ),
+                        _number(
+                            ids.OIP_BLUR,
+                            view["blur_sigma"],
+                            "high-freq. suppression (σ px)",
+                            min=0,
+                            max=3,
+                            step=0.1,
+                        ),
+                        _number(ids.OIP_SEED, view["seed"], "seed", min=0, step=1),
+                        _number(
+                            ids.OIP_N_SEEDS,
+                            view["n_seeds"],
+                            "seeds side by side",
+                            min=1,
+                            max=8,
+                            step=1,
+                        ),
+                    ],
+                    className="g-2",
+                ),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            [
+                                dbc.Label("colormap", className="small mb-0"),
+                                dcc.Dropdown(
+                                    id=ids.OIP_CMAP,
+                                    options=list(imaging.COLORMAPS),
+                                    value=view["cmap"],
+                                    clearable=False,
+                                ),
+                            ],
+                            width=6,
+                        ),
+                        dbc.Col(
+                            dbc.Checklist(
+                                id=ids.OIP_PACE,
+                                options=[{"label": "watch it (40 steps/s)", "value": "watch"}],
+                                value=["watch"] if view["watch"] else [],
+                                switch=True,
+                                className="mt-4 small",
+                            ),
+                            width=6,
+                        ),
+                    ],
+                    className="g-2 mb-3",
+                ),
+                dbc.ButtonGroup(
+                    [
+                        dbc.Button("Start", id=ids.OIP_START, color="primary"),
+                        dbc.Button("Cancel", id=ids.OIP_CANCEL, color="secondary", outline=True),
+                    ],
+                    className="w-100",
+                ),
+                html.Hr(),
+                dbc.Label("Gallery: every map of a layer, one batched run", className="fw-bold"),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            dcc.Dropdown(
+                                id=ids.OIP_GALLERY_LAYER,
+                                options=list(config.MAP_LAYERS),
+                                value=view["gallery_layer"],
+                                clearable=False,
+                            ),
+                            width=6,
+                        ),
+                        _number(
+                            ids.OIP_GALLERY_STEPS,
+                            view["gallery_steps"],
+                            "steps",
+                            min=1,
+                            max=2000,
+                            step=1,
+                        ),
+                    ],
+                    className="g-2",
+                ),
+                dbc.Button(
+                    "Run gallery",
+                    id=ids.OIP_GALLERY_START,
+                    color="primary",
+                    outline=True,
+                    className="w-100",
+                ),
+                html.Div(id=ids.OIP_BACKEND, className="small text-muted mt-2"),
+            ]
+        )
+    )
+
+
+def layout(**query: str) -> html.Div:
+    view, problems = view_from_query(query)
+    backend = get_manager().backend
+    return html.Div(
+        [
+            dcc.Location(id=ids.OIP_URL, refresh=False),  # records the view, no re-render
+            dcc.Location(id=ids.OIP_NAV, refresh="callback-nav"),  # opens another view
+            dcc.Store(id=ids.OIP_JOB, storage_type="memory"),
+            dcc.Store(
+                id="oip-autostart", data=None if problems else RUN_FLAGS.get(query.get("run"))
+            ),
+            dcc.Interval(id=ids.OIP_POLL, interval=POLL_MS, disabled=True),
+            html.H2("Optimal input patterns"),
+            html.P(
+                "Gradient ascent on the input image (article VII): start from noise with "
+                "long-range correlations, follow the normalized gradient of the unit's mean "
+                "activation, re-standardize after every step and blur away high frequencies. "
+                "Different seeds find different patterns.",
+                className="text-muted",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(_controls(view), lg=4, className="mb-3"),
+                    dbc.Col(
+                        [
+                            dbc.Alert(
+                                "; ".join(problems) or "Choose a unit and press Start.",
+                                id=ids.OIP_STATUS,
+                                color="warning" if problems else "light",
+                                className="py-2",
+                            ),
+                            dbc.Progress(
+                                id=ids.OIP_PROGRESS,
+                                value=0,
+                                className="mb-2",
+                                style={"height": "18px"},
+                            ),
+                            html.Div(id=ids.OIP_FRAMES, className="mb-2"),
+                            dcc.Graph(
+                                id=ids.OIP_CURVE,
+                                figure=figures.oip_curve_figure(np.zeros(0), np.zeros((0, 0)), []),
+                                config=GRAPH_CONFIG,
+                                style={"height": "260px"},
+                            ),
+                            html.Div(id=ids.OIP_RESULT),
+                            html.Div(id=ids.OIP_GALLERY),
+                        ],
+                        lg=8,
+                    ),
+                ]
+            ),
+            html.Span(f"jobs: {backend}", className="d-none", id="oip-backend-name"),
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+@callback(
+    Output(ids.OIP_LAYER, "options"),
+    Output(ids.OIP_LAYER, "value"),
+    Output("oip-unit-row", "style"),
+    Output("oip-class-row", "style"),
+    Input(ids.OIP_KIND, "value"),
+    State(ids.OIP_LAYER, "value"),
+)
+def on_kind(kind: str, layer: str):
+    hidden, shown = {"display": "none"}, {}
+    if kind in ("class", "contrast"):
+        return no_update, no_update, hidden, shown
+    layers = list(NODE_LAYERS if kind == "node" else config.MAP_LAYERS)
+    value = layer if layer in layers else layers[0]
+    return layers, value, shown, hidden
+
+
+@callback(
+    Output(ids.OIP_UNIT_HINT, "children"),
+    Input(ids.OIP_LAYER, "value"),
+    Input(ids.OIP_KIND, "value"),
+)
+def on_layer(layer: str, kind: str):
+    if kind in ("class", "contrast") or layer not in config.LAYER_UNITS:
+        return ""
+    what = "maps" if kind == "map" else "nodes"
+    return f"{layer} has {config.LAYER_UNITS[layer]} {what}: unit 0-{config.LAYER_UNITS[layer] - 1}"
+
+
+def _start(view: dict[str, Any], job: dict | None, what: str):
+    """Cancel this tab's running job (one per tab), submit the new one, start polling.
+
+    Returns the outputs of `on_start`: job store, poll disabled, status text and colour, URL
+    query, poll counter.
+    """
+    manager = get_manager()
+    try:
+        spec = parse_spec(gallery_spec(view) if what == "gallery" else spec_from_view(view))
+    except JobSpecError as exc:
+        return no_update, no_update, str(exc), "danger", no_update, no_update
+    if job and job.get("handle"):
+        with contextlib.suppress(JobNotFoundError):  # already finished and cleaned up
+            manager.cancel(job["handle"])
+    handle = manager.submit(spec)
+    new_job = {"handle": handle, "what": what, "cmap": view.get("cmap"), "spec": spec}
+    return new_job, False, f"Started: {what}…", "info", query_string(view, what), 0
+
+
+@callback(
+    Output(ids.OIP_JOB, "data"),
+    Output(ids.OIP_POLL, "disabled"),
+    Output(ids.OIP_STATUS, "children"),
+    Output(ids.OIP_STATUS, "color"),
+    Output(ids.OIP_URL, "search"),
+    Output(ids.OIP_POLL, "n_intervals"),
+    Input(ids.OIP_START, "n_clicks"),
+    Input(ids.OIP_GALLERY_START, "n_clicks"),
+    Input("oip-autostart", "data"),
+    State(ids.OIP_KIND, "value"),
+    State(ids.OIP_LAYER, "value"),
+    State(ids.OIP_UNIT, "value"),
+    State(ids.OIP_CLASS_A, "value"),
+    State(ids.OIP_CLASS_B, "value"),
+    State(ids.OIP_STEPS, "value"),
+    State(ids.OIP_STEP_SIZE, "value"),
+    State(ids.OIP_WAVELENGTH, "value"),
+    State(ids.OIP_BLUR, "value"),
+    State(ids.OIP_SEED, "value"),
+    State(ids.OIP_N_SEEDS, "value"),
+    State(ids.OIP_PACE, "value"),
+    State(ids.OIP_CMAP, "value"),
+    State(ids.OIP_GALLERY_LAYER, "value"),
+    State(ids.OIP_GALLERY_STEPS, "value"),
+    State(ids.OIP_JOB, "data"),
+    prevent_initial_call=False,  # a link with run=1 starts (or re-opens) its job
+)
+def on_start(
+    _start_clicks,
+    _gallery_clicks,
+    autostart,
+    kind,
+    layer,
+    unit,
+    a,
+    b,
+    steps,
+    step_size,
+    wavelength,
+    blur,
+    seed,
+    n_seeds,
+    pace,
+    cmap,
+    gallery_layer,
+    gallery_steps,
+    job,
+):
+    view = {
+        "kind": kind,
+        "layer": layer,
+        "unit": unit,
+        "a": a,
+        "b": b,
+        "steps": steps,
+        "step_size": step_size,
+        "wavelength": wavelength,
+        "blur_sigma": blur,
+        "seed": seed,
+        "n_seeds": n_seeds,
+        "watch": bool(pace),
+        "cmap": cmap,
+        "gallery_layer": gallery_layer,
+        "gallery_steps": gallery_steps,
+    }
+    trigger = ctx.triggered_id
+    if trigger in (None, "oip-autostart"):  # page load: start only what ?run= asks for
+        if autostart not in ("single", "gallery"):
+            return (no_update,) * 6
+        return _start(view, job, autostart)
+    return _start(view, job, "gallery" if trigger == ids.OIP_GALLERY_START else "single")
+
+
+@callback(
+    Output(ids.OIP_STATUS, "children", allow_duplicate=True),
+    Input(ids.OIP_CANCEL, "n_clicks"),
+    State(ids.OIP_JOB, "data"),
+    prevent_initial_call=True,
+)
+def on_cancel(_clicks, job):
+    if not job or not job.get("handle"):
+        return "Nothing is running."
+    try:
+        get_manager().cancel(job["handle"])
+    except JobNotFoundError as exc:
+        return str(exc)
+    return "Cancelling…"
+
+
+@callback(
+    Output(ids.OIP_PROGRESS, "value"),
+    Output(ids.OIP_PROGRESS, "label"),
+    Output(ids.OIP_FRAMES, "children"),
+    Output(ids.OIP_CURVE, "figure"),
+    Output(ids.OIP_RESULT, "children"),
+    Output(ids.OIP_GALLERY, "children"),
+    Output(ids.OIP_STATUS, "children", allow_duplicate=True),
+    Output(ids.OIP_STATUS, "color", allow_duplicate=True),
+    Output(ids.OIP_POLL, "disabled", allow_duplicate=True),
+    Input(ids.OIP_POLL, "n_intervals"),
+    State(ids.OIP_JOB, "data"),
+    State(ids.OIP_CMAP, "value"),
+    prevent_initial_call=True,
+)
+def on_poll(_n, job, cmap):
+    if not job or not job.get("handle"):
+        return (no_update,) * 8 + (True,)
+    cmap = cmap if cmap in imaging.COLORMAPS else "jet"
+    try:
+        state, arrays = get_manager().status(job["handle"])
+    except JobNotFoundError as exc:
+        return (no_update,) * 6 + (str(exc), "warning", True)
+    status = state["status"]
+    step, steps = int(state.get("step", 0)), int(state.get("steps", 1))
+    percent = round(100 * step / max(steps, 1))
+    label = f"{step}/{steps}"
+    if status == "error":
+        return (
+            percent,
+            label,
+            no_update,
+            no_update,
+            no_update,
+            no_update,
+            f"The job failed: {state.get('error')}",
+            "danger",
+            True,
+        )
+    gallery = job.get("what") == "gallery"
+    images = arrays.get("images")
+    titles = [f"seed {state['spec']['seed'] + i}" for i in range(state["spec"].get("n_seeds", 1))]
+    frames = no_update
+    if images is not None and not gallery:
+        frames = frame_images(images, cmap, titles[: len(images)])
+    curve = no_update
+    if "curve_steps" in arrays:
+        curve = figures.oip_curve_figure(
+            arrays["curve_steps"],
+            arrays["curve_values"],
+            ["mean of all maps"] if gallery else titles,
+            mean_only=gallery,
+        )
+    gallery_view = no_update
+    if gallery and images is not None:
+        gallery_view = html.Img(src=gallery_png(images, cmap), className="oip-gallery-live")
+    if status in ("queued", "running"):
+        message = f"{state['description']}: {'queued' if status == 'queued' else 'running'}…"
+        return percent, label, frames, curve, no_update, gallery_view, message, "info", False
+    # finished: done or cancelled
+    if status == "cancelled":
+        message = f"Cancelled after {step} steps."
+        color = "secondary"
+    else:
+        cached = " (cached result)" if state.get("cached") else ""
+        message = f"{state['description']}: done in {state.get('seconds', 0):.1f} s{cached}."
+        color = "success"
+    if "history" in arrays:
+        curve = figures.oip_curve_figure(
+            np.arange(1, len(arrays["history"]) + 1),
+            arrays["history"],
+            ["mean of all maps"] if gallery else titles,
+            mean_only=gallery,
+        )
+    result = no_update
+    if gallery:
+        gallery_view = gallery_result(state, arrays, cmap)
+        result = None
+    elif images is not None and "probabilities" in arrays:
+        result = single_result(state, arrays, cmap)
+        frames = []  # the result below shows the final images
+    return (
+        100 if status == "done" else percent,
+        label,
+        frames,
+        curve,
+        result,
+        gallery_view,
+        message,
+        color,
+        True,
+    )
+
+
+# --------------------------------------------------------------------------- results
+
+
+def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: str) -> html.Div:
+    """Two-fold view per seed, the OIP's own prediction, and the unit's top test digits."""
+    spec = state["spec"]
+    images, probs = arrays["images"], arrays["probabilities"]
+    services = get_services()
+    scores = services.unit_scores("test", spec)  # (N,) the objective for every test digit
+    top = np.argsort(-scores, kind="stable")[:TOP_DIGITS]
+    oip_scores = arrays["activations"]  # the same quantity, measured by the engine
+    cards = []
+    for i, img in enumerate(images):
+        best = scores[top[0]]
+        ratio = f" ({oip_scores[i] / best:.1f}x the best test digit)" if best > 0 else ""
+        predicted = int(np.argmax(probs[i]))
+        cards.append(
+            dbc.Col(
+                dbc.Card(
+                    [
+                        dbc.CardHeader(
+                            f"seed {spec['seed'] + i}: {oip_scores[i]:.3g}{ratio}",
+                            className="small",
+                        ),
+                        html.Div(
+                            [
+                                html.Img(src=png_src(oip_rgb(img, cmap)), className="oip-result"),
+                                html.Img(
+                                    src=png_src(oip_rgb(img, cmap, enhanced=True)),
+                                    className="oip-result",
+                                ),
+                            ],
+                            className="text-center pt-2",
+                        ),
+                        html.Div(
+                            f"the OIP's own prediction: {predicted} ({probs[i][predicted]:.1%})",
+                            className="small text-center mt-2",
+                        ),
+                        dcc.Graph(
+                            figure=figures.probabilities_figure(probs[i]),
+                            config={**GRAPH_CONFIG, "displayModeBar": False},
+                            style={"height": "180px"},
+                        ),
+                    ],
+                    className="h-100",
+                ),
+                md=12 // min(len(images), 3) if len(images) > 1 else 6,
+                className="mb-2",
+            )
+        )
+    digits = []
+    for rank, index in enumerate(top):
+        href = f"/activations?split=test&index={int(index)}&layer=" + (
+            spec.get("layer") or "Dense_2"
+        )
+        digits.append(
+            html.A(
+                html.Figure(
+                    [
+                        html.Img(
+                            src=png_src(
+                                imaging.colorize(services.data.x_test[index] / 255.0, "gray")
+                                .repeat(3, 0)
+                                .repeat(3, 1)
+                            ),
+                            className="oip-digit",
+                        ),
+                        html.Figcaption(
+                            f"#{rank + 1} test {int(index)}: {scores[index]:.3g}", className="small"
+                        ),
+                    ],
+                    className="d-inline-block me-2 text-center",
+                ),
+                href=href,
+            )
+        )
+    compare = figures.oip_vs_digits_figure(
+        oip_scores,
+        [f"seed {spec['seed'] + i}" for i in range(len(images))],
+        scores[top],
+        [f"test {int(i)}" for i in top],
+    )
+    return html.Div(
+        [
+            html.H5("Result: plain (left) and contrast-enhanced (right), the seed's two-fold view"),
+            dbc.Row(cards),
+            html.H5("What the unit looks for in real digits", className="mt-3"),
+            html.P(
+                f"The {TOP_DIGITS} test digits that activate {state['description']} most "
+                "(click one to open it in the explorer):",
+                className="small text-muted",
+            ),
+            html.Div(digits, id="oip-top-digits"),
+            dcc.Graph(figure=compare, config=GRAPH_CONFIG, style={"height": "300px"}),
+        ]
+    )
+
+
+def gallery_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: str) -> html.Div:
+    """The finished gallery as one clickable grid (click a map to open it as a single run)."""
+    spec = state["spec"]
+    images = arrays["images"]
+    maps = np.moveaxis(images, 0, -1)  # (28, 28, n)
+    fig = figures.activation_grid_figure(
+        maps,
+        per_row=16,
+        colormap=cmap,
+        scaling="raw",
+        color_range="map",
+        title=f"OIPs of {len(images)} maps of {spec['layer']} (click one to open it)",
+        cell_name="OIP of map",
+        show_scale=False,
+    )
+    best = beats_best_digit(spec["layer"], spec["units"], arrays["activations"])
+    return html.Div(
+        [
+            dcc.Graph(id=ids.OIP_GALLERY_GRAPH, figure=fig, config=GRAPH_CONFIG),
+            html.P(best, className="small text-muted"),
+        ]
+    )
+
+
+def beats_best_digit(layer: str, units: list[int], activations: np.ndarray) -> str:
+    """One line: how many OIPs beat the best test digit on their own map."""
+    services = get_services()
+    table = services.unit_tables("test")[layer][:, units]  # (N, n)
+    best = table.max(axis=0)
+    ratio = activations / np.maximum(best, 1e-9)
+    beats = int((ratio > 1).sum())
+    return (
+        f"{beats} of {len(units)} OIPs activate their map more than the best of the "
+        f"{len(table):,} test digits (median ratio {np.median(ratio):.2f}x)."
+    )
+
+
+@callback(
+    Output(ids.OIP_NAV, "search"),
+    Input(ids.OIP_GALLERY_GRAPH, "clickData"),
+    State(ids.OIP_JOB, "data"),
+    State(ids.OIP_CMAP, "value"),
+    prevent_initial_call=True,
+)
+def on_gallery_click(click, job, cmap):
+    if not click or not job or job.get("what") != "gallery":
+        return no_update
+    try:
+        cell = int(click["points"][0]["customdata"][0])
+        spec = job["spec"]
+        unit = spec["units"][cell]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return no_update
+    single = {
+        **DEFAULTS,
+        **{k: spec[k] for k in ("steps", "step_size", "wavelength", "blur_sigma", "seed")},
+        "kind": "map",
+        "layer": spec["layer"],
+        "unit": unit,
+        "n_seeds": 1,
+        "watch": False,
+        "cmap": cmap if cmap in imaging.COLORMAPS else "jet",
+        "gallery_layer": spec["layer"],
+        "gallery_steps": spec["steps"],
+    }
+    return query_string(single, "single")

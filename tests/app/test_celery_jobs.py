@@ -1,0 +1,78 @@
+"""OIP jobs through Celery + Redis: a real redis-server, a real worker process, the page's code."""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import numpy as np
+import pytest
+
+from app import jobs, main
+from tests.redis_fixtures import celery_worker, redis_url  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def oip(services):
+    """The OIP page module (Dash pages register only once an app exists)."""
+    main.create_app()
+    return importlib.import_module("app.pages.oip")
+
+
+@pytest.fixture
+def celery_manager(services, redis_url, celery_worker, monkeypatch):  # noqa: F811
+    monkeypatch.setenv(jobs.ENV_REDIS, redis_url)
+    manager = jobs.make_manager(
+        "test-secret", services.oip_engine, jobs.model_id(services.trained.meta)
+    )
+    assert manager.backend == "celery"
+    previous = jobs._manager
+    jobs.set_manager(manager)
+    yield manager
+    jobs.set_manager(previous)
+
+
+def poll_page(oip, job, timeout=120.0):
+    """Call the page's poll callback until it stops polling; returns its last outputs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        outputs = oip.on_poll(1, job, "viridis")
+        if outputs[-1] is True:  # the interval is disabled: finished
+            return outputs
+        time.sleep(0.1)
+    raise AssertionError("the page never saw the job finish")
+
+
+def test_a_short_oip_job_runs_on_a_celery_worker_end_to_end(celery_manager, oip):
+    view = {**oip.DEFAULTS, "kind": "map", "layer": "Conv2D_2", "unit": 7, "steps": 30,
+            "n_seeds": 2, "seed": 3, "watch": False, "cmap": "viridis"}  # fmt: skip
+    job, poll_disabled, message, color, search, _ = oip._start(view, None, "single")
+    assert "layer=Conv2D_2" in search and "unit=7" in search and "run=1" in search
+    assert poll_disabled is False and color == "info", message
+    outputs = poll_page(oip, job)
+    status_text, status_color = outputs[6], outputs[7]
+    assert status_color == "success", status_text
+    state, arrays = celery_manager.status(job["handle"])
+    assert state["status"] == "done" and state["step"] == 30
+    assert arrays["images"].shape == (2, 28, 28)
+    assert arrays["history"][-1].min() > arrays["history"][0].min()
+    # the worker computed it, not this process: the result lives in Redis
+    assert celery_manager.store.get(celery_manager.job_id(job["handle"])) is not None
+
+
+def test_cancel_reaches_the_worker(celery_manager):
+    handle = celery_manager.submit({"kind": "class", "a": 4, "steps": 2000, "pace": 50})
+    deadline = time.monotonic() + 60
+    while celery_manager.status(handle)[0]["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    celery_manager.cancel(handle)
+    deadline = time.monotonic() + 5
+    while celery_manager.status(handle)[0]["status"] == "running":
+        assert time.monotonic() < deadline, "worker did not stop"
+        time.sleep(0.05)
+    state, arrays = celery_manager.status(handle)
+    assert state["status"] == "cancelled" and state["step"] < 2000
+    assert np.isfinite(arrays["images"]).all()

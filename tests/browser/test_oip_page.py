@@ -1,0 +1,97 @@
+"""The OIP page in a real headless Chromium: live frames, cancel, a short gallery to the end."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app import ids
+from tests.browser.conftest import screenshot
+from tests.browser.driver import console_errors
+
+pytestmark = pytest.mark.browser
+
+
+def set_number(browser, element_id: str, value) -> None:
+    field = browser.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(str(value))
+    field.send_keys("\t")  # debounced inputs commit on blur
+
+
+def click(browser, element_id: str) -> None:
+    """Click a button wherever it is on the page (a DOM click event, as a user's click)."""
+    browser.execute_script("arguments[0].click()", browser.find_element(By.ID, element_id))
+
+
+def frame_sources(browser) -> tuple[str, ...]:
+    # read in one script: the frames are replaced several times a second (no stale elements)
+    script = f"return [...document.querySelectorAll('#{ids.OIP_FRAMES} img')].map(i => i.src)"
+    return tuple(browser.execute_script(script))
+
+
+def progress(browser) -> str:
+    script = f"return document.querySelector('#{ids.OIP_PROGRESS} .progress-bar').textContent"
+    return browser.execute_script(script)
+
+
+def test_live_run_shows_changing_frames_and_cancel_stops_it(live_server, browser):
+    browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=12&n_seeds=2&steps=1500")
+    wait = WebDriverWait(browser, 30)
+    wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
+    frames, progresses = set(), set()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (len(frames) < 3 or len(progresses) < 3):
+        sources = frame_sources(browser)
+        if sources:
+            frames.add(sources)
+            progresses.add(progress(browser))
+        time.sleep(0.15)
+    assert len(frames) >= 3, "the image did not change at least twice"
+    assert len(progresses) >= 3, f"the progress did not change at least twice: {progresses}"
+    assert len(next(iter(frames))) == 2  # two seeds side by side
+    assert "unit=12" in browser.current_url and "run=1" in browser.current_url
+    screenshot(browser, "oip_running")
+    click(browser, ids.OIP_CANCEL)
+    wait.until(ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "Cancelled after"))
+    stopped_at = progress(browser)
+    time.sleep(1.0)
+    assert progress(browser) == stopped_at, "progress moved after cancel"
+    assert int(stopped_at.split("/")[0]) < 1500
+    assert console_errors(browser) == []
+
+
+def test_finished_run_shows_two_fold_view_prediction_and_top_digits(live_server, browser):
+    browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
+    WebDriverWait(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
+    WebDriverWait(browser, 60).until(
+        ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "done")
+    )
+    result = browser.find_element(By.ID, ids.OIP_RESULT)
+    assert len(result.find_elements(By.CSS_SELECTOR, "img.oip-result")) == 2  # plain + enhanced
+    digits = browser.find_elements(By.CSS_SELECTOR, "#oip-top-digits a")
+    assert len(digits) == 9
+    assert "/activations?split=test&index=" in digits[0].get_attribute("href")
+    assert "x the best test digit" in result.text
+    screenshot(browser, "oip_result")
+    assert console_errors(browser) == []
+
+
+def test_short_gallery_runs_to_the_end_and_a_click_opens_a_map(live_server, browser):
+    browser.get(f"{live_server}/oip?gallery_layer=Conv2D_1&gallery_steps=30")
+    wait = WebDriverWait(browser, 30)
+    wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_GALLERY_START)))
+    click(browser, ids.OIP_GALLERY_START)
+    WebDriverWait(browser, 120).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.OIP_GALLERY_GRAPH} .heatmaplayer"))
+    )
+    assert "done" in browser.find_element(By.ID, ids.OIP_STATUS).text
+    summary = browser.find_element(By.ID, ids.OIP_GALLERY).text
+    assert "of 32 OIPs activate their map" in summary
+    assert "run=gallery" in browser.current_url and "gallery_layer=Conv2D_1" in browser.current_url
+    screenshot(browser, "oip_gallery")
+    assert console_errors(browser) == []
