@@ -68,7 +68,7 @@ def create_app(services: Services | None = None) -> dash.Dash:
         set_services(services)
     loaded = get_services()  # load before the first request; a missing model fails here, clearly
     app = dash.Dash(
-        __name__,
+        "app",  # the package's name: Dash then imports pages as app.pages.<name>
         use_pages=True,
         pages_folder=str(PAGES_FOLDER),
         assets_folder=str(PROJECT_ROOT / "assets"),

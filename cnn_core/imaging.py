@@ -481,3 +481,133 @@ def digit_png(image: np.ndarray, colormap: str = "gray", scale: int = 10) -> byt
     levels = arr / 255.0 if np.asarray(image).dtype == np.uint8 else _stretch(arr, None)
     rgb = colorize(levels, colormap)
     return png_bytes(rgb.repeat(scale, axis=0).repeat(scale, axis=1))
+
+
+# --------------------------------------------------------------------------------------------
+# OIP display: the seed's two-fold view (plain, and contrast-enhanced)
+# --------------------------------------------------------------------------------------------
+
+
+def oip_levels(image: np.ndarray, *, enhanced: bool = False) -> np.ndarray:
+    """Display levels of one OIP, as in the seed's two-fold view.
+
+    Args:
+        image: `(28, 28)` float, an OIP in the model's (standardized) input space.
+        enhanced: False: the plain view, min..max stretched linearly. True: the
+            contrast-enhanced view, clipped to the 2nd..98th percentile and pushed apart by an
+            S-curve, so faint structure stands out.
+
+    Returns:
+        `(28, 28)` float32 levels in `[0, 1]` (feed to `colorize`).
+    """
+    x = np.asarray(image, dtype=np.float64)
+    if x.ndim != 2:
+        raise ImagingError(f"expected one 2-D OIP, got {x.shape}")
+    if not enhanced:
+        return _stretch(x, None).astype(np.float32)
+    low, high = np.percentile(x, [2.0, 98.0])
+    levels = np.clip((x - low) / max(high - low, 1e-12), 0.0, 1.0)
+    s_curve = 0.5 + 0.5 * np.tanh(4.0 * (levels - 0.5)) / np.tanh(2.0)
+    return s_curve.astype(np.float32)
+
+
+def two_fold_image(image: np.ndarray, colormap: str = "jet", scale: int = 6) -> np.ndarray:
+    """The seed's two-fold view of one OIP: plain above, contrast-enhanced below.
+
+    Args:
+        image: `(28, 28)` float OIP.
+        colormap: one of `COLORMAPS`.
+        scale: screen pixels per OIP pixel.
+
+    Returns:
+        `(2 * 28 * scale + scale, 28 * scale, 3)` uint8 RGB, a white gap between the views.
+    """
+    views = [colorize(oip_levels(image, enhanced=e), colormap) for e in (False, True)]
+    gap = np.full((1, views[0].shape[1], 3), 255, dtype=np.uint8)
+    rgb = np.concatenate([views[0], gap, views[1]])
+    return rgb.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+#: How an OIP is drawn: plain, contrast-enhanced, or both stacked (the seed's two-fold view).
+OIP_VIEWS: tuple[str, ...] = ("plain", "enhanced", "two_fold")
+
+
+def oip_picture(image: np.ndarray, view: str = "two_fold", colormap: str = "jet") -> np.ndarray:
+    """One OIP as RGB at one screen pixel per OIP pixel.
+
+    Args:
+        image: `(28, 28)` float OIP (standardized input space).
+        view: one of `OIP_VIEWS`.
+        colormap: one of `COLORMAPS`.
+
+    Returns:
+        `(28, 28, 3)` uint8 RGB, or `(57, 28, 3)` for "two_fold" (a 1-pixel white gap).
+
+    Raises:
+        ImagingError: unknown view or not a 2-D image; UnknownColormapError.
+    """
+    if view not in OIP_VIEWS:
+        raise ImagingError(f"unknown OIP view {view!r}; choose one of {', '.join(OIP_VIEWS)}")
+    if view == "two_fold":
+        return two_fold_image(image, colormap, scale=1)
+    return colorize(oip_levels(image, enhanced=view == "enhanced"), colormap)
+
+
+def oip_png(
+    image: np.ndarray, view: str = "two_fold", colormap: str = "jet", scale: int = 8
+) -> bytes:
+    """One OIP as an enlarged PNG (default: the two-fold view), e.g. for a download."""
+    rgb = oip_picture(image, view, colormap)
+    return png_bytes(rgb.repeat(scale, axis=0).repeat(scale, axis=1))
+
+
+def oip_gallery_image(
+    images: np.ndarray,
+    *,
+    view: str = "plain",
+    colormap: str = "jet",
+    per_row: int = 16,
+    scale: int = 3,
+    gap_px: int = 2,
+    gap_rgb: tuple[int, int, int] = (255, 255, 255),
+) -> np.ndarray:
+    """Many OIPs (e.g. all 128 maps of Conv2D_3) in a grid, row by row, each scaled on its own.
+
+    Args:
+        images: `(n, 28, 28)` float OIPs.
+        view: one of `OIP_VIEWS`.
+        colormap: one of `COLORMAPS`.
+        per_row: OIPs per row (the last row may be partial).
+        scale: screen pixels per OIP pixel.
+        gap_px: white space between OIPs, in screen pixels.
+        gap_rgb: colour of the gaps and of empty cells.
+
+    Returns:
+        `(rows * (h + gap_px) - gap_px, cols * (28 * scale + gap_px) - gap_px, 3)` uint8 RGB,
+        `h` = 28 * scale (57 * scale for "two_fold").
+
+    Raises:
+        GridLayoutError: no images or a bad shape; ImagingError: bad view or scale.
+    """
+    arr = np.asarray(images, dtype=np.float32)
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise GridLayoutError(f"expected (n, H, W) OIPs with n >= 1, got {arr.shape}")
+    if scale < 1 or gap_px < 0:
+        raise ImagingError(f"need scale >= 1 and gap_px >= 0, got {scale} and {gap_px}")
+    rows, cols = grid_shape(len(arr), per_row)
+    cells = [oip_picture(image, view, colormap) for image in arr]
+    cell_h, cell_w = cells[0].shape[0] * scale, cells[0].shape[1] * scale
+    out = np.empty(
+        (rows * (cell_h + gap_px) - gap_px, cols * (cell_w + gap_px) - gap_px, 3), np.uint8
+    )
+    out[:] = gap_rgb
+    for i, cell in enumerate(cells):
+        row, col = divmod(i, cols)
+        top, left = row * (cell_h + gap_px), col * (cell_w + gap_px)
+        out[top : top + cell_h, left : left + cell_w] = cell.repeat(scale, 0).repeat(scale, 1)
+    return out
+
+
+def oip_gallery_png(images: np.ndarray, **options) -> bytes:
+    """`oip_gallery_image(images, **options)` encoded as PNG bytes."""
+    return png_bytes(oip_gallery_image(images, **options))
