@@ -617,6 +617,13 @@ def _confusion_figure():
 _ERRORS = (CompareError, UnknownLayerError, imaging.ImagingError)
 
 
+def _text(value: object) -> str:
+    """A text box's value as text (a crafted request may send a number, a list or null)."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
 @callback(
     Output(ids.COMPARE_PANEL_A, "children"),
     Output(ids.COMPARE_PANEL_B, "children"),
@@ -639,6 +646,7 @@ _ERRORS = (CompareError, UnknownLayerError, imaging.ImagingError)
 def update_comparison(a, b, n, kind_a, kind_b, typed_a, typed_b, layer, threshold, cmap):
     """Digits, grids and circles for the chosen classes; a message (and the old view) on error."""
     no = dash.no_update
+    typed_a, typed_b = _text(typed_a), _text(typed_b)
     try:
         cmap = imaging.check_colormap(cmap)
         comp = compute_comparison(a, b, n, kind_a, kind_b, typed_a, typed_b, layer, threshold)
@@ -748,11 +756,12 @@ clientside_callback(
 def list_cell(click, a, b, layer, cmap):
     """The digits of the clicked confusion-matrix cell (by default: true A, predicted B)."""
     try:
-        if click and click.get("points"):
+        if isinstance(click, dict) and click.get("points"):
             point = click["points"][0]
             true_class, predicted = check_class(point["y"]), check_class(point["x"])
         else:
             true_class, predicted = check_class(a), check_class(b)
+        a, b = check_class(a), check_class(b)
         layer = check_layer(layer)
         cmap = imaging.check_colormap(cmap)
     except (*_ERRORS, KeyError, TypeError, IndexError) as err:
@@ -882,7 +891,7 @@ def add_digit(clicks, a, b, typed_a, typed_b, shown):
     if label not in (a, b):
         return no, no, f'test digit {index} is a "{label}"; choose class {label} first', True
     side = "a" if label == a else "b"
-    typed = typed_a if side == "a" else typed_b
+    typed = _text(typed_a if side == "a" else typed_b)
     try:
         current = parse_indices(typed or "", len(labels))
     except CompareError:
@@ -937,6 +946,7 @@ def compare_pair(clicks):
 def download_png(_clicks, a, b, n, kind_a, kind_b, typed_a, typed_b, layer, threshold, cmap):
     """The comparison as one PNG: digits with probabilities, grids, red and yellow circles."""
     no = dash.no_update
+    typed_a, typed_b = _text(typed_a), _text(typed_b)
     try:
         cmap = imaging.check_colormap(cmap)
         comp = compute_comparison(a, b, n, kind_a, kind_b, typed_a, typed_b, layer, threshold)

@@ -336,3 +336,28 @@ def test_compare_these_classes_switches_the_pair_and_clears_typed_digits(app, cl
     resp = json.loads(response.data)["response"]
     assert resp[ids.COMPARE_CLASS_A]["value"] == 7 and resp[ids.COMPARE_CLASS_B]["value"] == 2
     assert resp[ids.COMPARE_INDICES_A]["value"] == "" == resp[ids.COMPARE_INDICES_B]["value"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"indices_a": 12345}, "out of range"),
+        ({"indices_a": ["1"]}, "not a digit index"),
+        ({"n": [3]}, "whole number"),
+        ({"threshold": "half"}, "between 0 and 1"),
+        ({"class_a": {"x": 1}}, "unknown class"),
+        ({"layer": ["Conv2D_3"]}, "unknown layer"),
+    ],
+)
+def test_crafted_requests_get_a_message_not_a_500(app, client, changes, message):
+    status, data = compare(app, client, **changes)
+    assert status == 200
+    assert message in data["response"][ids.COMPARE_MESSAGE]["children"]
+
+
+def test_a_click_that_is_not_a_click_lists_the_default_cell(app, client):
+    assert "True 4, predicted 9" in _cell(app, client, "not a click")
+
+
+def test_a_cell_listing_with_broken_classes_is_a_message(app, client):
+    assert "cannot list this cell" in _cell(app, client, None, a=[4], b=9)
