@@ -165,3 +165,20 @@ def test_same_class_twice_is_a_message_not_an_error(live_server, browser):
     _wait_for_grids(wait, "Conv2D_3")  # defaults shown
     screenshot(browser, "compare_bad_url")
     assert console_errors(browser) == []
+
+
+def test_download_png_saves_the_comparison(live_server, browser, tmp_path):
+    from PIL import Image
+
+    browser.execute_cdp_cmd(
+        "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    browser.get(live_server + "/compare?a=4&b=9&layer=Dense_1")
+    wait = WebDriverWait(browser, 60)
+    _wait_for_grids(wait, "Dense_1")
+    browser.find_element(By.ID, ids.COMPARE_DOWNLOAD_BUTTON).click()
+    target = tmp_path / "compare_4_vs_9_Dense_1.png"
+    wait.until(lambda _: target.exists() and target.stat().st_size > 0)
+    image = Image.open(target)
+    assert image.format == "PNG" and image.width > 500
+    assert console_errors(browser) == []
