@@ -49,7 +49,7 @@ format: install-test
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: install $(MODEL)
+bench: install-test $(MODEL)
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
 clean:

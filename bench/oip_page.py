@@ -1,0 +1,107 @@
+"""The live OIP page measured through the real server, in a real headless Chromium.
+
+- first frame: from the click on Start to the first OIP frame drawn on the page;
+- frame rate: distinct frames drawn per second while a watched run goes on;
+- gallery: all 128 maps of Conv2D_3 x 200 steps, from the click on "Run gallery" to "done"
+  on the page, against the engine's own time for the same work, measured in the same run
+  (`ratio` = page / engine; the page's goal is <= 1.5).
+
+Needs chromium + chromedriver (as the browser tests do). Each run uses fresh seeds, so no
+result comes from the cache.
+"""
+
+from __future__ import annotations
+
+import time
+
+from _common import emit, percentile
+
+from cnn_core.model import load_trained
+from cnn_core.oip import AscentOptions, MapMean, OipEngine
+from tests.browser.conftest import start_server
+from tests.browser.driver import make_driver
+
+FRAMES_JS = "return [...document.querySelectorAll('#oip-frames img')].map(i => i.src)"
+STATUS_JS = "return document.getElementById('oip-status').textContent"
+CLICK_JS = "document.getElementById(arguments[0]).click()"
+
+
+def wait_until(driver, predicate, timeout: float, poll: float = 0.01) -> float:
+    """Seconds until `predicate(driver)` holds (polling), or raise after `timeout`."""
+    start = time.perf_counter()
+    while not predicate(driver):
+        if time.perf_counter() - start > timeout:
+            raise TimeoutError("the page did not get there in time")
+        time.sleep(poll)
+    return time.perf_counter() - start
+
+
+def first_frame_and_rate(driver, url: str, seed: int, watch_s: float) -> tuple[float, float]:
+    driver.get(f"{url}/oip?kind=map&layer=Conv2D_3&unit=7&n_seeds=2&steps=2000&seed={seed}")
+    wait_until(driver, lambda d: d.execute_script("return !!document.getElementById('oip-start')"),
+               30)  # fmt: skip
+    time.sleep(0.5)  # the page's own start-up callbacks
+    driver.execute_script(CLICK_JS, "oip-start")
+    first = wait_until(driver, lambda d: bool(d.execute_script(FRAMES_JS)), 10)
+    frames = {tuple(driver.execute_script(FRAMES_JS))}
+    start = time.perf_counter()
+    while time.perf_counter() - start < watch_s:
+        frames.add(tuple(driver.execute_script(FRAMES_JS)))
+        time.sleep(0.02)
+    rate = (len(frames) - 1) / (time.perf_counter() - start)
+    driver.execute_script(CLICK_JS, "oip-cancel")
+    wait_until(driver, lambda d: "Cancelled" in d.execute_script(STATUS_JS), 10)
+    return first, rate
+
+
+def gallery_seconds(driver, url: str, seed: int) -> float:
+    driver.get(f"{url}/oip?gallery_layer=Conv2D_3&gallery_steps=200&seed={seed}")
+    wait_until(driver, lambda d: d.execute_script("return !!document.getElementById('oip-start')"),
+               30)  # fmt: skip
+    time.sleep(0.5)
+    driver.execute_script(CLICK_JS, "oip-gallery-start")
+    return wait_until(driver, lambda d: "done in" in d.execute_script(STATUS_JS), 300, 0.05)
+
+
+def main() -> None:
+    trained = load_trained()
+    engine = OipEngine(trained)
+    proc, url = start_server()
+    driver = make_driver()
+    try:
+        firsts, rates = [], []
+        for rep in range(5):
+            first, rate = first_frame_and_rate(driver, url, seed=1000 + rep, watch_s=3.0)
+            firsts.append(first * 1000)
+            rates.append(rate)
+        emit("oip_page_first_frame", p50_ms=round(percentile(firsts, 50), 1),
+             p95_ms=round(percentile(firsts, 95), 1), n=len(firsts), goal_ms=1000)  # fmt: skip
+        emit("oip_page_frame_rate", frames_per_s=round(min(rates), 2),
+             median_frames_per_s=round(percentile(rates, 50), 2), goal_frames_per_s=2)  # fmt: skip
+        page = [gallery_seconds(driver, url, seed=2000 + rep) for rep in range(2)]
+    finally:
+        driver.quit()
+        proc.terminate()
+        proc.wait(timeout=20)
+    # the engine alone, same work, same machine, after the server is gone (no CPU shared)
+    objectives = [MapMean("Conv2D_3", unit) for unit in range(128)]
+    options = AscentOptions(steps=200)
+    engine_s = []
+    for rep in range(2):
+        start = time.perf_counter()
+        engine.run(objectives, [3000 + rep], options)
+        engine_s.append(time.perf_counter() - start)
+    page_s, alone_s = min(page), min(engine_s)
+    emit(
+        "oip_page_gallery",
+        page_s=round(page_s, 2),
+        engine_s=round(alone_s, 2),
+        ratio=round(page_s / alone_s, 2),
+        goal_ratio=1.5,
+        work="Conv2D_3, 128 maps x 200 steps",
+        desc="click on Run gallery to 'done' on the page, against engine.run for the same work",
+    )
+
+
+if __name__ == "__main__":
+    main()
