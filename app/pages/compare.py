@@ -17,6 +17,8 @@ from cnn_core.activations import UnknownLayerError, check_layer
 from cnn_core.compare import (
     DEFAULT_THRESHOLD,
     EXAMPLE_KINDS,
+    RED_RGB,
+    YELLOW_RGB,
     CompareError,
     StatisticsCache,
     check_class,
@@ -49,8 +51,8 @@ MAX_EXAMPLES = 10
 TOP_UNITS = 12
 TOP_MAPS_SHOWN = 8
 CELL_LISTING_LIMIT = 48
-RED = "#ff1a1a"
-YELLOW = "#ffe600"
+RED = "#{:02x}{:02x}{:02x}".format(*RED_RGB)  # the same circles as in the PNG download
+YELLOW = "#{:02x}{:02x}{:02x}".format(*YELLOW_RGB)
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 EXPLORER_PATH = "/activations"
 
@@ -59,19 +61,23 @@ EXPLORER_PATH = "/activations"
 # --------------------------------------------------------------------------------------------
 
 _stats_lock = threading.Lock()
-_stats_cache: StatisticsCache | None = None
+_stats_cache: tuple[object, StatisticsCache] | None = None
 
 
 def statistics_cache() -> StatisticsCache:
-    """The process's class statistics of the test split, one entry per layer, built lazily."""
+    """The process's class statistics of the test split, one entry per layer, built lazily.
+
+    Kept per `Services` instance, so installing other services (tests) never mixes models.
+    """
     global _stats_cache
+    services = get_services()
     with _stats_lock:
-        if _stats_cache is None:
-            services = get_services()
-            _stats_cache = StatisticsCache(
+        if _stats_cache is None or _stats_cache[0] is not services:
+            cache = StatisticsCache(
                 services.acts, services.x_std[SPLIT], services.data.labels(SPLIT)
             )
-        return _stats_cache
+            _stats_cache = (services, cache)
+        return _stats_cache[1]
 
 
 # --------------------------------------------------------------------------------------------
