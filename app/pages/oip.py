@@ -471,6 +471,13 @@ def on_layer(layer: str, kind: str):
     return f"{layer} has {config.LAYER_UNITS[layer]} {what}: unit 0-{config.LAYER_UNITS[layer] - 1}"
 
 
+def _handle(job: Any) -> str | None:
+    """The signed handle in the page's job store, or None (empty or crafted store)."""
+    if isinstance(job, dict) and isinstance(job.get("handle"), str):
+        return job["handle"]
+    return None
+
+
 def _start(view: dict[str, Any], job: dict | None, what: str):
     """Cancel this tab's running job (one per tab), submit the new one, start polling.
 
@@ -482,9 +489,9 @@ def _start(view: dict[str, Any], job: dict | None, what: str):
         spec = parse_spec(gallery_spec(view) if what == "gallery" else spec_from_view(view))
     except JobSpecError as exc:
         return no_update, no_update, str(exc), "danger", no_update, no_update
-    if job and job.get("handle"):
+    if _handle(job):
         with contextlib.suppress(JobNotFoundError):  # already finished and cleaned up
-            manager.cancel(job["handle"])
+            manager.cancel(_handle(job))
     handle = manager.submit(spec)
     new_job = {"handle": handle, "what": what, "cmap": view.get("cmap"), "spec": spec}
     return new_job, False, f"Started: {what}…", "info", query_string(view, what), 0
@@ -571,10 +578,10 @@ def on_start(
     prevent_initial_call=True,
 )
 def on_cancel(_clicks, job):
-    if not job or not job.get("handle"):
+    if not _handle(job):
         return "Nothing is running."
     try:
-        get_manager().cancel(job["handle"])
+        get_manager().cancel(_handle(job))
     except JobNotFoundError as exc:
         return str(exc)
     return "Cancelling…"
@@ -596,11 +603,11 @@ def on_cancel(_clicks, job):
     prevent_initial_call=True,
 )
 def on_poll(_n, job, cmap):
-    if not job or not job.get("handle"):
+    if not _handle(job):
         return (no_update,) * 8 + (True,)
     cmap = cmap if cmap in imaging.COLORMAPS else "jet"
     try:
-        state, arrays = get_manager().status(job["handle"])
+        state, arrays = get_manager().status(_handle(job))
     except JobNotFoundError as exc:
         return (no_update,) * 6 + (str(exc), "warning", True)
     status = state["status"]
@@ -817,13 +824,13 @@ def beats_best_digit(layer: str, units: list[int], activations: np.ndarray) -> s
     prevent_initial_call=True,
 )
 def on_gallery_click(click, job, cmap):
-    if not click or not job or job.get("what") != "gallery":
+    if not click or not _handle(job):
         return no_update
     try:
+        spec = get_manager().status(_handle(job))[0]["spec"]  # the server's copy, not the tab's
         cell = int(click["points"][0]["customdata"][0])
-        spec = job["spec"]
         unit = spec["units"][cell]
-    except (KeyError, IndexError, TypeError, ValueError):
+    except (JobNotFoundError, KeyError, IndexError, TypeError, ValueError):
         return no_update
     single = {
         **DEFAULTS,
