@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -17,6 +18,15 @@ from tests.browser.driver import console_errors
 pytestmark = pytest.mark.browser
 
 
+def _wait(driver, timeout: float = 30) -> WebDriverWait:
+    """A wait that retries while Dash swaps re-rendered elements under it."""
+    return WebDriverWait(
+        driver,
+        timeout,
+        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
+    )
+
+
 def _grid(driver, expression: str):
     """Evaluate `expression` on the grid's Plotly div `g` in the page."""
     return driver.execute_script(
@@ -26,7 +36,7 @@ def _grid(driver, expression: str):
 
 
 def _wait_cells(driver, count: int, timeout: float = 30) -> None:
-    WebDriverWait(driver, timeout).until(
+    _wait(driver, timeout).until(
         lambda d: (
             d.find_element(By.ID, ids.ACT_CELL_COUNT).text == str(count)
             and _grid(d, "g._fullLayout.meta.cells") == count
@@ -41,7 +51,7 @@ def _click(driver, element) -> None:
 
 def _choose_layer(driver, label_start: str) -> None:
     _click(driver, driver.find_element(By.ID, ids.ACT_LAYER))
-    option = WebDriverWait(driver, 10).until(
+    option = _wait(driver, 10).until(
         lambda d: next(
             (
                 o
@@ -77,20 +87,20 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     # hovering a cell names its map, position and value
     drag = browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_GRID} .nsewdrag")
     ActionChains(browser).move_to_element(drag).perform()
-    hover = WebDriverWait(browser, 10).until(
+    hover = _wait(browser, 10).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.ACT_GRID} .hoverlayer .hovertext")
     )
     assert "map" in hover[0].text and "row" in hover[0].text and "value" in hover[0].text
     screenshot(browser, "activations_conv2d_3")
 
     _choose_radio(browser, ids.ACT_CMAP, "viridis")
-    WebDriverWait(browser, 20).until(
+    _wait(browser, 20).until(
         lambda d: _grid(d, "g._fullLayout.coloraxis.colorscale[0][1]") == "rgb(68,1,84)"
     )
     _choose_layer(browser, "Dense_1")
     _wait_cells(browser, 100)
     assert _grid(browser, "[g._fullData[0].z.length, g._fullData[0].z[0].length]") == [10, 10]
-    WebDriverWait(browser, 10).until(lambda d: "layer=Dense_1" in d.current_url)
+    _wait(browser, 10).until(lambda d: "layer=Dense_1" in d.current_url)
     url = browser.current_url
     assert "cmap=viridis" in url and f"index={index}" in url
     screenshot(browser, "activations_dense_1_viridis")
@@ -98,10 +108,11 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     # clicking a node enlarges the node grid with its values
     drag = browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_GRID} .nsewdrag")
     ActionChains(browser).move_to_element(drag).click().perform()
-    WebDriverWait(browser, 20).until(
+    _wait(browser, 20).until(
         lambda d: (
             d.find_element(By.ID, ids.ACT_DETAIL).is_displayed()
-            and d.find_elements(By.CSS_SELECTOR, f"#{ids.ACT_DETAIL} .annotation")
+            and len(d.find_elements(By.CSS_SELECTOR, f"#{ids.ACT_DETAIL} .heatmaplayer text"))
+            == 100
         )
     )
     assert "node" in browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_DETAIL} .gtitle").text
@@ -122,7 +133,7 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     picture.save(path)
     upload = browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_UPLOAD} input[type=file]")
     upload.send_keys(str(path))
-    WebDriverWait(browser, 30).until(
+    _wait(browser, 30).until(
         lambda d: "uploaded: seven.png" in d.find_element(By.ID, ids.ACT_SOURCE_INFO).text
     )
     assert "predicted 7" in browser.find_element(By.ID, ids.ACT_DIGIT_INFO).text
@@ -144,7 +155,7 @@ def test_bad_url_and_bad_upload_show_messages_and_keep_a_view(live_server, brows
     browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_UPLOAD} input[type=file]").send_keys(
         str(broken)
     )
-    WebDriverWait(browser, 20).until(
+    _wait(browser, 20).until(
         ec.text_to_be_present_in_element((By.ID, ids.ACT_MESSAGE), "cannot use this file")
     )
     assert "test digit 0" in browser.find_element(By.ID, ids.ACT_SOURCE_INFO).text
