@@ -470,3 +470,87 @@ def probabilities_figure(
             showlegend=False,
         ),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# OIP page (issue #6)
+# --------------------------------------------------------------------------------------------
+
+OIP_COLOR = "#e63757"
+DIGIT_COLOR = "#adb5bd"
+
+
+def oip_curve_figure(
+    steps: np.ndarray, values: np.ndarray, names: Sequence[str], *, mean_only: bool = False
+) -> go.Figure:
+    """The objective during gradient ascent: one line per image, or their mean (galleries).
+
+    Args:
+        steps: `(k,)` step numbers.
+        values: `(k, n)` objective of each of the `n` images at those steps.
+        names: `n` legend names (one name if `mean_only`).
+        mean_only: draw the mean over the images with a min-max band instead of `n` lines.
+    """
+    steps = np.asarray(steps)
+    values = np.asarray(values, dtype=np.float64)
+    values = values.reshape(len(steps), -1) if len(steps) else np.zeros((0, len(names)))
+    fig = go.Figure()
+    if mean_only and values.size:
+        for bound in (values.max(axis=1), values.min(axis=1)):
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=bound,
+                    mode="lines",
+                    line=dict(width=0),
+                    fill="tonexty" if len(fig.data) else None,
+                    fillcolor="rgba(44,123,229,0.15)",
+                    hoverinfo="skip",
+                    showlegend=False,
+                )
+            )
+        fig.add_trace(go.Scatter(x=steps, y=values.mean(axis=1), mode="lines", name=names[0]))
+    else:
+        for i in range(values.shape[1]):
+            fig.add_trace(go.Scatter(x=steps, y=values[:, i], mode="lines", name=names[i]))
+    fig.update_layout(
+        title=dict(text="objective during the ascent", x=0.01, font=dict(size=14)),
+        margin=dict(l=50, r=10, t=36, b=40),
+        xaxis=dict(title="step", rangemode="tozero"),
+        yaxis=dict(title="objective"),
+        legend=dict(orientation="h", y=-0.3, x=0, yanchor="top"),
+        plot_bgcolor="white",
+    )
+    fig.update_yaxes(gridcolor="#eee")
+    return fig
+
+
+def oip_vs_digits_figure(
+    oip_scores: Sequence[float],
+    oip_names: Sequence[str],
+    digit_scores: Sequence[float],
+    digit_names: Sequence[str],
+) -> go.Figure:
+    """Bars: the unit's activation by each OIP (red) beside its top test digits (grey)."""
+    fig = go.Figure(
+        go.Bar(
+            x=[*oip_names, *digit_names],
+            y=[*map(float, oip_scores), *map(float, digit_scores)],
+            marker_color=[OIP_COLOR] * len(oip_names) + [DIGIT_COLOR] * len(digit_names),
+            hovertemplate="%{x}: %{y:.4g}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=dict(
+            text="activation: OIPs against the most exciting test digits",
+            x=0.01,
+            font=dict(size=14),
+        ),
+        margin=dict(l=50, r=10, t=36, b=60),
+        xaxis=dict(type="category", tickangle=-45),
+        yaxis=dict(title="objective", rangemode="tozero"),
+        plot_bgcolor="white",
+        showlegend=False,
+    )
+    fig.update_yaxes(gridcolor="#eee")
+    return fig
