@@ -68,7 +68,7 @@ class AscentOptions:
     """
 
     steps: int = 200
-    step_size: float = 0.1
+    step_size: float = 0.2
     wavelength: float = 8.0
     octaves: int = 3
     init: str = "long_range"

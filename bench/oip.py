@@ -1,0 +1,238 @@
+"""OIP engine: speed against the seed's way, a FLOP estimate, and the quality figures of issue #5.
+
+Speed: the seed's way (article VII, after Chollet): a sub-model to the layer, eager
+`GradientTape`, one map at a time, normalized gradient, re-standardization. It is timed on a
+few maps and extrapolated to all 128 maps of Conv2D_3; the engine optimizes all 128 as one
+batch, same number of steps, in the same run.
+
+Quality: each Conv2D_3 OIP's real (post-ReLU) map mean against the best of the 1,000 test
+digits; zero-gradient starts from per-pixel and long-range noise; how different the OIPs of
+different seeds are. Every figure is one JSON line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from _common import emit, percentile
+
+from cnn_core.activations import ActivationModel
+from cnn_core.data import load_mnist
+from cnn_core.model import TrainedModel, load_trained
+from cnn_core.oip import AscentOptions, ClassLogit, MapMean, OipEngine, starting_images
+
+LAYER = "Conv2D_3"
+STEPS = 200
+BASELINE_MAPS = 8
+DIGITS = 1000
+
+
+def seed_way_seconds_per_map(trained: TrainedModel, units: list[int], steps: int) -> list[float]:
+    """Seconds per map of eager gradient ascent, one map at a time (the seed's way)."""
+    sub = keras.Model(trained.model.input, trained.model.get_layer(LAYER).output)
+    times = []
+    for unit in units:
+        start = time.perf_counter()
+        x = tf.constant(starting_images([0], "long_range")[..., None])
+        for _ in range(steps):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_mean(sub(x, training=False)[..., unit])
+            grads = tape.gradient(loss, x)
+            grads /= tf.sqrt(tf.reduce_mean(tf.square(grads))) + 1e-5
+            x = x + 0.2 * grads
+            x = (x - tf.reduce_mean(x)) / (tf.math.reduce_std(x) + 1e-8)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def forward_macs(model: keras.Model) -> dict[str, int]:
+    """Multiply-adds of one forward pass of one image, per conv/dense layer."""
+    macs = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw, c_in, _ = layer.kernel.shape
+            macs[layer.name] = int(h * w * c_out * kh * kw * c_in)
+        elif isinstance(layer, keras.layers.Dense):
+            macs[layer.name] = int(np.prod(layer.kernel.shape))
+    return macs
+
+
+def matmul_gflops() -> float:
+    """What this machine's TensorFlow reaches on a large float32 matmul (a practical peak)."""
+    a = tf.random.normal([2048, 2048])
+    mm = tf.function(lambda a: tf.matmul(a, a))
+    mm(a).numpy()
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        mm(a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * 2048**3 / min(times) / 1e9
+
+
+def ratios_to_best_digit(activations: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """OIP / best digit per map; inf where no digit activates the map but the OIP does."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = activations / best
+    return np.where(best > 0, ratio, np.where(activations > 0, np.inf, 0.0))
+
+
+def quality(name: str, engine: OipEngine, best: np.ndarray, options: AscentOptions) -> None:
+    objectives = [MapMean(LAYER, u) for u in range(len(best))]
+    start = time.perf_counter()
+    result = engine.run(objectives, [0], options)
+    seconds = time.perf_counter() - start
+    ratio = ratios_to_best_digit(result.activations, best)
+    alive = best > 0
+    emit(
+        name,
+        layer=LAYER,
+        maps=len(best),
+        steps=options.steps,
+        beats_best_digit=round(float((ratio > 1).mean()), 4),
+        maps_beating=int((ratio > 1).sum()),
+        median_ratio=round(float(np.median(ratio)), 3),
+        median_ratio_maps_digits_activate=round(float(np.median(ratio[alive])), 3),
+        min_ratio=round(float(ratio.min()), 3),
+        maps_no_digit_activates=int((~alive).sum()),
+        maps_oip_zero=int((result.activations <= 0).sum()),
+        seconds=round(seconds, 2),
+        options=dataclasses.asdict(options),
+    )
+
+
+def main() -> None:
+    trained = load_trained()
+    data = load_mnist()
+    acts = ActivationModel(trained)
+    digits = trained.standardize(data.x_test[:DIGITS])
+    best = acts.layer(digits, LAYER).mean(axis=(1, 2)).max(axis=0)
+    n_maps = len(best)
+
+    start = time.perf_counter()
+    engine = OipEngine(trained)
+    emit("oip_engine_build", seconds=round(time.perf_counter() - start, 2), traced_graphs=3)
+
+    # ---- speed: seed's way vs one batch -------------------------------------------------
+    options = AscentOptions(steps=STEPS)
+    objectives = [MapMean(LAYER, u) for u in range(n_maps)]
+    batched = []
+    for _ in range(3):
+        start = time.perf_counter()
+        engine.run(objectives, [0], options)
+        batched.append(time.perf_counter() - start)
+    per_map = seed_way_seconds_per_map(trained, list(range(BASELINE_MAPS)), STEPS)
+    baseline_s = float(np.median(per_map)) * n_maps
+    batched_s = float(np.median(batched))
+    emit(
+        "oip_all_maps",
+        layer=LAYER,
+        maps=n_maps,
+        steps=STEPS,
+        baseline_s=round(baseline_s, 2),
+        batched_s=round(batched_s, 2),
+        ratio=round(baseline_s / batched_s, 1),
+        baseline_p50_ms=round(baseline_s * 1000, 1),
+        p50_ms=round(batched_s * 1000, 1),
+        p95_ms=round(percentile([t * 1000 for t in batched], 95), 1),
+        baseline_maps_timed=BASELINE_MAPS,
+        baseline_s_per_map=round(float(np.median(per_map)), 3),
+        baseline_desc="seed: sub-model + eager GradientTape, one map at a time, extrapolated",
+        desc="OipEngine.run: all maps as one batch in one traced tf.function",
+        tracing_count=engine.tracing_count(),
+    )
+
+    # ---- the work against the machine --------------------------------------------------
+    macs = forward_macs(trained.model)
+    flop_per_step = 3 * 2 * sum(macs.values())  # backward ~ 2x forward: one step ~ 3 forwards
+    total_flop = flop_per_step * n_maps * STEPS
+    achieved = total_flop / batched_s / 1e9
+    peak = matmul_gflops()
+    emit(
+        "oip_flops",
+        forward_macs_per_image=sum(macs.values()),
+        forward_macs_by_layer=macs,
+        flop_per_step_per_image=flop_per_step,
+        total_gflop=round(total_flop / 1e9, 1),
+        batched_s=round(batched_s, 2),
+        achieved_gflops=round(achieved, 1),
+        matmul_gflops=round(peak, 1),
+        fraction_of_matmul_peak=round(achieved / peak, 3),
+        note="one step ~ 3 forward passes; matmul_gflops: 2048^3 float32 matmul in this run",
+    )
+
+    # ---- first frame (what the live page waits for) ------------------------------------
+    def first_frame(step: int) -> float:
+        start = time.perf_counter()
+        engine.run([ClassLogit(4) - ClassLogit(9)], [0], options, lambda p: p.step >= step, every=5)
+        return (time.perf_counter() - start) * 1000
+
+    for step in (0, 5):
+        times = [first_frame(step) for _ in range(10)]
+        emit(
+            "oip_first_frame",
+            frame_step=step,
+            p50_ms=round(percentile(times, 50), 1),
+            p95_ms=round(percentile(times, 95), 1),
+            n=len(times),
+        )
+
+    # ---- quality -------------------------------------------------------------------------
+    quality("oip_quality_conv2d_3", engine, best, options)
+    quality("oip_quality_conv2d_3_post_relu", engine, best, AscentOptions(pre_relu=False))
+    quality("oip_quality_conv2d_3_pixel_init", engine, best, AscentOptions(init="pixel"))
+
+    seeds = range(5)
+    dead: dict[str, float] = {}
+    for init, wavelength in [("pixel", 8.0), ("long_range", 4.0), ("long_range", 8.0),
+                             ("long_range", 14.0), ("long_range", 28.0)]:  # fmt: skip
+        counts, pre_counts = [], []
+        for seed in seeds:
+            images = starting_images([seed] * n_maps, init, wavelength)
+            counts.append(int((engine.gradient_rms(objectives, images) == 0).sum()))
+            pre_counts.append(
+                int((engine.gradient_rms(objectives, images, pre_relu=True) == 0).sum())
+            )
+        key = "pixel" if init == "pixel" else f"long_range_{wavelength:g}px"
+        dead[key] = float(np.mean(counts))
+        dead[f"{key}_pre_relu"] = float(np.mean(pre_counts))
+    emit(
+        "oip_dead_starts",
+        layer=LAYER,
+        maps=n_maps,
+        seeds=len(seeds),
+        mean_zero_gradient_maps=dead,
+        maps_no_digit_activates=int((best <= 0).sum()),
+    )
+
+    units = list(range(0, n_maps, 4))
+    seed_list = [0, 1, 2, 3]
+    result = engine.run([MapMean(LAYER, u) for u in units], seed_list, options)
+    images = result.images.reshape(len(units), len(seed_list), -1)
+    corr = []
+    for per_unit in images:
+        c = np.corrcoef(per_unit)
+        corr.extend(c[np.triu_indices(len(seed_list), 1)])
+    ratio = ratios_to_best_digit(
+        result.activations.reshape(len(units), len(seed_list)), best[units][:, None]
+    )
+    emit(
+        "oip_seeds",
+        layer=LAYER,
+        maps=len(units),
+        seeds=len(seed_list),
+        median_correlation_between_seeds=round(float(np.median(corr)), 3),
+        max_correlation_between_seeds=round(float(np.max(corr)), 3),
+        beats_best_digit=round(float((ratio > 1).mean()), 4),
+        maps_every_seed_beats=int((ratio > 1).all(axis=1).sum()),
+    )
+
+
+if __name__ == "__main__":
+    main()
