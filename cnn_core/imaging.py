@@ -568,7 +568,7 @@ def oip_gallery_image(
     colormap: str = "jet",
     per_row: int = 16,
     scale: int = 3,
-    gap_px: int = 2,
+    gap_px: int | None = None,
     gap_rgb: tuple[int, int, int] = (255, 255, 255),
 ) -> np.ndarray:
     """Many OIPs (e.g. all 128 maps of Conv2D_3) in a grid, row by row, each scaled on its own.
@@ -579,7 +579,8 @@ def oip_gallery_image(
         colormap: one of `COLORMAPS`.
         per_row: OIPs per row (the last row may be partial).
         scale: screen pixels per OIP pixel.
-        gap_px: white space between OIPs, in screen pixels.
+        gap_px: white space between OIPs, in screen pixels; default 2, or 3 OIP pixels for
+            "two_fold" so that each plain/enhanced pair (1 OIP pixel apart) reads as one.
         gap_rgb: colour of the gaps and of empty cells.
 
     Returns:
@@ -592,6 +593,8 @@ def oip_gallery_image(
     arr = np.asarray(images, dtype=np.float32)
     if arr.ndim != 3 or arr.shape[0] == 0:
         raise GridLayoutError(f"expected (n, H, W) OIPs with n >= 1, got {arr.shape}")
+    if gap_px is None:
+        gap_px = 3 * scale if view == "two_fold" else 2
     if scale < 1 or gap_px < 0:
         raise ImagingError(f"need scale >= 1 and gap_px >= 0, got {scale} and {gap_px}")
     rows, cols = grid_shape(len(arr), per_row)
