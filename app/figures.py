@@ -395,7 +395,7 @@ def map_detail_figure(
         ],
         layout=dict(
             title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
-            margin=dict(l=30, r=10, t=36 if title else 10, b=30),
+            margin=dict(l=30, r=10, t=(56 if "<br>" in title else 36) if title else 10, b=30),
             height=520,
             xaxis=dict(
                 showgrid=False, zeroline=False, constrain="domain", dtick=1 if w <= 13 else 5

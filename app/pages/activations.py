@@ -436,7 +436,7 @@ def layout(**query: str) -> html.Div:
                             ),
                             dcc.Graph(
                                 id=ids.ACT_DETAIL,
-                                config=GRAPH_CONFIG,
+                                config=SMALL_GRAPH_CONFIG,
                                 style={"display": "none"},
                             ),
                         ],
@@ -746,7 +746,7 @@ def enlarge(selected, source, layer, cmap, scaling, color_range):
         layout = imaging.layout_for(values)
         raw2d = imaging.mosaic(raw, layout, fill=np.nan)
         lev2d = imaging.mosaic(levels, layout, fill=np.nan)
-        title = f"{layer}, {digit.description}: node {cell} = {raw[0, 0, cell]:.4g}"
+        title = f"{layer} · {digit.description}<br>node {cell} = {raw[0, 0, cell]:.4g}"
         fig = figures.map_detail_figure(
             raw2d, lev2d, colormap=cmap, title=title, show_values=layout.n_cells <= 100
         )
@@ -761,10 +761,10 @@ def enlarge(selected, source, layer, cmap, scaling, color_range):
         )
     else:
         m = raw[:, :, cell]
-        title = (
-            f"{layer} map {cell}, {digit.description}: "
-            f"min {m.min():.3g}, max {m.max():.3g}, mean {m.mean():.3g}"
-        )
+        stats = f"min {m.min():.3g}, max {m.max():.3g}, mean {m.mean():.3g}"
+        if not m.any():
+            stats = "all zero: this map does not respond to this digit"
+        title = f"{layer} map {cell} · {digit.description}<br>{stats}"
         fig = figures.map_detail_figure(m, levels[:, :, cell], colormap=cmap, title=title)
     return fig, {"display": "block"}, None
 
