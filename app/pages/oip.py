@@ -50,6 +50,27 @@ DEFAULTS: dict[str, Any] = {
     "gallery_layer": "Conv2D_3",
     "gallery_steps": 200,
 }
+#: The job parameters a view holds, with their types in a URL.
+SPEC_FIELDS: dict[str, type] = {
+    "kind": str,
+    "layer": str,
+    "unit": int,
+    "a": int,
+    "b": int,
+    "steps": int,
+    "step_size": float,
+    "wavelength": float,
+    "blur_sigma": float,
+    "seed": int,
+    "n_seeds": int,
+}
+#: Everything the URL holds (besides `watch` and `run`).
+VIEW_FIELDS: dict[str, type] = {
+    **SPEC_FIELDS,
+    "cmap": str,
+    "gallery_layer": str,
+    "gallery_steps": int,
+}
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -60,23 +81,7 @@ def view_from_query(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     """The page's controls from URL parameters; bad ones fall back to defaults, with a note."""
     view = dict(DEFAULTS)
     problems = []
-    converters = {
-        "kind": str,
-        "layer": str,
-        "unit": int,
-        "a": int,
-        "b": int,
-        "steps": int,
-        "step_size": float,
-        "wavelength": float,
-        "blur_sigma": float,
-        "seed": int,
-        "n_seeds": int,
-        "cmap": str,
-        "gallery_layer": str,
-        "gallery_steps": int,
-    }
-    for key, convert in converters.items():
+    for key, convert in VIEW_FIELDS.items():
         if key in query:
             try:
                 view[key] = convert(query[key])
@@ -104,22 +109,7 @@ def view_from_query(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
 
 def spec_from_view(view: dict[str, Any]) -> dict[str, Any]:
     """The job request for the controls' values (validated later by `parse_spec`)."""
-    spec = {
-        key: view.get(key)
-        for key in (
-            "kind",
-            "layer",
-            "unit",
-            "a",
-            "b",
-            "steps",
-            "step_size",
-            "wavelength",
-            "blur_sigma",
-            "seed",
-            "n_seeds",
-        )
-    }
+    spec = {key: view.get(key) for key in SPEC_FIELDS}
     spec["pace"] = WATCH_PACE if view.get("watch") else 0.0
     return {key: value for key, value in spec.items() if value is not None}
 
@@ -139,23 +129,7 @@ def gallery_spec(view: dict[str, Any]) -> dict[str, Any]:
 
 def query_string(view: dict[str, Any], run: str | None) -> str:
     """The URL query of a view; `run` ("single" / "gallery") starts that job when opened."""
-    keys = (
-        "kind",
-        "layer",
-        "unit",
-        "a",
-        "b",
-        "steps",
-        "step_size",
-        "wavelength",
-        "blur_sigma",
-        "seed",
-        "n_seeds",
-        "cmap",
-        "gallery_layer",
-        "gallery_steps",
-    )
-    keep = {key: view[key] for key in keys if view.get(key) is not None}
+    keep = {key: view[key] for key in VIEW_FIELDS if view.get(key) is not None}
     keep["watch"] = "1" if view.get("watch") else "0"
     if run:
         keep["run"] = "1" if run == "single" else run
