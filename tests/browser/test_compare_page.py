@@ -50,15 +50,17 @@ def _marker_colors(driver, side: str) -> list[dict[str, int]]:
     )
 
 
+def _grid_titles(driver) -> list[str]:
+    # read in one script: the grids are re-rendered while we wait, elements go stale
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.compare-grid .gtitle'),"
+        " el => el.textContent);"
+    )
+
+
 def _wait_for_grids(wait, title_part: str):
     wait.until(
-        lambda d: (
-            all(
-                title_part in el.text
-                for el in d.find_elements(By.CSS_SELECTOR, ".compare-grid .gtitle")
-            )
-            and len(d.find_elements(By.CSS_SELECTOR, ".compare-grid .gtitle")) >= 6
-        )
+        lambda d: len(titles := _grid_titles(d)) >= 6 and all(title_part in t for t in titles)
     )
 
 
