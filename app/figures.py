@@ -374,7 +374,7 @@ def map_detail_figure(
     raw = np.asarray(raw, dtype=np.float32)
     h, w = raw.shape
     font = 13 if h <= 5 else 10 if h <= 13 else 7
-    digits = ".2f" if h > 13 else ".3g"
+    digits = ".2~f" if h > 13 else ".3~g"  # "~": no trailing zeros, so 0 is just "0"
     return go.Figure(
         data=[
             dict(
@@ -396,7 +396,7 @@ def map_detail_figure(
         layout=dict(
             title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
             margin=dict(l=30, r=10, t=(56 if "<br>" in title else 36) if title else 10, b=30),
-            height=520,
+            height=600 if h > 13 else 480,
             xaxis=dict(
                 showgrid=False, zeroline=False, constrain="domain", dtick=1 if w <= 13 else 5
             ),

@@ -419,29 +419,36 @@ def layout(**query: str) -> html.Div:
                                 ],
                                 className="mb-1",
                             ),
-                            dcc.Loading(
-                                dcc.Graph(id=ids.ACT_GRID, config=GRAPH_CONFIG),
-                                delay_show=300,
+                            dbc.Row(
+                                [
+                                    dbc.Col(
+                                        dcc.Loading(
+                                            dcc.Graph(id=ids.ACT_GRID, config=GRAPH_CONFIG),
+                                            delay_show=300,
+                                        ),
+                                        xl=7,
+                                    ),
+                                    dbc.Col(
+                                        [
+                                            html.Div(
+                                                "Click a map (or node) in the grid to enlarge "
+                                                "it with its values.",
+                                                id=ids.ACT_DETAIL_HINT,
+                                                className="small text-muted pt-1",
+                                            ),
+                                            dcc.Graph(
+                                                id=ids.ACT_DETAIL,
+                                                config=SMALL_GRAPH_CONFIG,
+                                                style={"display": "none"},
+                                            ),
+                                        ],
+                                        xl=5,
+                                    ),
+                                ]
                             ),
                         ],
                         lg=8,
-                        xl=6,
-                    ),
-                    dbc.Col(
-                        [
-                            html.Div(
-                                "Click a map (or node) in the grid to enlarge it with its values.",
-                                id=ids.ACT_DETAIL_HINT,
-                                className="small text-muted pt-1",
-                            ),
-                            dcc.Graph(
-                                id=ids.ACT_DETAIL,
-                                config=SMALL_GRAPH_CONFIG,
-                                style={"display": "none"},
-                            ),
-                        ],
-                        lg=12,
-                        xl=3,
+                        xl=9,
                     ),
                 ]
             ),

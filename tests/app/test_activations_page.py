@@ -266,7 +266,7 @@ def test_a_clicked_map_is_enlarged_with_its_values(page, services):
     assert style == {"display": "block"} and hint is None
     expected = services.acts.activations(services.x_std["test"][312:313])["Conv2D_1"][0][..., 5]
     np.testing.assert_allclose(np.asarray(fig.data[0].text), expected, rtol=1e-6)
-    assert fig.data[0].texttemplate == "%{text:.2f}"  # every value written in its cell
+    assert fig.data[0].texttemplate == "%{text:.2~f}"  # every value written in its cell
     assert "map 5" in fig.layout.title.text
 
 
