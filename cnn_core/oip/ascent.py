@@ -152,7 +152,7 @@ class OipResult:
         steps_done: steps actually taken.
         options: the options used.
         objectives: the objective per image.
-        initial: `(n,)` float32, the objective of each starting image.
+        initial: `(n,)` float32, the objective of each starting image (float32 evaluation).
     """
 
     images: np.ndarray
@@ -170,6 +170,20 @@ class OipResult:
 
 ProgressCallback = Callable[[OipProgress], bool | None]
 
+#: Arithmetic of the ascent's convolutions: "auto" picks bfloat16 where the CPU has it natively.
+PRECISIONS: tuple[str, ...] = ("auto", "float32", "bfloat16")
+_NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """True if this CPU computes bfloat16 in hardware (AMX or AVX512-BF16; read from Linux)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return any(flag in flags for flag in _NATIVE_BF16_FLAGS)
+
 
 class OipEngine:
     """Batched gradient ascent on input images for any objective, traced once.
@@ -178,18 +192,37 @@ class OipEngine:
     gradient graphs once (fixed input signatures, batch `None`) and warms them up. Afterwards
     `run` never retraces and keeps no mutable state, so two threads may run at once.
 
+    The ascent steps run their convolutions in `precision`: with "bfloat16" (the default on
+    CPUs with AMX / AVX512-BF16, about 2-3x faster) gradients agree with float32 to a
+    correlation of ~0.997. Reported values (`OipResult.activations`, `.probabilities`,
+    `OipProgress.values`, `evaluate`, `gradient_rms`) are always computed in float32; only the
+    in-loop `history` rows (all but the last) come from the ascent's own forward pass.
+
     Args:
         trained: a trained seed CNN (`cnn_core.model.load_trained()`).
+        precision: one of `PRECISIONS`.
+
+    Raises:
+        OipError: unknown precision.
     """
 
-    def __init__(self, trained: TrainedModel) -> None:
+    def __init__(self, trained: TrainedModel, precision: str = "auto") -> None:
+        if precision not in PRECISIONS:
+            raise OipError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision == "auto":
+            precision = "bfloat16" if cpu_has_native_bfloat16() else "float32"
+        self.precision = precision
         self.trained = trained
         model = trained.model
         weights = {name: model.get_layer(name).get_weights() for name in config.LAYER_NAMES}
-        self._conv = [
-            (tf.constant(weights[name][0]), tf.constant(weights[name][1]))
-            for name in ("Conv2D_1", "Conv2D_2", "Conv2D_3")
-        ]
+        self._conv = {
+            dtype: [
+                (tf.constant(weights[name][0], dtype), tf.constant(weights[name][1], dtype))
+                for name in ("Conv2D_1", "Conv2D_2", "Conv2D_3")
+            ]
+            for dtype in {tf.float32, tf.as_dtype(precision)}
+        }
+        self._ascent_dtype = tf.as_dtype(precision)
         self._dense1 = tuple(tf.constant(w) for w in weights["Dense_1"])
         self._dense2 = tuple(tf.constant(w) for w in weights["Dense_2"])
         # Quantity layout: one column per unit, in this order.
@@ -239,23 +272,33 @@ class OipEngine:
         self.gradient_rms(warm, np.zeros((2, 28, 28), np.float32))
 
     # graph pieces ------------------------------------------------------------------------
-    def _forward(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """`(N, Q)` quantities after and before the ReLUs, and `(N, 10)` logits."""
+    def _forward(
+        self, x: tf.Tensor, dtype: tf.DType = tf.float32
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """`(N, Q)` float32 quantities after and before the ReLUs, and `(N, 10)` logits.
+
+        The convolutions run in `dtype`; means, dense layers and logits in float32.
+        """
+
+        def mean(t: tf.Tensor) -> tf.Tensor:
+            return tf.cast(tf.reduce_mean(t, axis=[1, 2]), tf.float32)
+
         post: list[tf.Tensor] = []
         pre: list[tf.Tensor] = []
-        h = x
-        for i, (kernel, bias) in enumerate(self._conv):
+        h = tf.cast(x, dtype)
+        for i, (kernel, bias) in enumerate(self._conv[dtype]):
             z = tf.nn.conv2d(h, kernel, 1, "VALID") + bias
             h = tf.nn.relu(z)
-            post.append(tf.reduce_mean(h, axis=[1, 2]))
-            pre.append(tf.reduce_mean(z, axis=[1, 2]))
+            post.append(mean(h))
+            pre.append(mean(z))
             if i < 2:  # max-pool commutes with the ReLU: pool(relu(z)) = relu(pool(z))
                 h = tf.nn.max_pool2d(h, 2, 2, "VALID")
                 z_pool = tf.nn.max_pool2d(z, 2, 2, "VALID")
-                post.append(tf.reduce_mean(h, axis=[1, 2]))
-                pre.append(tf.reduce_mean(z_pool, axis=[1, 2]))
+                post.append(mean(h))
+                pre.append(mean(z_pool))
         n = tf.shape(x)[0]
-        flat, flat_pre = tf.reshape(h, [n, -1]), tf.reshape(z, [n, -1])
+        flat = tf.cast(tf.reshape(h, [n, -1]), tf.float32)
+        flat_pre = tf.cast(tf.reshape(z, [n, -1]), tf.float32)
         d1_pre = tf.matmul(flat, self._dense1[0]) + self._dense1[1]
         d1 = tf.nn.relu(d1_pre)
         logits = tf.matmul(d1, self._dense2[0]) + self._dense2[1]
@@ -297,7 +340,7 @@ class OipEngine:
                     lambda: tf_roll_each(x, offsets(step, 0), offsets(step, 1)),
                     lambda: x,
                 )
-                q_post, q_pre, _ = self._forward(seen)
+                q_post, q_pre, _ = self._forward(seen, self._ascent_dtype)
                 real = tf.reduce_sum(w * q_post, axis=1)
                 surrogate = tf.reduce_sum(w * (q_post + pre * (q_pre - q_post)), axis=1)
                 penalty = tv * tf_total_variation(x) + l2 * tf.reduce_mean(tf.square(x), [1, 2, 3])
@@ -448,9 +491,9 @@ class OipEngine:
             frame = OipProgress(done, options.steps, x_t.numpy()[..., 0], values, proba)
             return bool(callback(frame)) if callback is not None else False
 
+        initial, proba = (a.numpy() for a in self._evaluate_cf(x_t, w_t))
         if callback is not None:
-            values, proba = (a.numpy() for a in self._evaluate_cf(x_t, w_t))
-            stopped = report(values, proba)
+            stopped = report(initial, proba)
         chunk = every if callback is not None else options.steps
         while not stopped and done < options.steps:
             count = min(chunk, options.steps - done)
@@ -477,7 +520,7 @@ class OipEngine:
             steps_done=done,
             options=options,
             objectives=[objectives[o] for o, _ in pairs],
-            initial=before[0],
+            initial=initial.astype(np.float32),
         )
 
     def tracing_count(self) -> int:

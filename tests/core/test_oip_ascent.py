@@ -246,3 +246,19 @@ def test_pre_relu_gradient_is_never_zero_on_the_trained_cnn(engine):
     images = starting_images([0] * 128, "pixel")
     assert np.all(engine.gradient_rms(objectives, images, pre_relu=True) > 0)
     assert np.any(engine.gradient_rms(objectives, images, pre_relu=False) == 0)
+
+
+def test_float32_engine_agrees_with_the_default_engine(trained, engine):
+    exact = OipEngine(trained, precision="float32")
+    assert exact.precision == "float32" and engine.precision in ("float32", "bfloat16")
+    objectives = [MapMean("Conv2D_3", u) for u in range(0, 128, 16)] + [ClassLogit(3)]
+    options = AscentOptions(steps=30)
+    a, b = exact.run(objectives, [0], options), engine.run(objectives, [0], options)
+    assert np.all(a.activations > a.initial) and np.all(b.activations > b.initial)
+    np.testing.assert_allclose(a.initial, b.initial, rtol=1e-6)  # reported values are float32
+    np.testing.assert_allclose(b.activations, a.activations, rtol=0.25, atol=0.02)
+
+
+def test_unknown_precision_is_an_oip_error(trained):
+    with pytest.raises(OipError, match="precision must be one of auto, float32, bfloat16"):
+        OipEngine(trained, precision="float16")
