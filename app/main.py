@@ -83,8 +83,10 @@ def create_app(services: Services | None = None) -> dash.Dash:
     )
     jobs.set_manager(manager)
     if manager.backend == "local":
-        # trace the OIP graph now, off the request path, so the first Start answers at once
-        threading.Thread(target=loaded.oip_engine, name="oip-warm-up", daemon=True).start()
+        # trace the OIP graph now, off the request path, so the first Start answers at once.
+        # Not a daemon: a process that exits while a daemon thread is inside TensorFlow aborts
+        # ("terminate called ..."); exit waits the second or two the warm-up takes instead.
+        threading.Thread(target=loaded.oip_engine, name="oip-warm-up").start()
     log.info("OIP jobs run on the %s backend", manager.backend)
     app.layout = html.Div(
         [navbar(), dbc.Container(dash.page_container, fluid=True, className="py-3")]
