@@ -117,7 +117,12 @@ def main() -> None:
 
     start = time.perf_counter()
     engine = OipEngine(trained)
-    emit("oip_engine_build", seconds=round(time.perf_counter() - start, 2), traced_graphs=3)
+    emit(
+        "oip_engine_build",
+        seconds=round(time.perf_counter() - start, 2),
+        traced_graphs=3,
+        precision=engine.precision,
+    )
 
     # ---- speed: seed's way vs one batch -------------------------------------------------
     options = AscentOptions(steps=STEPS)
@@ -151,6 +156,26 @@ def main() -> None:
         baseline_desc="seed: sub-model + eager GradientTape, one map at a time, extrapolated",
         desc="OipEngine.run: all maps as one batch in one traced tf.function",
         tracing_count=engine.tracing_count(),
+        precision=engine.precision,
+    )
+
+    # ---- float32 against the default precision (bfloat16 where the CPU has it) ---------
+    exact = OipEngine(trained, precision="float32")
+    short = AscentOptions(steps=50)
+    timings: dict[str, list[float]] = {"float32": [], engine.precision: []}
+    for _ in range(3):
+        for name, eng in (("float32", exact), (engine.precision, engine)):
+            start = time.perf_counter()
+            eng.run(objectives, [0], short)
+            timings[name].append(time.perf_counter() - start)
+    emit(
+        "oip_precision",
+        maps=n_maps,
+        steps=short.steps,
+        float32_s=round(float(np.median(timings["float32"])), 2),
+        default_s=round(float(np.median(timings[engine.precision])), 2),
+        default_precision=engine.precision,
+        ratio=round(float(np.median(timings["float32"]) / np.median(timings[engine.precision])), 2),
     )
 
     # ---- the work against the machine --------------------------------------------------
