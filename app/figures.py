@@ -258,7 +258,7 @@ def activation_grid_figure(
     positions = imaging.mosaic_positions(layout)
     name = cell_name or ("node" if nodes else "map")
     where = "" if nodes else " · row %{customdata[1]}, col %{customdata[2]}"
-    hovertemplate = f"{name} %{{customdata[0]}}{where}<br>value %{{text:.4g}}<extra></extra>"
+    hovertemplate = f"{name} %{{customdata[0]}}{where}<br>value %{{text:.4~g}}<extra></extra>"
     gap = 1 if nodes else 0
     # full rows as one trace; a partial last row as a second one, so no empty cells are sent
     full_rows, tail = divmod(layout.n_cells, layout.cols)
@@ -384,7 +384,7 @@ def map_detail_figure(
                 # values drawn by Plotly in the cells, text colour contrasting with each cell
                 texttemplate=f"%{{text:{digits}}}" if show_values else None,
                 textfont=dict(size=font),
-                hovertemplate="row %{y}, col %{x}<br>value %{text:.4g}<extra></extra>",
+                hovertemplate="row %{y}, col %{x}<br>value %{text:.4~g}<extra></extra>",
                 colorscale=plotly_colorscale(colormap),
                 zmin=0.0,
                 zmax=1.0,

@@ -68,7 +68,7 @@ def whole_number(value: object, what: str) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and len(value) < 12:
         return int(value.strip())
     raise ViewError(f"{what} {value!r} is not a whole number")
 
@@ -379,6 +379,7 @@ def layout(**query: str) -> html.Div:
             dcc.Store(id=ids.ACT_SELECTED),
             dcc.Store(id=ids.ACT_QUERY),
             dcc.Store(id=ids.ACT_URL_SINK),
+            dcc.Store(id=ids.ACT_UPLOAD_SINK),
             dcc.Download(id=ids.ACT_DOWNLOAD),
             dbc.Row(
                 [
@@ -470,6 +471,7 @@ def _alert(text: str, color: str = "warning") -> dbc.Alert:
     Output(ids.ACT_INDEX, "max"),
     Output(ids.ACT_SOURCE, "data"),
     Output(ids.ACT_MESSAGE, "children"),
+    Output(ids.ACT_UPLOAD, "contents"),
     Input(ids.ACT_SPLIT, "value"),
     Input(ids.ACT_INDEX, "value"),
     Input(ids.ACT_PREV, "n_clicks"),
@@ -483,8 +485,13 @@ def _alert(text: str, color: str = "warning") -> dbc.Alert:
     prevent_initial_call=True,
 )
 def choose_digit(split, index, _prev, _next, _random, _miss, contents, klass, filename, source):
-    """Every way of picking a digit ends here: it sets the index and the digit source."""
-    return pick_digit(ctx.triggered_id, split, index, contents, klass, filename, source)
+    """Every way of picking a digit ends here: it sets the index and the digit source.
+
+    The upload's contents are cleared once read, so choosing the same file again works.
+    """
+    trigger = ctx.triggered_id
+    result = pick_digit(trigger, split, index, contents, klass, filename, source)
+    return *result, (None if trigger == ids.ACT_UPLOAD and contents else no_update)
 
 
 def pick_digit(trigger, split, index, contents, klass, filename, source) -> tuple:
@@ -679,6 +686,22 @@ clientside_callback(
     """,
     Output(ids.ACT_URL_SINK, "data"),
     Input(ids.ACT_QUERY, "data"),
+)
+
+
+# A file input fires no change event when the same file is chosen again: empty it after each
+# upload (its contents are cleared on the server side too), so re-uploading a file works.
+clientside_callback(
+    f"""
+    function(contents) {{
+        var input = document.querySelector("#{ids.ACT_UPLOAD} input[type=file]");
+        if (input) {{ input.value = ""; }}
+        return null;
+    }}
+    """,
+    Output(ids.ACT_UPLOAD_SINK, "data"),
+    Input(ids.ACT_UPLOAD, "contents"),
+    prevent_initial_call=True,
 )
 
 

@@ -160,6 +160,7 @@ def test_per_row_and_colormap_change_the_grid(page):
         (dict(rng="pixel"), "unknown colour range"),
         (dict(per_row=0), "between 1 and 64"),
         (dict(per_row="x"), "not a whole number"),
+        (dict(per_row="9" * 5000), "not a whole number"),
         (dict(source={"kind": "dataset", "split": "test", "index": 5000}), "outside"),
         (dict(source={"kind": "upload", "digit": [[1, 2]]}), "28x28"),
         (dict(source="garbage"), "no digit"),

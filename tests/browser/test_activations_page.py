@@ -142,6 +142,17 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     _wait_cells(browser, 32)
     assert "uploaded: seven.png" in _grid(browser, "g._fullLayout.title.text")
     screenshot(browser, "activations_upload_conv2d_1")
+    # back to the dataset, then the same file again: it is read again
+    _click(browser, browser.find_element(By.ID, ids.ACT_NEXT))
+    _wait(browser, 20).until(
+        lambda d: f"test digit {index + 1}" in d.find_element(By.ID, ids.ACT_SOURCE_INFO).text
+    )
+    browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_UPLOAD} input[type=file]").send_keys(
+        str(path)
+    )
+    _wait(browser, 20).until(
+        lambda d: "uploaded: seven.png" in d.find_element(By.ID, ids.ACT_SOURCE_INFO).text
+    )
     assert console_errors(browser) == []
 
 
