@@ -226,6 +226,13 @@ class MemoryStore:
             while len(self._cache) > self._max_cached:
                 self._cache.popitem(last=False)
 
+    def cancel_all(self) -> None:
+        """Ask every unfinished job to stop."""
+        with self._lock:
+            for job_id, (state, _) in self._jobs.items():
+                if state.get("status") not in TERMINAL:
+                    self._cancel.add(job_id)
+
     def job_count(self) -> int:
         with self._lock:
             return len(self._jobs)
@@ -426,6 +433,11 @@ class LocalRunner:
     def submit(self, job_id: str, spec: dict[str, Any], cache_key: str) -> None:
         self._pool.submit(run_job, job_id, spec, self.store, self._engine_factory(), cache_key)
 
+    def shutdown(self) -> None:
+        """Cancel queued and running jobs, so that the process can exit at once."""
+        self.store.cancel_all()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
 
 class CeleryRunner:
     """Queues jobs for Celery workers (`app.worker`); progress comes back through Redis."""
@@ -516,6 +528,11 @@ class JobManager:
     def cancel(self, handle: Any) -> None:
         """Ask a job to stop; it stops at its next progress callback (a few steps)."""
         self.store.request_cancel(self.job_id(handle))
+
+    def shutdown(self) -> None:
+        """Stop this process's own jobs (local runner); Celery workers' jobs go on."""
+        if isinstance(self.runner, LocalRunner):
+            self.runner.shutdown()
 
 
 _manager: JobManager | None = None

@@ -134,9 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app()
     print(f"cnn-lens: serving on http://{args.host}:{args.port}", flush=True)
     # threaded server, no reloader: a reloader forks after TensorFlow is loaded, which hangs.
-    app.run(
-        host=args.host, port=args.port, debug=debug_enabled(), use_reloader=False, threaded=True
-    )
+    try:
+        app.run(
+            host=args.host, port=args.port, debug=debug_enabled(), use_reloader=False, threaded=True
+        )
+    finally:
+        jobs.get_manager().shutdown()  # a running OIP job must not hold up the exit
 
 
 class _LazyServer:

@@ -122,3 +122,12 @@ def test_finished_jobs_are_cleaned_up(monkeypatch):
     store.put("new", {"status": "done", "updated": time.time()})
     assert store.get("old") is None
     assert store.get("running") is not None and store.get("new") is not None
+
+
+def test_shutdown_stops_running_jobs(services):
+    manager = jobs.make_manager("s", services.oip_engine, jobs.model_id(services.trained.meta))
+    handle = manager.submit({"kind": "class", "a": 3, "steps": 2000, "pace": 50, "seed": 77})
+    wait_for(manager, handle, statuses=("running",))
+    manager.shutdown()
+    state, _ = wait_for(manager, handle, timeout=10)
+    assert state["status"] == "cancelled"
