@@ -194,6 +194,7 @@ def main() -> None:
         achieved_gflops=round(achieved, 1),
         matmul_gflops=round(peak, 1),
         fraction_of_matmul_peak=round(achieved / peak, 3),
+        precision=engine.precision,
         note="one step ~ 3 forward passes; matmul_gflops: 2048^3 float32 matmul in this run",
     )
 

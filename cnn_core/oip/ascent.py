@@ -239,6 +239,9 @@ class OipEngine:
             self._offsets[key] = total
             total += size
         self.num_quantities = total
+        self._block_columns = [
+            (self._offsets[key], self._offsets[key] + sizes[key]) for key in sizes
+        ]
 
         image = tf.TensorSpec([None, 28, 28, 1], tf.float32, name="x")
         weight = tf.TensorSpec([None, total], tf.float32, name="w")
@@ -258,12 +261,14 @@ class OipEngine:
                 i32,  # jitter
                 f32,  # tv
                 f32,  # l2
-                f32,  # pre-relu mix (0 or 1)
+                tf.TensorSpec([], tf.bool),  # ascend before the ReLU
                 tf.TensorSpec([], tf.bool),  # restandardize
             ],
         )
         self._evaluate_fn = tf.function(self._evaluate, input_signature=[image, weight])
-        self._gradient_fn = tf.function(self._gradient_rms, input_signature=[image, weight, f32])
+        self._gradient_fn = tf.function(
+            self._gradient_rms, input_signature=[image, weight, tf.TensorSpec([], tf.bool)]
+        )
         self._ascend_cf = self._ascend_fn.get_concrete_function()
         self._evaluate_cf = self._evaluate_fn.get_concrete_function()
         self._gradient_cf = self._gradient_fn.get_concrete_function()
@@ -272,45 +277,89 @@ class OipEngine:
         self.gradient_rms(warm, np.zeros((2, 28, 28), np.float32))
 
     # graph pieces ------------------------------------------------------------------------
-    def _forward(
-        self, x: tf.Tensor, dtype: tf.DType = tf.float32
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """`(N, Q)` float32 quantities after and before the ReLUs, and `(N, 10)` logits.
+    def _needed(self, w: tf.Tensor) -> tf.Tensor:
+        """`(blocks,)` bool: which quantity blocks (a layer's maps, nodes, logits) `w` uses."""
+        return tf.stack(
+            [tf.reduce_any(tf.not_equal(w[:, lo:hi], 0.0)) for lo, hi in self._block_columns]
+        )
 
-        The convolutions run in `dtype`; means, dense layers and logits in float32.
+    def _forward(
+        self,
+        x: tf.Tensor,
+        needed: tf.Tensor,
+        pre: tf.Tensor,
+        dtype: tf.DType = tf.float32,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """The quantities to ascend and the real ones, and the logits.
+
+        Args:
+            x: `(N, 28, 28, 1)` float32 images.
+            needed: `(blocks,)` bool from `_needed`; an unused block is not computed (zeros),
+                which spares the big early maps' means and their gradients.
+            pre: scalar bool, ascend the values before the ReLUs.
+            dtype: the convolutions' arithmetic; means, dense layers and logits are float32.
+
+        Returns:
+            `(N, Q)` float32 ascended quantities, `(N, Q)` float32 real (post-ReLU) quantities,
+            `(N, 10)` float32 logits (zeros unless a node/logit block is needed).
         """
+        n = tf.shape(x)[0]
+        surrogate: list[tf.Tensor] = []
+        real: list[tf.Tensor] = []
 
         def mean(t: tf.Tensor) -> tf.Tensor:
             return tf.cast(tf.reduce_mean(t, axis=[1, 2]), tf.float32)
 
-        post: list[tf.Tensor] = []
-        pre: list[tf.Tensor] = []
+        def add_block(block: int, post_fn, pre_fn) -> None:
+            size = self._block_columns[block][1] - self._block_columns[block][0]
+            zeros = lambda: tf.zeros([n, size])  # noqa: E731
+            real_q = tf.cond(needed[block], post_fn, zeros)
+            real.append(real_q)
+            surrogate.append(
+                tf.cond(pre, lambda: tf.cond(needed[block], pre_fn, zeros), lambda: real_q)
+            )
+
         h = tf.cast(x, dtype)
+        block = 0
         for i, (kernel, bias) in enumerate(self._conv[dtype]):
             z = tf.nn.conv2d(h, kernel, 1, "VALID") + bias
             h = tf.nn.relu(z)
-            post.append(mean(h))
-            pre.append(mean(z))
+            add_block(block, lambda h=h: mean(h), lambda z=z: mean(z))
+            block += 1
             if i < 2:  # max-pool commutes with the ReLU: pool(relu(z)) = relu(pool(z))
                 h = tf.nn.max_pool2d(h, 2, 2, "VALID")
-                z_pool = tf.nn.max_pool2d(z, 2, 2, "VALID")
-                post.append(mean(h))
-                pre.append(mean(z_pool))
-        n = tf.shape(x)[0]
+                add_block(
+                    block,
+                    lambda h=h: mean(h),
+                    lambda z=z: mean(tf.nn.max_pool2d(z, 2, 2, "VALID")),
+                )
+                block += 1
         flat = tf.cast(tf.reshape(h, [n, -1]), tf.float32)
         flat_pre = tf.cast(tf.reshape(z, [n, -1]), tf.float32)
-        d1_pre = tf.matmul(flat, self._dense1[0]) + self._dense1[1]
-        d1 = tf.nn.relu(d1_pre)
-        logits = tf.matmul(d1, self._dense2[0]) + self._dense2[1]
-        q_post = tf.concat([*post, flat, d1, logits], axis=1)
-        q_pre = tf.concat([*pre, flat_pre, d1_pre, logits], axis=1)
-        return q_post, q_pre, logits
+        real.append(flat)
+        surrogate.append(tf.cond(pre, lambda: flat_pre, lambda: flat))
+        units, classes = self.sizes[("node", "Dense_1")], self.sizes[("logit", LOGIT)]
+
+        def head() -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            d1_pre = tf.matmul(flat, self._dense1[0]) + self._dense1[1]
+            d1 = tf.nn.relu(d1_pre)
+            return d1_pre, d1, tf.matmul(d1, self._dense2[0]) + self._dense2[1]
+
+        d1_pre, d1, logits = tf.cond(
+            tf.logical_or(needed[block + 1], needed[block + 2]),
+            head,
+            lambda: (tf.zeros([n, units]), tf.zeros([n, units]), tf.zeros([n, classes])),
+        )
+        real += [d1, logits]
+        surrogate += [tf.cond(pre, lambda: d1_pre, lambda: d1), logits]
+        return tf.concat(surrogate, axis=1), tf.concat(real, axis=1), logits
 
     def _ascend(
         self, x, w, seeds, start, count, step_size, blur_every, blur_sigma, jitter, tv, l2, pre,
         restandardize,
     ):  # fmt: skip
         n = tf.shape(x)[0]
+        needed = self._needed(w)
         values = tf.TensorArray(tf.float32, size=count, element_shape=[None])
 
         def offsets(step: tf.Tensor, axis: int) -> tf.Tensor:
@@ -340,9 +389,9 @@ class OipEngine:
                     lambda: tf_roll_each(x, offsets(step, 0), offsets(step, 1)),
                     lambda: x,
                 )
-                q_post, q_pre, _ = self._forward(seen, self._ascent_dtype)
-                real = tf.reduce_sum(w * q_post, axis=1)
-                surrogate = tf.reduce_sum(w * (q_post + pre * (q_pre - q_post)), axis=1)
+                q_ascend, q_real, _ = self._forward(seen, needed, pre, self._ascent_dtype)
+                real = tf.reduce_sum(w * q_real, axis=1)
+                surrogate = tf.reduce_sum(w * q_ascend, axis=1)
                 penalty = tv * tf_total_variation(x) + l2 * tf.reduce_mean(tf.square(x), [1, 2, 3])
                 total = tf.reduce_sum(surrogate - penalty)
             grad = tape.gradient(total, x)
@@ -359,14 +408,15 @@ class OipEngine:
         return x, real_values
 
     def _evaluate(self, x, w):
-        q_post, _, logits = self._forward(x)
-        return tf.reduce_sum(w * q_post, axis=1), tf.nn.softmax(logits)
+        every_block = tf.ones([len(self._block_columns)], tf.bool)
+        _, q_real, logits = self._forward(x, every_block, tf.constant(False))
+        return tf.reduce_sum(w * q_real, axis=1), tf.nn.softmax(logits)
 
     def _gradient_rms(self, x, w, pre):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            q_post, q_pre, _ = self._forward(x)
-            total = tf.reduce_sum(w * (q_post + pre * (q_pre - q_post)))
+            q_ascend, _, _ = self._forward(x, self._needed(w), pre)
+            total = tf.reduce_sum(w * q_ascend)
         grad = tape.gradient(total, x)
         return tf.sqrt(tf.reduce_mean(tf.square(grad), axis=[1, 2, 3]))
 
@@ -422,7 +472,7 @@ class OipEngine:
         w = self.weights_for(objectives)
         _check_pairs(w, x)
         return self._gradient_cf(
-            tf.constant(x), tf.constant(w), tf.constant(float(pre_relu))
+            tf.constant(x), tf.constant(w), tf.constant(bool(pre_relu))
         ).numpy()
 
     def run(
@@ -480,7 +530,7 @@ class OipEngine:
             tf.constant(options.jitter),
             tf.constant(float(options.tv)),
             tf.constant(float(options.l2)),
-            tf.constant(1.0 if options.pre_relu else 0.0),
+            tf.constant(options.pre_relu),
             tf.constant(options.restandardize),
         )
         history: list[np.ndarray] = []
