@@ -210,6 +210,25 @@ def _separators(layout: imaging.GridLayout) -> list[dict]:
     ]
 
 
+def _frame(layout: imaging.GridLayout, cell: int | None) -> list[dict]:
+    """A black-and-white rectangle around one cell (readable on every colormap)."""
+    if cell is None or not 0 <= cell < layout.n_cells:
+        return []
+    top, left = layout.cell_origin(cell)
+    box = dict(
+        type="rect",
+        x0=left - 0.5,
+        x1=left + layout.cell_w - 0.5,
+        y0=top - 0.5,
+        y1=top + layout.cell_h - 0.5,
+        layer="above",
+    )
+    return [
+        {**box, "line": dict(color="white", width=4)},
+        {**box, "line": dict(color="black", width=2)},
+    ]
+
+
 def activation_grid_figure(
     values: np.ndarray,
     *,
@@ -222,6 +241,7 @@ def activation_grid_figure(
     cell_name: str | None = None,
     height: int | None = None,
     show_scale: bool = True,
+    highlight: int | None = None,
 ) -> go.Figure:
     """All maps (or nodes) of one digit's layer output as ONE heatmap mosaic.
 
@@ -242,6 +262,7 @@ def activation_grid_figure(
         cell_name: what a cell is called on hover; default "map" or "node".
         height: figure height in pixels; default from the grid's aspect ratio.
         show_scale: draw the colour bar.
+        highlight: a cell (map or node index) to frame, e.g. the one shown enlarged.
 
     Raises:
         imaging.ImagingError: unknown colormap/scaling/colour range, bad shape, or a marker
@@ -302,7 +323,7 @@ def activation_grid_figure(
             title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
             height=height,
             margin=dict(l=10, r=10, t=36 if title else 10, b=10),
-            shapes=[] if nodes else _separators(layout),
+            shapes=([] if nodes else _separators(layout)) + _frame(layout, highlight),
             plot_bgcolor="white",
             showlegend=False,
             xaxis=dict(

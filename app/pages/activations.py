@@ -632,8 +632,9 @@ VIEW_ERRORS = (ViewError, UploadError, UnknownLayerError, imaging.ImagingError)
     Input(ids.ACT_RANGE, "value"),
     Input(ids.ACT_PER_ROW, "value"),
     Input(ids.ACT_INPUT_CMAP, "value"),
+    Input(ids.ACT_SELECTED, "data"),
 )
-def render(source, layer, cmap, scaling, color_range, per_row, input_cmap):
+def render(source, layer, cmap, scaling, color_range, per_row, input_cmap, selected=None):
     """Draw the digit, its probabilities and the chosen layer's grid; keep the URL in step."""
     try:
         view = current_view(source, layer, cmap, scaling, color_range, per_row)
@@ -653,6 +654,7 @@ def render(source, layer, cmap, scaling, color_range, per_row, input_cmap):
         color_range=view.range,
         title=f"{view.layer} · {digit.description}",
         cell_name="class" if view.layer == config.LAYER_NAMES[-1] else None,
+        highlight=selected_cell(selected, view.layer),
     )
     image = figures.digit_figure(digit.image, colormap=input_cmap, title="what the model sees")
     bars = figures.probabilities_figure(proba, true_label=digit.label, title="probabilities")
@@ -671,6 +673,12 @@ def render(source, layer, cmap, scaling, color_range, per_row, input_cmap):
         view.query(),
         None,
     )
+
+
+@callback(Output(ids.ACT_PER_ROW, "disabled"), Input(ids.ACT_LAYER, "value"))
+def per_row_only_for_maps(layer):
+    """Node layers have a fixed layout (100 -> 10x10, 10 -> a row): "maps per row" is off."""
+    return layer in config.NODE_LAYERS
 
 
 # Keep the address bar in step without reloading the page (a pushed URL would re-run layout).
@@ -703,6 +711,15 @@ clientside_callback(
     Input(ids.ACT_UPLOAD, "contents"),
     prevent_initial_call=True,
 )
+
+
+def selected_cell(selected: object, layer: str) -> int | None:
+    """The clicked cell of `layer` from the `ACT_SELECTED` store, or None (validated)."""
+    if isinstance(selected, dict) and selected.get("layer") == layer:
+        cell = selected.get("cell")
+        if isinstance(cell, int) and not isinstance(cell, bool) and cell >= 0:
+            return cell
+    return None
 
 
 def clicked_cell(click: object, values: np.ndarray, per_row: int) -> int | None:

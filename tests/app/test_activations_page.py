@@ -368,3 +368,47 @@ def test_http_index_out_of_range_is_a_200_with_a_message(app, client):
 def test_the_page_is_in_the_navbar_and_served(client):
     assert client.get("/activations?layer=nope&index=-3").status_code == 200
     assert any(p["path"] == "/activations" for p in dash.page_registry.values())
+
+
+# ---- the shared grid builder ------------------------------------------------------------------
+
+
+def test_the_clicked_map_is_framed_in_the_grid(page):
+    selected = {"layer": "Conv2D_3", "cell": 9}
+    grid = page.render(
+        page.dataset_source("test", 312), "Conv2D_3", "jet", "seed", "layer", 8, "gray", selected
+    )[0]
+    rects = [s for s in grid.layout.shapes if s.type == "rect"]
+    assert rects and (rects[0].x0, rects[0].y0, rects[0].x1, rects[0].y1) == (2.5, 2.5, 5.5, 5.5)
+    other_layer = page.render(
+        page.dataset_source("test", 312), "Conv2D_1", "jet", "seed", "layer", 8, "gray", selected
+    )[0]
+    assert not [s for s in other_layer.layout.shapes if s.type == "rect"]
+
+
+def test_grid_markers_are_open_circles_on_their_cell_positions(services):
+    from app.figures import GridMarker, activation_grid_figure
+
+    values = services.acts.activations(services.x_std["test"][:1])["Conv2D_2"][0]
+    markers = [GridMarker(9, 2, 3, "red", "common"), GridMarker(0, 0, 0, "yellow")]
+    fig = activation_grid_figure(values, markers=markers)
+    scatter = next(t for t in fig.data if t.type == "scatter")
+    # map 9 sits in grid row 1, column 1 of 11 x 11 maps
+    assert list(scatter.x) == [11 + 3, 0] and list(scatter.y) == [11 + 2, 0]
+    assert list(scatter.marker.color) == ["red", "yellow"]
+    assert scatter.marker.symbol == "circle-open"
+    with pytest.raises(imaging.GridLayoutError):
+        activation_grid_figure(values, markers=[GridMarker(64, 0, 0, "red")])
+    with pytest.raises(imaging.GridLayoutError):
+        activation_grid_figure(values, markers=[GridMarker(0, 11, 0, "red")])
+
+
+def test_grid_payload_of_128_maps_is_small(services):
+    import plotly.io as pio
+
+    from app.figures import activation_grid_figure
+
+    values = services.acts.activations(services.x_std["test"][:1])["Conv2D_3"][0]
+    assert len(pio.to_json(activation_grid_figure(values))) < 40_000
+    values = services.acts.activations(services.x_std["test"][:1])["Conv2D_1"][0]
+    assert len(pio.to_json(activation_grid_figure(values))) < 400 * 1024

@@ -116,6 +116,8 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
         )
     )
     assert "node" in browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_DETAIL} .gtitle").text
+    _wait(browser, 10).until(lambda d: _grid(d, "g._fullLayout.shapes.length") == 2)  # framed
+    screenshot(browser, "activations_dense_1_detail")
 
     # the URL reopens the same view
     browser.get(url)
