@@ -1,9 +1,9 @@
 """Activation explorer: any digit (dataset or upload), any layer, every map as one heatmap grid."""
 
-# No `from __future__ import annotations` here: Dash executes page modules outside
-# `sys.modules`, where `dataclasses` cannot resolve string annotations.
+# No `from __future__ import annotations` here: Dash can execute a page module outside
+# `sys.modules` (it does unless the app is named after its package), and `dataclasses` then
+# cannot resolve string annotations.
 
-import logging
 from dataclasses import asdict, dataclass, replace
 from urllib.parse import urlencode
 
@@ -17,8 +17,6 @@ from app.services import get_services
 from cnn_core import config, imaging
 from cnn_core.activations import UnknownLayerError, check_layer
 from cnn_core.preprocess import UploadError, digit_from_list, digit_from_upload
-
-log = logging.getLogger(__name__)
 
 dash.register_page(
     __name__,
@@ -74,6 +72,7 @@ def whole_number(value: object, what: str) -> int:
 
 
 def check_split(split: object) -> str:
+    """`split` if it is "test" or "train", else `ViewError`."""
     if split not in SPLITS:
         raise ViewError(f"unknown split {split!r}; choose test or train")
     return str(split)
@@ -89,6 +88,7 @@ def check_index(index: object, split: str) -> int:
 
 
 def check_per_row(per_row: object) -> int:
+    """Maps per row as an int in 1..`MAX_PER_ROW`, else `ViewError`."""
     value = whole_number(per_row, "maps per row")
     if not 1 <= value <= MAX_PER_ROW:
         raise ViewError(f"maps per row must be between 1 and {MAX_PER_ROW}, got {value}")
@@ -103,7 +103,7 @@ def parse_view(query: dict[str, str]) -> tuple[View, list[str]]:
     """
     view, problems = View(), []
     checks = (
-        ("split", lambda v: check_split(v)),
+        ("split", check_split),
         ("layer", check_layer),
         ("cmap", imaging.check_colormap),
         ("scaling", lambda v: imaging.check_scaling(v)[0]),
@@ -595,12 +595,23 @@ def _grid_info(layer: str, values: np.ndarray, view: View) -> list:
     ]
 
 
-def current_view(source: dict, layer, cmap, scaling, color_range, per_row) -> View:
-    """Validate the controls into a `View` (raises `ViewError`/`UnknownLayerError`/...)."""
-    split, index = "test", 0
+def current_view(
+    source: dict, layer, cmap, scaling, color_range, per_row, last_split=None, last_index=None
+) -> View:
+    """Validate the controls into a `View` (raises `ViewError`/`UnknownLayerError`/...).
+
+    While an upload is shown, the URL keeps the dataset digit of the split and index controls
+    (`last_split`, `last_index`), which is what the page returns to.
+    """
     if isinstance(source, dict) and source.get("kind") == "dataset":
         split = check_split(source.get("split"))
         index = check_index(source.get("index"), split)
+    else:
+        try:
+            split = check_split(last_split)
+            index = check_index(last_index, split)
+        except ViewError:
+            split, index = View.split, View.index
     scaling, color_range = imaging.check_scaling(scaling, color_range)
     return View(
         split=split,
@@ -633,11 +644,26 @@ VIEW_ERRORS = (ViewError, UploadError, UnknownLayerError, imaging.ImagingError)
     Input(ids.ACT_PER_ROW, "value"),
     Input(ids.ACT_INPUT_CMAP, "value"),
     Input(ids.ACT_SELECTED, "data"),
+    State(ids.ACT_SPLIT, "value"),
+    State(ids.ACT_INDEX, "value"),
 )
-def render(source, layer, cmap, scaling, color_range, per_row, input_cmap, selected=None):
+def render(
+    source,
+    layer,
+    cmap,
+    scaling,
+    color_range,
+    per_row,
+    input_cmap,
+    selected=None,
+    last_split=None,
+    last_index=None,
+):
     """Draw the digit, its probabilities and the chosen layer's grid; keep the URL in step."""
     try:
-        view = current_view(source, layer, cmap, scaling, color_range, per_row)
+        view = current_view(
+            source, layer, cmap, scaling, color_range, per_row, last_split, last_index
+        )
         if input_cmap not in INPUT_COLORMAPS:
             raise ViewError(f"unknown input colormap {input_cmap!r}")
         digit = load_digit(source)

@@ -412,3 +412,13 @@ def test_grid_payload_of_128_maps_is_small(services):
     assert len(pio.to_json(activation_grid_figure(values))) < 40_000
     values = services.acts.activations(services.x_std["test"][:1])["Conv2D_1"][0]
     assert len(pio.to_json(activation_grid_figure(values))) < 400 * 1024
+
+
+def test_while_an_upload_is_shown_the_url_keeps_the_last_dataset_digit(page):
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:16] = 255
+    source = {"kind": "upload", "digit": digit.tolist(), "name": "one.png"}
+    query = page.render(source, "Dense_1", "jet", "raw", "layer", 8, "gray", None, "train", 77)[6]
+    assert query.startswith("?split=train&index=77&layer=Dense_1&cmap=jet&scaling=raw")
+    query = page.render(source, "Dense_1", "jet", "raw", "layer", 8, "gray", None, "x", 77)[6]
+    assert query.startswith("?split=test&index=0&")
