@@ -245,10 +245,12 @@ def activation_grid_figure(
 ) -> go.Figure:
     """All maps (or nodes) of one digit's layer output as ONE heatmap mosaic.
 
-    One `Heatmap` trace carries the whole grid: the display levels as `z` (float32, NaN for
-    empty cells), map index and position as `customdata` (small unsigned ints) and the raw
-    activation as `text`, all sent as binary arrays, so 128 maps stay small and fast. Thin
-    separator lines between maps are one path shape; node layers get 1-pixel gaps instead.
+    One `Heatmap` trace carries the grid (a second one only for a partial last row, so no empty
+    cells are sent): the display levels as `z` (uint8, 256 levels, on a shared colour axis),
+    map index and position as `customdata` (small unsigned ints) and the raw activation as
+    `text`, all sent as binary arrays, so 128 maps stay small and fast (no per-cell
+    annotations). Thin separator lines between maps are one path shape (the seed's grid
+    lines); node layers get 1-pixel gaps instead. `layout.meta` holds cells, rows and cols.
 
     Args:
         values: one digit's layer output without the batch axis: `(H, W, C)` float maps of a
