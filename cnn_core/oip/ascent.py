@@ -38,8 +38,8 @@ from cnn_core.oip.transforms import (
     tf_total_variation,
 )
 
-#: Most images one `run` optimizes at once (memory bound: ~0.5 MB of activations per image).
-MAX_BATCH = 2048
+#: Most images one `run` optimizes at once (memory: about 0.5 MB of activations per image).
+MAX_BATCH = 1024
 MAX_STEPS = 10_000
 _SEED_LIMIT = 2**31 - 1
 _MINSTD = 48_271  # Lehmer generator multiplier: per-image jitter offsets from (seed, step)
@@ -143,7 +143,9 @@ class OipResult:
     Attributes:
         images: `(n, 28, 28)` float32, standardized: feed them straight back to the model.
         history: `(steps_done, n)` float32; row `t` is the objective after `t + 1` steps (the
-            real post-ReLU objective; with jitter, of the jittered image except the last row).
+            real post-ReLU objective). The last row equals `activations`; the others come from
+            the ascent's own forward pass (of the jittered image with jitter; to ~0.5% with
+            bfloat16 precision).
         activations: `(n,)` float32, the final objective of each image.
         probabilities: `(n, 10)` float32, each OIP's own class probabilities (softmax).
         descriptions: `str(objective)` per image.
@@ -273,7 +275,7 @@ class OipEngine:
         self._evaluate_cf = self._evaluate_fn.get_concrete_function()
         self._gradient_cf = self._gradient_fn.get_concrete_function()
         warm = [MapMean("Conv2D_3", 0), ClassLogit(0)]
-        self.run(warm, [0], AscentOptions(steps=2, blur_every=1, jitter=1), every=1)
+        self.run(warm, [0], AscentOptions(steps=2, blur_every=1, jitter=1, tv=0.01), every=1)
         self.gradient_rms(warm, np.zeros((2, 28, 28), np.float32))
 
     # graph pieces ------------------------------------------------------------------------
