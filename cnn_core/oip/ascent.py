@@ -53,11 +53,13 @@ class AscentOptions:
         steps: gradient steps (1-10,000).
         step_size: step length; the gradient is normalized to RMS 1 per pixel and the image kept
             at per-image std 1, so this is the fraction of the image's spread moved per step.
-        wavelength: longest scale in px of the long-range starting noise (>= 2).
+        wavelength: longest scale in px of the long-range starting noise (1-28; 1 is close
+            to per-pixel noise).
         octaves: scales mixed in the starting noise, each half the previous.
         init: "long_range" (smooth noise, article VII) or "pixel" (per-pixel noise, Chollet).
         blur_every: blur the image every this many steps (0: never); suppresses high frequencies.
-        blur_sigma: Gaussian blur width in px (the strength of the high-frequency suppression).
+        blur_sigma: Gaussian blur width in px (the strength of the high-frequency suppression;
+            0-5, truncated at 6 px).
         jitter: roll each image by a random offset of up to this many px before each step.
         tv: weight of the total-variation penalty (mean |neighbour difference|).
         l2: weight of the L2 penalty (mean squared pixel); moot while `restandardize` holds.
@@ -103,12 +105,12 @@ class AscentOptions:
 
         integer("steps", 1, MAX_STEPS)
         number("step_size", 0.0, 10.0, low_open=True)
-        number("wavelength", 2.0, 28.0)
+        number("wavelength", 1.0, 28.0)
         integer("octaves", 1, 5)
         if self.init not in INITS:
             raise OipError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         integer("blur_every", 0, MAX_STEPS)
-        number("blur_sigma", 0.0, 3.0)
+        number("blur_sigma", 0.0, 5.0)
         integer("jitter", 0, 8)
         number("tv", 0.0, 100.0)
         number("l2", 0.0, 100.0)

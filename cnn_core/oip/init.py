@@ -35,15 +35,15 @@ def long_range_noise(
 
     Args:
         seed: random seed; the same seed gives the same image.
-        wavelength: the longest scale in pixels (>= 2).
+        wavelength: the longest scale in pixels (>= 1).
         octaves: how many scales, each half the previous, none shorter than 1 px.
         size: image side.
 
     Returns:
         `(size, size)` float32, mean 0, std 1 (standardized like the model's input).
     """
-    if not wavelength >= 2.0:
-        raise OipError(f"wavelength must be >= 2 px, got {wavelength}")
+    if not wavelength >= 1.0:
+        raise OipError(f"wavelength must be >= 1 px, got {wavelength}")
     if octaves < 1:
         raise OipError(f"octaves must be >= 1, got {octaves}")
     rng = np.random.default_rng(seed)

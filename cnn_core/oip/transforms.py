@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-#: Half-width of the Gaussian blur kernel; sigma up to ~1.5 px fits in it.
-BLUR_RADIUS = 3
+#: Half-width of the Gaussian blur kernel; a sigma up to ~3 px fits in it (wider is truncated).
+BLUR_RADIUS = 6
 _EPS = 1e-8
 
 

@@ -39,4 +39,4 @@ def test_bad_init_and_wavelength_raise_oip_error():
     with pytest.raises(OipError, match="init"):
         starting_images([0], "fourier")
     with pytest.raises(OipError, match="wavelength"):
-        long_range_noise(0, wavelength=1)
+        long_range_noise(0, wavelength=0.5)
