@@ -171,21 +171,34 @@ def plotly_colorscale(colormap: str, stops: int = 33) -> list[list]:
     ]
 
 
-def _colorbar(values: np.ndarray, scaling: str, color_range: str, nodes: bool, top: float) -> dict:
-    """Colour-bar ticks that say what the colours mean in each scaling mode (z in 0..top)."""
+def _colorbar(
+    values: np.ndarray,
+    scaling: str,
+    color_range: str,
+    nodes: bool,
+    top: float,
+    compact: bool = False,
+) -> dict:
+    """Colour-bar ticks that say what the colours mean in each scaling mode (z in 0..top).
+
+    `compact` (a short figure, e.g. one row of 10 nodes): three ticks over the full height.
+    """
+    size = dict(len=1.0 if compact else 0.6, thickness=12)
     if color_range == "map" and not nodes:
-        return dict(tickvals=[0, top], ticktext=["map min", "map max"], len=0.6, thickness=12)
-    ticks = np.linspace(0, 1, 5)
+        return dict(tickvals=[0, top], ticktext=["map min", "map max"], **size)
     if scaling == "seed":
         # seed scaling: mean -> 128, one standard deviation -> 64 levels, clipped to 0-255
         text = ["≤ −2σ (0)", "−1σ (64)", "mean (128)", "+1σ (192)", "≥ +2σ (255)"]
-        return dict(tickvals=(ticks * top).tolist(), ticktext=text, len=0.6, thickness=12)
+        ticks = np.linspace(0, 1, 5)
+        if compact:
+            text, ticks = text[::2], ticks[::2]
+        return dict(tickvals=(ticks * top).tolist(), ticktext=text, **size)
     lo, hi = float(np.min(values)), float(np.max(values))
+    ticks = np.linspace(0, 1, 3 if compact else 5)
     return dict(
         tickvals=(ticks * top).tolist(),
         ticktext=[f"{lo + t * (hi - lo):.3g}" for t in ticks],
-        len=0.6,
-        thickness=12,
+        **size,
     )
 
 
@@ -320,7 +333,7 @@ def activation_grid_figure(
                 cmin=0,
                 cmax=255,
                 showscale=show_scale,
-                colorbar=_colorbar(raw, scaling, color_range, nodes, 255.0),
+                colorbar=_colorbar(raw, scaling, color_range, nodes, 255.0, height < 300),
             ),
             title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
             height=height,
@@ -397,7 +410,8 @@ def map_detail_figure(
     raw = np.asarray(raw, dtype=np.float32)
     h, w = raw.shape
     font = 13 if h <= 5 else 10 if h <= 13 else 7
-    digits = ".2~f" if h > 13 else ".3~g"  # "~": no trailing zeros, so 0 is just "0"
+    # "~": no trailing zeros, so 0 is just "0"; fixed point for small values (probabilities)
+    digits = ".2~f" if h > 13 else ".3~f" if np.abs(raw).max() <= 1 else ".3~g"
     return go.Figure(
         data=[
             dict(
@@ -419,7 +433,7 @@ def map_detail_figure(
         layout=dict(
             title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
             margin=dict(l=30, r=10, t=(56 if "<br>" in title else 36) if title else 10, b=30),
-            height=600 if h > 13 else 480,
+            height=int(np.clip(90 + 480 * h / w, 180, 600)),
             xaxis=dict(
                 showgrid=False, zeroline=False, constrain="domain", dtick=1 if w <= 13 else 5
             ),
