@@ -63,12 +63,11 @@ def main() -> None:
         sizes: list[int] = []
         grid_sizes: list[int] = []
 
-        def ours_new_digit(layer=layer, sizes=sizes, grid_sizes=grid_sizes):
+        def ours_new_digit(layer=layer, sizes=sizes):
             out = render(
                 dataset_source("test", next(digits)), layer, "jet", "seed", "layer", 8, "gray"
             )
-            sizes.append(len(to_json_plotly(list(out))))
-            grid_sizes.append(len(pio.to_json(out[0], validate=False)))
+            sizes.append(len(to_json_plotly(list(out))))  # the whole update, as Dash sends it
 
         base_sizes: list[int] = []
 
@@ -77,7 +76,10 @@ def main() -> None:
             values = services.acts.activations(services.x_std["test"][i : i + 1])[layer][0]
             base_sizes.append(len(pio.to_json(naive_grid(values), validate=False)))
 
-        ours = time_calls(ours_new_digit, repeats=100, warmup=5)
+        ours = time_calls(ours_new_digit, repeats=100, warmup=30)
+        for i in range(20):  # the grid figure alone, outside the timing
+            out = render(dataset_source("test", i), layer, "jet", "seed", "layer", 8, "gray")
+            grid_sizes.append(len(pio.to_json(out[0], validate=False)))
         baseline = time_calls(baseline_new_digit, repeats=8 if layer == "Conv2D_1" else 4)
         comparison(
             f"explorer_update_new_digit_{layer}",
