@@ -43,3 +43,15 @@ def test_standardize_each_works_per_image_in_numpy_and_tensorflow():
     for out in (standardize_each(x), tf_standardize_each(tf.constant(x)).numpy()):
         np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), 0, atol=1e-5)
         np.testing.assert_allclose(out.std(axis=(1, 2, 3)), 1, atol=1e-4)
+
+
+def test_blur_equals_a_reflect_padded_gaussian_convolution():
+    x = batch(2).numpy()
+    sigma, radius = 1.3, 6
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    padded = np.pad(x[..., 0], ((0, 0), (radius, radius), (radius, radius)), mode="reflect")
+    rows = sum(taps[k] * padded[:, k : k + 28, :] for k in range(2 * radius + 1))
+    expected = sum(taps[k] * rows[:, :, k : k + 28] for k in range(2 * radius + 1))
+    blurred = tf_gaussian_blur(tf.constant(x), tf.constant(sigma)).numpy()[..., 0]
+    np.testing.assert_allclose(blurred, expected, atol=1e-5)
