@@ -13,7 +13,8 @@ MODEL_DATA_SOURCE = "model-data-source"
 MODEL_WARNING = "model-warning"
 
 # OIP page (live gradient ascent, gallery)
-OIP_URL = "oip-url"
+OIP_QUERY = "oip-query"
+OIP_URL_SINK = "oip-url-sink"
 OIP_KIND = "oip-kind"
 OIP_LAYER = "oip-layer"
 OIP_UNIT = "oip-unit"

@@ -14,6 +14,7 @@ from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, 
 
 from app import figures, ids
 from app.services import get_services
+from app.urlsync import keep_address_in_step
 from cnn_core import config, imaging
 from cnn_core.activations import UnknownLayerError, check_layer
 from cnn_core.preprocess import UploadError, digit_from_list, digit_from_upload
@@ -707,20 +708,7 @@ def per_row_only_for_maps(layer):
     return layer in config.NODE_LAYERS
 
 
-# Keep the address bar in step without reloading the page (a pushed URL would re-run layout).
-clientside_callback(
-    """
-    function(search) {
-        if (search && window.location.pathname.endsWith("/activations")
-                && window.location.search !== search) {
-            window.history.replaceState(null, "", window.location.pathname + search);
-        }
-        return search || null;
-    }
-    """,
-    Output(ids.ACT_URL_SINK, "data"),
-    Input(ids.ACT_QUERY, "data"),
-)
+keep_address_in_step(ids.ACT_QUERY, ids.ACT_URL_SINK, "/activations")
 
 
 # A file input fires no change event when the same file is chosen again: empty it after each

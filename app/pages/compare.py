@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 import dash
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from app import figures, ids
 from app.services import get_services
+from app.urlsync import keep_address_in_step
 from cnn_core import config, imaging
 from cnn_core.activations import UnknownLayerError, check_layer
 from cnn_core.compare import (
@@ -735,19 +736,7 @@ def update_statistics(a, b, layer, cmap):
     return diff, bars, top_maps, {}
 
 
-clientside_callback(
-    """
-    function(search) {
-        if (search && window.location.pathname.endsWith("/compare")
-                && window.location.search !== search) {
-            window.history.replaceState(null, "", window.location.pathname + search);
-        }
-        return search || null;
-    }
-    """,
-    Output(ids.COMPARE_URL_SINK, "data"),
-    Input(ids.COMPARE_QUERY, "data"),
-)
+keep_address_in_step(ids.COMPARE_QUERY, ids.COMPARE_URL_SINK, "/compare")
 
 
 @callback(

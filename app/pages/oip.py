@@ -15,6 +15,7 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from app import figures, ids
 from app.jobs import JobNotFoundError, JobSpecError, get_manager, parse_spec
 from app.services import get_services
+from app.urlsync import keep_address_in_step
 from cnn_core import config, imaging
 
 dash.register_page(
@@ -362,7 +363,8 @@ def layout(**query: str) -> html.Div:
     backend = get_manager().backend
     return html.Div(
         [
-            dcc.Location(id=ids.OIP_URL, refresh=False),  # records the view, no re-render
+            dcc.Store(id=ids.OIP_QUERY),  # the view as "?...", written to the address bar
+            dcc.Store(id=ids.OIP_URL_SINK),
             dcc.Location(id=ids.OIP_NAV, refresh="callback-nav"),  # opens another view
             dcc.Store(id=ids.OIP_JOB, storage_type="memory"),
             dcc.Store(
@@ -476,7 +478,7 @@ def _start(view: dict[str, Any], job: dict | None, what: str):
     Output(ids.OIP_POLL, "disabled"),
     Output(ids.OIP_STATUS, "children"),
     Output(ids.OIP_STATUS, "color"),
-    Output(ids.OIP_URL, "search"),
+    Output(ids.OIP_QUERY, "data"),
     Output(ids.OIP_POLL, "n_intervals"),
     Input(ids.OIP_START, "n_clicks"),
     Input(ids.OIP_GALLERY_START, "n_clicks"),
@@ -653,6 +655,9 @@ def on_poll(_n, job, cmap):
         color,
         True,
     )
+
+
+keep_address_in_step(ids.OIP_QUERY, ids.OIP_URL_SINK, "/oip")
 
 
 # --------------------------------------------------------------------------- results
