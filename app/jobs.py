@@ -34,6 +34,7 @@ import numpy as np
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from cnn_core import config
+from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node, OipProgress
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ FRAME_INTERVAL_S = 0.2  # at most 5 progress writes per second
 MAX_SEEDS = 8
 MAX_STEPS = 2000
 KINDS = ("map", "node", "class", "contrast", "gallery")
+#: The engine's own defaults (tuned so every Conv2D_3 map beats the best test digit).
+ENGINE_DEFAULTS = AscentOptions()
 TERMINAL = ("done", "cancelled", "error")
 
 
@@ -127,10 +130,11 @@ def parse_spec(raw: dict[str, Any]) -> dict[str, Any]:
         spec["b"] = _int(raw, "b", 9, 0, 9)
         if spec["b"] == spec["a"]:
             raise JobSpecError("a class contrast needs two different classes")
-    spec["steps"] = _int(raw, "steps", 200, 1, MAX_STEPS)
-    spec["step_size"] = _float(raw, "step_size", 0.05, 1e-4, 10.0)
-    spec["wavelength"] = _float(raw, "wavelength", 8.0, 1.0, 28.0)
-    spec["blur_sigma"] = _float(raw, "blur_sigma", 0.5, 0.0, 5.0)
+    defaults = ENGINE_DEFAULTS
+    spec["steps"] = _int(raw, "steps", defaults.steps, 1, MAX_STEPS)
+    spec["step_size"] = _float(raw, "step_size", defaults.step_size, 1e-4, 10.0)
+    spec["wavelength"] = _float(raw, "wavelength", defaults.wavelength, 1.0, 28.0)
+    spec["blur_sigma"] = _float(raw, "blur_sigma", defaults.blur_sigma, 0.0, 5.0)
     spec["seed"] = _int(raw, "seed", 0, 0, 2**31 - 1)
     spec["n_seeds"] = 1 if kind == "gallery" else _int(raw, "n_seeds", 1, 1, MAX_SEEDS)
     spec["pace"] = _float(raw, "pace", 0.0, 0.0, 10_000.0)
@@ -314,8 +318,6 @@ class RedisStore:
 
 def build_objectives(spec: dict[str, Any]) -> list[Any]:
     """The `cnn_core.oip` objectives of a spec: one per unit (gallery) or one (others)."""
-    from cnn_core.oip import ClassLogit, MapMean, Node
-
     kind = spec["kind"]
     if kind == "gallery":
         return [MapMean(spec["layer"], unit) for unit in spec["units"]]
@@ -342,8 +344,6 @@ def run_job(
         engine: a warm `cnn_core.oip.OipEngine`.
         cache_key: where to cache a finished result (None: don't).
     """
-    from cnn_core.oip import AscentOptions, OipProgress
-
     state: dict[str, Any] = {
         "id": job_id,
         "spec": spec,

@@ -13,7 +13,7 @@ import numpy as np
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app import figures, ids
-from app.jobs import JobNotFoundError, JobSpecError, get_manager, parse_spec
+from app.jobs import ENGINE_DEFAULTS, JobNotFoundError, JobSpecError, get_manager, parse_spec
 from app.services import get_services
 from app.urlsync import keep_address_in_step
 from cnn_core import config, imaging
@@ -40,10 +40,10 @@ DEFAULTS: dict[str, Any] = {
     "unit": 0,
     "a": 4,
     "b": 9,
-    "steps": 200,
-    "step_size": 0.1,
-    "wavelength": 8.0,
-    "blur_sigma": 0.5,
+    "steps": ENGINE_DEFAULTS.steps,
+    "step_size": ENGINE_DEFAULTS.step_size,
+    "wavelength": ENGINE_DEFAULTS.wavelength,
+    "blur_sigma": ENGINE_DEFAULTS.blur_sigma,
     "seed": 0,
     "n_seeds": 3,
     "cmap": "jet",
