@@ -591,3 +591,62 @@ def oip_vs_digits_figure(
     )
     fig.update_yaxes(gridcolor="#eee")
     return fig
+
+
+def picture_grid_figure(
+    src: str,
+    layout: imaging.GridLayout,
+    *,
+    cell_px: int,
+    gap_px: int,
+    values: Sequence[float],
+    cell_name: str = "map",
+    title: str | None = None,
+) -> go.Figure:
+    """A grid already drawn as a picture (`imaging.grid_image`), made hoverable and clickable.
+
+    The picture travels as one PNG; an invisible heatmap with one cell per grid cell lies on
+    top, so hover names the cell and its value and a click reports the cell's index as `z`.
+    Far lighter than a heatmap of every pixel (128 OIPs: ~60 KB instead of ~1 MB).
+
+    Args:
+        src: the PNG as a data URI.
+        layout: the grid's layout (`imaging.layout_for`).
+        cell_px, gap_px: as given to `grid_image`.
+        values: one value per cell, shown on hover.
+        cell_name: what a cell is called on hover.
+        title: figure title.
+    """
+    stride_y = layout.cell_h * cell_px + gap_px
+    stride_x = layout.cell_w * cell_px + gap_px
+    height_px = layout.rows * stride_y - gap_px
+    width_px = layout.cols * stride_x - gap_px
+    index = np.full(layout.rows * layout.cols, np.nan)
+    index[: layout.n_cells] = np.arange(layout.n_cells)
+    shown = np.full(layout.rows * layout.cols, np.nan)
+    shown[: layout.n_cells] = np.asarray(values, dtype=np.float64)[: layout.n_cells]
+    fig = go.Figure(
+        [
+            go.Image(source=src, hoverinfo="skip"),
+            go.Heatmap(
+                z=index.reshape(layout.rows, layout.cols),
+                customdata=shown.reshape(layout.rows, layout.cols),
+                x0=(stride_x - gap_px) / 2 - 0.5,
+                dx=stride_x,
+                y0=(stride_y - gap_px) / 2 - 0.5,
+                dy=stride_y,
+                opacity=0,
+                showscale=False,
+                hovertemplate=f"{cell_name} %{{z}}<br>objective %{{customdata:.4g}}<extra></extra>",
+            ),
+        ],
+        layout=dict(
+            title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
+            margin=dict(l=10, r=10, t=36 if title else 10, b=10),
+            height=int(min(900, 60 + 900 * height_px / width_px)),
+            xaxis=dict(visible=False, range=[-0.5, width_px - 0.5], constrain="domain"),
+            yaxis=dict(visible=False, range=[height_px - 0.5, -0.5], scaleanchor="x"),
+            plot_bgcolor="white",
+        ),
+    )
+    return fig

@@ -416,13 +416,21 @@ def mosaic_positions(layout: GridLayout) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """Encode a `(H, W, 3)` uint8 RGB image as PNG bytes (Pillow, lossless)."""
+def png_bytes(rgb: np.ndarray, *, fast: bool = False) -> bytes:
+    """Encode a `(H, W, 3)` uint8 RGB image as PNG bytes (Pillow, lossless).
+
+    Args:
+        rgb: the picture.
+        fast: lightest compression (zlib level 1): live frames several times a second, where
+            encoding time matters more than a few more bytes.
+    """
     arr = np.ascontiguousarray(rgb, dtype=np.uint8)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ImagingError(f"expected (H, W, 3) uint8 RGB, got {arr.shape}")
     buffer = io.BytesIO()
-    Image.fromarray(arr, mode="RGB").save(buffer, format="PNG", optimize=False)
+    Image.fromarray(arr, mode="RGB").save(
+        buffer, format="PNG", optimize=False, compress_level=1 if fast else 6
+    )
     return buffer.getvalue()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -140,8 +141,10 @@ def query_string(view: dict[str, Any], run: str | None) -> str:
 # --------------------------------------------------------------------------- pictures
 
 
-def png_src(rgb: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(imaging.png_bytes(rgb)).decode()
+def png_src(rgb: np.ndarray, fast: bool = False) -> str:
+    """A PNG data URI (`fast`: light compression, for live frames)."""
+    png = imaging.png_bytes(rgb, fast=fast)
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def oip_rgb(image: np.ndarray, cmap: str, enhanced: bool = False, scale: int = 6) -> np.ndarray:
@@ -155,7 +158,7 @@ def frame_images(images: np.ndarray, cmap: str, titles: list[str]) -> list[html.
     return [
         html.Figure(
             [
-                html.Img(src=png_src(oip_rgb(img, cmap)), className="oip-frame"),
+                html.Img(src=png_src(oip_rgb(img, cmap), fast=True), className="oip-frame"),
                 html.Figcaption(title, className="small text-muted"),
             ],
             className="d-inline-block me-2 mb-0 text-center",
@@ -164,13 +167,25 @@ def frame_images(images: np.ndarray, cmap: str, titles: list[str]) -> list[html.
     ]
 
 
-def gallery_png(images: np.ndarray, cmap: str) -> str:
-    """A live gallery frame: all OIPs as one small PNG (cheap to send twice a second)."""
+GALLERY_PER_ROW = 16
+GALLERY_CELL_PX = 2
+GALLERY_GAP_PX = 2
+
+
+def gallery_picture(images: np.ndarray, cmap: str) -> tuple[str, imaging.GridLayout]:
+    """All OIPs as one PNG grid (each stretched to its own range) and the grid's layout."""
     maps = np.moveaxis(np.asarray(images, dtype=np.float32), 0, -1)  # (28, 28, n)
     rgb = imaging.grid_image(
-        maps, per_row=16, colormap=cmap, scaling="raw", color_range="map", cell_px=2
+        maps,
+        per_row=GALLERY_PER_ROW,
+        colormap=cmap,
+        scaling="raw",
+        color_range="map",
+        cell_px=GALLERY_CELL_PX,
+        gap_px=GALLERY_GAP_PX,
+        gap_rgb=(255, 255, 255),
     )
-    return png_src(rgb)
+    return png_src(rgb, fast=True), imaging.layout_for(maps, GALLERY_PER_ROW)
 
 
 # --------------------------------------------------------------------------- layout
@@ -365,10 +380,9 @@ def layout(**query: str) -> html.Div:
         [
             dcc.Store(id=ids.OIP_QUERY),  # the view as "?...", written to the address bar
             dcc.Store(id=ids.OIP_URL_SINK),
-            dcc.Location(id=ids.OIP_NAV, refresh="callback-nav"),  # opens another view
             dcc.Store(id=ids.OIP_JOB, storage_type="memory"),
             dcc.Store(
-                id="oip-autostart", data=None if problems else RUN_FLAGS.get(query.get("run"))
+                id=ids.OIP_AUTOSTART, data=None if problems else RUN_FLAGS.get(query.get("run"))
             ),
             dcc.Interval(id=ids.OIP_POLL, interval=POLL_MS, disabled=True),
             html.H2("Optimal input patterns"),
@@ -482,7 +496,7 @@ def _start(view: dict[str, Any], job: dict | None, what: str):
     Output(ids.OIP_POLL, "n_intervals"),
     Input(ids.OIP_START, "n_clicks"),
     Input(ids.OIP_GALLERY_START, "n_clicks"),
-    Input("oip-autostart", "data"),
+    Input(ids.OIP_AUTOSTART, "data"),
     State(ids.OIP_KIND, "value"),
     State(ids.OIP_LAYER, "value"),
     State(ids.OIP_UNIT, "value"),
@@ -540,10 +554,11 @@ def on_start(
         "gallery_steps": gallery_steps,
     }
     trigger = ctx.triggered_id
-    if trigger in (None, "oip-autostart"):  # page load: start only what ?run= asks for
-        if autostart not in ("single", "gallery"):
+    if trigger in (None, ids.OIP_AUTOSTART):  # page load (?run=...) or a gallery click
+        run = autostart.get("run") if isinstance(autostart, dict) else autostart
+        if run not in ("single", "gallery"):
             return (no_update,) * 6
-        return _start(view, job, autostart)
+        return _start(view, job, run)
     return _start(view, job, "gallery" if trigger == ids.OIP_GALLERY_START else "single")
 
 
@@ -618,7 +633,7 @@ def on_poll(_n, job, cmap):
         )
     gallery_view = no_update
     if gallery and images is not None:
-        gallery_view = html.Img(src=gallery_png(images, cmap), className="oip-gallery-live")
+        gallery_view = html.Img(src=gallery_picture(images, cmap)[0], className="oip-gallery-live")
     if status in ("queued", "running"):
         message = f"{state['description']}: {'queued' if status == 'queued' else 'running'}…"
         return percent, label, frames, curve, no_update, gallery_view, message, "info", False
@@ -762,16 +777,15 @@ def gallery_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: s
     """The finished gallery as one clickable grid (click a map to open it as a single run)."""
     spec = state["spec"]
     images = arrays["images"]
-    maps = np.moveaxis(images, 0, -1)  # (28, 28, n)
-    fig = figures.activation_grid_figure(
-        maps,
-        per_row=16,
-        colormap=cmap,
-        scaling="raw",
-        color_range="map",
+    src, layout = gallery_picture(images, cmap)
+    fig = figures.picture_grid_figure(
+        src,
+        layout,
+        cell_px=GALLERY_CELL_PX,
+        gap_px=GALLERY_GAP_PX,
+        values=arrays["activations"],
+        cell_name=f"OIP of {spec['layer']} map",
         title=f"OIPs of {len(images)} maps of {spec['layer']} (click one to open it)",
-        cell_name="OIP of map",
-        show_scale=False,
     )
     best = beats_best_digit(spec["layer"], spec["units"], arrays["activations"])
     return html.Div(
@@ -796,31 +810,25 @@ def beats_best_digit(layer: str, units: list[int], activations: np.ndarray) -> s
 
 
 @callback(
-    Output(ids.OIP_NAV, "search"),
+    Output(ids.OIP_KIND, "value"),
+    Output(ids.OIP_LAYER, "value", allow_duplicate=True),
+    Output(ids.OIP_UNIT, "value"),
+    Output(ids.OIP_N_SEEDS, "value"),
+    Output(ids.OIP_AUTOSTART, "data"),
     Input(ids.OIP_GALLERY_GRAPH, "clickData"),
     State(ids.OIP_JOB, "data"),
-    State(ids.OIP_CMAP, "value"),
     prevent_initial_call=True,
 )
-def on_gallery_click(click, job, cmap):
+def on_gallery_click(click, job):
+    """A click on a gallery OIP opens that map as a single run (same parameters, one seed)."""
+    nothing = (no_update,) * 5
     if not click or not _handle(job):
-        return no_update
+        return nothing
     try:
         spec = get_manager().status(_handle(job))[0]["spec"]  # the server's copy, not the tab's
-        cell = int(click["points"][0]["customdata"][0])
+        cell = int(next(p["z"] for p in click["points"] if "z" in p))
         unit = spec["units"][cell]
-    except (JobNotFoundError, KeyError, IndexError, TypeError, ValueError):
-        return no_update
-    single = {
-        **DEFAULTS,
-        **{k: spec[k] for k in ("steps", "step_size", "wavelength", "blur_sigma", "seed")},
-        "kind": "map",
-        "layer": spec["layer"],
-        "unit": unit,
-        "n_seeds": 1,
-        "watch": False,
-        "cmap": cmap if cmap in imaging.COLORMAPS else "jet",
-        "gallery_layer": spec["layer"],
-        "gallery_steps": spec["steps"],
-    }
-    return query_string(single, "single")
+    except (JobNotFoundError, KeyError, IndexError, TypeError, ValueError, StopIteration):
+        return nothing
+    # the controls take the map; a new autostart value starts it (as ?run=1 does on load)
+    return "map", spec["layer"], unit, 1, {"run": "single", "click": time.time()}

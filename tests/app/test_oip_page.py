@@ -80,4 +80,18 @@ def test_crafted_job_stores_never_raise(oip, job):
         "Nothing is running.",
         "invalid job handle (not signed by this server)",
     )
-    assert oip.on_gallery_click({"points": [{"customdata": [0]}]}, job, "jet") is oip.no_update
+    click = {"points": [{"curveNumber": 1, "z": 0}]}
+    assert all(out is oip.no_update for out in oip.on_gallery_click(click, job))
+
+
+def test_a_gallery_click_opens_that_map_as_a_single_run(oip):
+    view = {**oip.DEFAULTS, "gallery_layer": "Max_Pool_1", "gallery_steps": 5, "seed": 21}
+    job, *_ = oip._start(view, None, "gallery")
+    manager = jobs.get_manager()
+    while manager.status(job["handle"])[0]["status"] not in jobs.TERMINAL:
+        time.sleep(0.05)
+    kind, layer, unit, n_seeds, autostart = oip.on_gallery_click(
+        {"points": [{"curveNumber": 1, "z": 17, "x": 10, "y": 10}]}, job
+    )
+    assert (kind, layer, unit, n_seeds) == ("map", "Max_Pool_1", 17, 1)
+    assert autostart["run"] == "single"

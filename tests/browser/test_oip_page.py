@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -94,4 +95,20 @@ def test_short_gallery_runs_to_the_end_and_a_click_opens_a_map(live_server, brow
     assert "of 32 OIPs activate their map" in summary
     assert "run=gallery" in browser.current_url and "gallery_layer=Conv2D_1" in browser.current_url
     screenshot(browser, "oip_gallery")
+    # click map 17 (row 1, column 1 of 16 per row): it opens as a single run of that map
+    plot = browser.find_element(By.CSS_SELECTOR, f"#{ids.OIP_GALLERY_GRAPH} .nsewdrag")
+    x0, dx, y0, dy, x_range, y_range = browser.execute_script(
+        f"const gd = document.querySelector('#{ids.OIP_GALLERY_GRAPH} .js-plotly-plot');"
+        "const h = gd._fullData[1], l = gd._fullLayout;"
+        "return [h.x0, h.dx, h.y0, h.dy, l.xaxis.range, l.yaxis.range];"
+    )
+    from_left = (x0 + dx - x_range[0]) / (x_range[1] - x_range[0])  # cell 17: row 1, column 1
+    from_top = (y0 + dy - y_range[1]) / (y_range[0] - y_range[1])
+    x = from_left * plot.size["width"] - plot.size["width"] / 2
+    y = from_top * plot.size["height"] - plot.size["height"] / 2
+    ActionChains(browser).move_to_element_with_offset(plot, int(x), int(y)).click().perform()
+    WebDriverWait(browser, 60).until(
+        ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "Conv2D_1 map 17")
+    )
+    assert "unit=17" in browser.current_url and "layer=Conv2D_1" in browser.current_url
     assert console_errors(browser) == []
