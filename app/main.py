@@ -51,6 +51,12 @@ def _on_callback_error(err: Exception) -> None:
     log.error("callback failed: %s", err, exc_info=err)
 
 
+def _warm_up(services: Services) -> None:
+    """Trace the OIP engine and tabulate the test digits' unit values (OIP results need both)."""
+    services.oip_engine()
+    services.unit_tables("test")
+
+
 def navbar() -> dbc.NavbarSimple:
     """The top bar: one link per registered page, in page order."""
     links = [
@@ -86,7 +92,7 @@ def create_app(services: Services | None = None) -> dash.Dash:
         # trace the OIP graph now, off the request path, so the first Start answers at once.
         # Not a daemon: a process that exits while a daemon thread is inside TensorFlow aborts
         # ("terminate called ..."); exit waits the second or two the warm-up takes instead.
-        threading.Thread(target=loaded.oip_engine, name="oip-warm-up").start()
+        threading.Thread(target=_warm_up, args=(loaded,), name="oip-warm-up").start()
     log.info("OIP jobs run on the %s backend", manager.backend)
     app.layout = html.Div(
         [navbar(), dbc.Container(dash.page_container, fluid=True, className="py-3")]

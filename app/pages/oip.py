@@ -31,6 +31,7 @@ KIND_OPTIONS = [
 ]
 NODE_LAYERS = ("Dense_1", "Flatten")
 POLL_MS = 250
+GALLERY_POLL_MS = 500
 WATCH_PACE = 40.0  # steps per second when watching: 200 steps in 5 s
 TOP_DIGITS = 9
 RUN_FLAGS = {"1": "single", "gallery": "gallery"}  # ?run=... starts a job when the page opens
@@ -172,7 +173,9 @@ GALLERY_CELL_PX = 2
 GALLERY_GAP_PX = 2
 
 
-def gallery_picture(images: np.ndarray, cmap: str) -> tuple[str, imaging.GridLayout]:
+def gallery_picture(
+    images: np.ndarray, cmap: str, cell_px: int = GALLERY_CELL_PX
+) -> tuple[str, imaging.GridLayout]:
     """All OIPs as one PNG grid (each stretched to its own range) and the grid's layout."""
     maps = np.moveaxis(np.asarray(images, dtype=np.float32), 0, -1)  # (28, 28, n)
     rgb = imaging.grid_image(
@@ -181,7 +184,7 @@ def gallery_picture(images: np.ndarray, cmap: str) -> tuple[str, imaging.GridLay
         colormap=cmap,
         scaling="raw",
         color_range="map",
-        cell_px=GALLERY_CELL_PX,
+        cell_px=cell_px,
         gap_px=GALLERY_GAP_PX,
         gap_rgb=(255, 255, 255),
     )
@@ -472,19 +475,21 @@ def _start(view: dict[str, Any], job: dict | None, what: str):
     """Cancel this tab's running job (one per tab), submit the new one, start polling.
 
     Returns the outputs of `on_start`: job store, poll disabled, status text and colour, URL
-    query, poll counter.
+    query, poll counter, poll interval.
     """
     manager = get_manager()
     try:
         spec = parse_spec(gallery_spec(view) if what == "gallery" else spec_from_view(view))
     except JobSpecError as exc:
-        return no_update, no_update, str(exc), "danger", no_update, no_update
+        return no_update, no_update, str(exc), "danger", no_update, no_update, no_update
     if _handle(job):
         with contextlib.suppress(JobNotFoundError):  # already finished and cleaned up
             manager.cancel(_handle(job))
     handle = manager.submit(spec)
     new_job = {"handle": handle, "what": what, "cmap": view.get("cmap"), "spec": spec}
-    return new_job, False, f"Started: {what}…", "info", query_string(view, what), 0
+    # a gallery's frames are large and it runs at full speed: poll it less often
+    interval = GALLERY_POLL_MS if what == "gallery" else POLL_MS
+    return new_job, False, f"Started: {what}…", "info", query_string(view, what), 0, interval
 
 
 @callback(
@@ -494,6 +499,7 @@ def _start(view: dict[str, Any], job: dict | None, what: str):
     Output(ids.OIP_STATUS, "color"),
     Output(ids.OIP_QUERY, "data"),
     Output(ids.OIP_POLL, "n_intervals"),
+    Output(ids.OIP_POLL, "interval"),
     Input(ids.OIP_START, "n_clicks"),
     Input(ids.OIP_GALLERY_START, "n_clicks"),
     Input(ids.OIP_AUTOSTART, "data"),
@@ -557,7 +563,7 @@ def on_start(
     if trigger in (None, ids.OIP_AUTOSTART):  # page load (?run=...) or a gallery click
         run = autostart.get("run") if isinstance(autostart, dict) else autostart
         if run not in ("single", "gallery"):
-            return (no_update,) * 6
+            return (no_update,) * 7
         return _start(view, job, run)
     return _start(view, job, "gallery" if trigger == ids.OIP_GALLERY_START else "single")
 
@@ -624,16 +630,14 @@ def on_poll(_n, job, cmap):
     if images is not None and not gallery:
         frames = frame_images(images, cmap, titles[: len(images)])
     curve = no_update
-    if "curve_steps" in arrays:
-        curve = figures.oip_curve_figure(
-            arrays["curve_steps"],
-            arrays["curve_values"],
-            ["mean of all maps"] if gallery else titles,
-            mean_only=gallery,
-        )
+    # A gallery runs at full speed on both cores: redrawing a Plotly figure in the browser
+    # twice a second took a third of its time, so its curve is drawn once, at the end.
+    if "curve_steps" in arrays and not gallery:
+        curve = figures.oip_curve_figure(arrays["curve_steps"], arrays["curve_values"], titles)
     gallery_view = no_update
     if gallery and images is not None:
-        gallery_view = html.Img(src=gallery_picture(images, cmap)[0], className="oip-gallery-live")
+        live = gallery_picture(images, cmap, cell_px=1)[0]
+        gallery_view = html.Img(src=live, className="oip-gallery-live")
     if status in ("queued", "running"):
         message = f"{state['description']}: {'queued' if status == 'queued' else 'running'}…"
         return percent, label, frames, curve, no_update, gallery_view, message, "info", False
