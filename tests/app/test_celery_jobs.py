@@ -48,7 +48,8 @@ def poll_page(oip, job, timeout=120.0):
 def test_a_short_oip_job_runs_on_a_celery_worker_end_to_end(celery_manager, oip):
     view = {**oip.DEFAULTS, "kind": "map", "layer": "Conv2D_2", "unit": 7, "steps": 30,
             "n_seeds": 2, "seed": 3, "watch": False, "cmap": "viridis"}  # fmt: skip
-    job, poll_disabled, message, color, search, _ = oip._start(view, None, "single")
+    job, poll_disabled, message, color, search, _, interval = oip._start(view, None, "single")
+    assert interval == oip.POLL_MS
     assert "layer=Conv2D_2" in search and "unit=7" in search and "run=1" in search
     assert poll_disabled is False and color == "info", message
     outputs = poll_page(oip, job)

@@ -67,7 +67,7 @@ def test_starting_a_new_job_cancels_the_tabs_previous_one(oip):
 
 def test_a_bad_start_request_gives_a_message_and_keeps_the_view(oip):
     outputs = oip._start({**oip.DEFAULTS, "kind": "map", "unit": 999}, None, "single")
-    job, _, message, color, search, _ = outputs
+    job, _, message, color, search, *_ = outputs
     assert color == "danger" and "0..127" in message
     assert job is oip.no_update and search is oip.no_update
 
