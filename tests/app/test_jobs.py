@@ -131,3 +131,13 @@ def test_shutdown_stops_running_jobs(services):
     manager.shutdown()
     state, _ = wait_for(manager, handle, timeout=10)
     assert state["status"] == "cancelled"
+
+
+def test_a_job_that_stops_reporting_is_shown_as_dead(services):
+    manager = jobs.make_manager("s", services.oip_engine, "m")
+    handle = manager.sign("dead-job")
+    silent_for = jobs.STALE_AFTER_S + 5
+    state = {"id": "dead-job", "status": "running", "step": 3, "steps": 9, "spec": {}}
+    manager.store.put("dead-job", {**state, "updated": time.time() - silent_for})
+    reported, _ = manager.status(handle)
+    assert reported["status"] == "error" and "stopped reporting" in reported["error"]
