@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from app import ids, main
 from cnn_core import imaging
+from tests.app.dash_requests import post_callback
 
 
 @pytest.fixture(scope="module")
@@ -303,32 +304,8 @@ def test_download_is_a_png_of_the_whole_grid(page):
 
 
 def _post(client, app, output: str, inputs: list[tuple[str, str, object]], changed: str):
-    key = next(k for k in app.callback_map if output in k)
-    spec = app.callback_map[key]
     values = {f"{i}.{p}": v for i, p, v in inputs}
-
-    def items(kind):
-        return [
-            {
-                "id": d["id"],
-                "property": d["property"],
-                "value": values.get(f"{d['id']}.{d['property']}"),
-            }
-            for d in spec[kind]
-        ]
-
-    outputs = [
-        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
-        for part in key.strip(".").split("...")
-    ]
-    body = {
-        "output": key,
-        "outputs": outputs if key.startswith("..") else outputs[0],
-        "inputs": items("inputs"),
-        "state": items("state"),
-        "changedPropIds": [changed],
-    }
-    return client.post("/_dash-update-component", json=body)
+    return post_callback(client, app, output, values, changed)
 
 
 def test_http_render_of_an_unknown_layer_is_a_200_with_a_message(app, client):

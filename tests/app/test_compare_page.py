@@ -11,6 +11,7 @@ import pytest
 
 from app import ids, main
 from cnn_core.compare import common_points, pick_examples
+from tests.app.dash_requests import callback_key, post_callback
 
 
 @pytest.fixture(scope="module")
@@ -25,45 +26,9 @@ def client(app):
     return app.server.test_client()
 
 
-def _callback_key(app, output: str, trigger: str = "") -> str:
-    keys = [
-        key
-        for key, spec in app.callback_map.items()
-        if output in key and trigger in json.dumps(spec["inputs"])
-    ]
-    assert keys, f"no callback writes {output}"
-    return keys[0]
-
-
 def call(app, client, output: str, values: dict, changed: str | None = None):
     """POST one callback request, as the browser does; returns (status, response JSON)."""
-    key = _callback_key(app, output)
-    spec = app.callback_map[key]
-
-    def items(kind):
-        out = []
-        for dep in spec[kind]:
-            dep_id = dep["id"]
-            name = dep_id if isinstance(dep_id, str) else json.dumps(dep_id, sort_keys=True)
-            value = values.get(f"{name}.{dep['property']}")
-            if isinstance(dep_id, dict) or dep_id.startswith("{"):
-                out.append(value or [])
-            else:
-                out.append({"id": dep_id, "property": dep["property"], "value": value})
-        return out
-
-    outputs = [
-        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
-        for part in key.strip(".").split("...")
-    ]
-    body = {
-        "output": key,
-        "outputs": outputs if key.startswith("..") else outputs[0],
-        "inputs": items("inputs"),
-        "state": items("state"),
-        "changedPropIds": [changed] if changed else [],
-    }
-    response = client.post("/_dash-update-component", json=body)
+    response = post_callback(client, app, output, values, changed)
     data = json.loads(response.data) if response.data else {}
     return response.status_code, data
 
@@ -258,7 +223,7 @@ def test_a_broken_click_is_a_message(app, client):
 def test_adding_a_digit_appends_it_to_its_class(app, client, services):
     four = int(np.flatnonzero(services.data.y_test == 4)[40])
     add_id = json.dumps({"index": four, "type": ids.COMPARE_ADD}, sort_keys=True)
-    key = _callback_key(app, f"{ids.COMPARE_INDICES_A}.value", trigger=ids.COMPARE_ADD)
+    key = callback_key(app, f"{ids.COMPARE_INDICES_A}.value", trigger=ids.COMPARE_ADD)
     spec = app.callback_map[key]
     body = {
         "output": key,
@@ -319,7 +284,7 @@ def test_url_values_that_make_no_sense_are_reported(app):
 
 
 def test_compare_these_classes_switches_the_pair_and_clears_typed_digits(app, client):
-    key = _callback_key(app, f"{ids.COMPARE_CLASS_A}.value", trigger=ids.COMPARE_PAIR)
+    key = callback_key(app, f"{ids.COMPARE_CLASS_A}.value", trigger=ids.COMPARE_PAIR)
     pair_id = {"type": ids.COMPARE_PAIR, "a": 7, "b": 2}
     body = {
         "output": key,

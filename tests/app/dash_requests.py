@@ -1,0 +1,56 @@
+"""Build and POST Dash callback requests the way the browser's renderer does (for HTTP tests)."""
+
+from __future__ import annotations
+
+import json
+
+
+def callback_key(app, output: str, trigger: str = "") -> str:
+    """The callback-map key of the callback writing `output` (and listening to `trigger`)."""
+    keys = [
+        key
+        for key, spec in app.callback_map.items()
+        if output in key and trigger in json.dumps(spec["inputs"])
+    ]
+    assert keys, f"no callback writes {output}"
+    return keys[0]
+
+
+def post_callback(client, app, output: str, values: dict, changed: str | None = None):
+    """POST one `/_dash-update-component` request; returns the Flask response.
+
+    Args:
+        client: a Flask test client of `app.server`.
+        app: the Dash app.
+        output: "id.property" of an output of the callback (enough to find it).
+        values: `{"id.property": value}` for its inputs and states (missing ones: None);
+            pattern-matching dependencies take a list under their JSON id.
+        changed: the "id.property" that triggered it.
+    """
+    key = callback_key(app, output)
+    spec = app.callback_map[key]
+
+    def items(kind):
+        out = []
+        for dep in spec[kind]:
+            dep_id = dep["id"]
+            name = dep_id if isinstance(dep_id, str) else json.dumps(dep_id, sort_keys=True)
+            value = values.get(f"{name}.{dep['property']}")
+            if isinstance(dep_id, dict) or dep_id.startswith("{"):
+                out.append(value or [])
+            else:
+                out.append({"id": dep_id, "property": dep["property"], "value": value})
+        return out
+
+    outputs = [
+        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
+        for part in key.strip(".").split("...")
+    ]
+    body = {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": items("inputs"),
+        "state": items("state"),
+        "changedPropIds": [changed] if changed else [],
+    }
+    return client.post("/_dash-update-component", json=body)
