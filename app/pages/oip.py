@@ -205,6 +205,16 @@ def _number(id_: str, value: Any, label: str, **kwargs: Any) -> dbc.Col:
     )
 
 
+def _dropdown(id_: str, options: list, value: Any, label: str, width: int) -> dbc.Col:
+    return dbc.Col(
+        [
+            dbc.Label(label, className="small mb-0"),
+            dcc.Dropdown(id=id_, options=options, value=value, clearable=False),
+        ],
+        width=width,
+    )
+
+
 def _controls(view: dict[str, Any]) -> dbc.Card:
     kind = view["kind"]
     layers = NODE_LAYERS if kind == "node" else config.MAP_LAYERS
@@ -217,18 +227,7 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                 ),
                 dbc.Row(
                     [
-                        dbc.Col(
-                            [
-                                dbc.Label("layer", className="small mb-0"),
-                                dcc.Dropdown(
-                                    id=ids.OIP_LAYER,
-                                    options=list(layers),
-                                    value=view["layer"],
-                                    clearable=False,
-                                ),
-                            ],
-                            width=7,
-                        ),
+                        _dropdown(ids.OIP_LAYER, list(layers), view["layer"], "layer", width=7),
                         _number(ids.OIP_UNIT, view["unit"], "unit", min=0, step=1),
                     ],
                     id="oip-unit-row",
@@ -237,30 +236,8 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                 html.Div(id=ids.OIP_UNIT_HINT, className="small text-muted mb-2"),
                 dbc.Row(
                     [
-                        dbc.Col(
-                            [
-                                dbc.Label("class a", className="small mb-0"),
-                                dcc.Dropdown(
-                                    id=ids.OIP_CLASS_A,
-                                    options=CLASS_OPTIONS,
-                                    value=view["a"],
-                                    clearable=False,
-                                ),
-                            ],
-                            width=6,
-                        ),
-                        dbc.Col(
-                            [
-                                dbc.Label("class b", className="small mb-0"),
-                                dcc.Dropdown(
-                                    id=ids.OIP_CLASS_B,
-                                    options=CLASS_OPTIONS,
-                                    value=view["b"],
-                                    clearable=False,
-                                ),
-                            ],
-                            width=6,
-                        ),
+                        _dropdown(ids.OIP_CLASS_A, CLASS_OPTIONS, view["a"], "class a", width=6),
+                        _dropdown(ids.OIP_CLASS_B, CLASS_OPTIONS, view["b"], "class b", width=6),
                     ],
                     id="oip-class-row",
                     className="g-2 mb-2",
@@ -307,17 +284,8 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                 ),
                 dbc.Row(
                     [
-                        dbc.Col(
-                            [
-                                dbc.Label("colormap", className="small mb-0"),
-                                dcc.Dropdown(
-                                    id=ids.OIP_CMAP,
-                                    options=list(imaging.COLORMAPS),
-                                    value=view["cmap"],
-                                    clearable=False,
-                                ),
-                            ],
-                            width=6,
+                        _dropdown(
+                            ids.OIP_CMAP, list(imaging.COLORMAPS), view["cmap"], "colormap", width=6
                         ),
                         dbc.Col(
                             dbc.Checklist(
@@ -343,13 +311,11 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                 dbc.Label("Gallery: every map of a layer, one batched run", className="fw-bold"),
                 dbc.Row(
                     [
-                        dbc.Col(
-                            dcc.Dropdown(
-                                id=ids.OIP_GALLERY_LAYER,
-                                options=list(config.MAP_LAYERS),
-                                value=view["gallery_layer"],
-                                clearable=False,
-                            ),
+                        _dropdown(
+                            ids.OIP_GALLERY_LAYER,
+                            list(config.MAP_LAYERS),
+                            view["gallery_layer"],
+                            "layer",
                             width=6,
                         ),
                         _number(
