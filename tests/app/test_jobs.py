@@ -115,7 +115,7 @@ def test_bad_job_requests_are_refused_clearly(manager, raw, message):
         manager.submit(raw)
 
 
-def test_finished_jobs_are_cleaned_up(monkeypatch):
+def test_finished_jobs_are_cleaned_up():
     store = jobs.MemoryStore()
     store.put("old", {"status": "done", "updated": time.time() - jobs.JOB_TTL_S - 1})
     store.put("running", {"status": "running", "updated": time.time() - jobs.JOB_TTL_S - 1})
