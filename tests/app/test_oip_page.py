@@ -95,3 +95,18 @@ def test_a_gallery_click_opens_that_map_as_a_single_run(oip):
     )
     assert (kind, layer, unit, n_seeds) == ("map", "Max_Pool_1", 17, 1)
     assert autostart["run"] == "single"
+
+
+def test_other_pages_keep_working_while_a_job_runs(oip):
+    client = main.create_app().server.test_client()
+    view = {**oip.DEFAULTS, "kind": "class", "a": 6, "steps": 2000, "watch": True, "seed": 31}
+    job, *_ = oip._start(view, None, "single")
+    manager = jobs.get_manager()
+    while manager.status(job["handle"])[0]["status"] != "running":
+        time.sleep(0.05)
+    for path in ("/", "/activations", "/compare", "/_dash-layout"):
+        assert client.get(path).status_code == 200
+    assert manager.status(job["handle"])[0]["status"] == "running"
+    manager.cancel(job["handle"])
+    while manager.status(job["handle"])[0]["status"] == "running":
+        time.sleep(0.05)
