@@ -20,6 +20,7 @@ from cnn_core.model import load_trained
 from cnn_core.oip import AscentOptions, MapMean, OipEngine
 from tests.browser.conftest import start_server
 from tests.browser.driver import make_driver
+from tests.processes import stop
 
 FRAMES_JS = "return [...document.querySelectorAll('#oip-frames img')].map(i => i.src)"
 STATUS_JS = "return document.getElementById('oip-status').textContent"
@@ -99,8 +100,7 @@ def main() -> None:
             alone.append(engine_seconds(engine, seed=3000 + rep))
     finally:
         driver.quit()
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop(proc)
     page_s, alone_s = min(page), min(alone)
     emit(
         "oip_page_gallery",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -12,13 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port, stop
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def require_redis() -> str:
@@ -36,7 +31,7 @@ def redis_url(tmp_path_factory):
     import redis
 
     binary = require_redis()
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -56,8 +51,7 @@ def redis_url(tmp_path_factory):
                 raise RuntimeError("redis-server did not start") from None
             time.sleep(0.1)
     yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +77,5 @@ def celery_worker(redis_url, trained):
         time.sleep(0.3)
     redis.Redis.from_url(redis_url).ping()
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
     log.close()

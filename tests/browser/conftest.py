@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.driver import console_errors, find_browser, make_driver
+from tests.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,12 +30,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(env_extra: dict[str, str] | None = None, timeout: float = 90.0):
@@ -72,11 +66,7 @@ def live_server(trained):
     (ROOT / ".pytest_cache").mkdir(exist_ok=True)
     proc, url = start_server()
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop(proc)
 
 
 @pytest.fixture(scope="session")
