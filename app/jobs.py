@@ -237,10 +237,6 @@ class MemoryStore:
                 if state.get("status") not in TERMINAL:
                     self._cancel.add(job_id)
 
-    def job_count(self) -> int:
-        with self._lock:
-            return len(self._jobs)
-
     def _expire(self) -> None:
         now = time.time()
         for job_id, (state, _) in list(self._jobs.items()):

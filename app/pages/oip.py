@@ -149,9 +149,8 @@ def png_src(rgb: np.ndarray, fast: bool = False) -> str:
 
 
 def oip_rgb(image: np.ndarray, cmap: str, enhanced: bool = False, scale: int = 6) -> np.ndarray:
-    """One OIP `(28, 28)` float32 as an enlarged RGB picture (see `imaging.oip_levels`)."""
-    levels = imaging.oip_levels(image, enhanced=enhanced)
-    rgb = imaging.colorize(levels, cmap)
+    """One OIP `(28, 28)` float32 as an enlarged RGB picture (see `imaging.oip_picture`)."""
+    rgb = imaging.oip_picture(image, "enhanced" if enhanced else "plain", cmap)
     return rgb.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
