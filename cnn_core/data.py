@@ -1,4 +1,4 @@
-"""MNIST sources: an explicit npz/IDX path, the Keras cache, or the embedded 5,000-digit subset."""
+"""Image data sources: MNIST (npz/IDX path, Keras cache, embedded subset) and any image .npz."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import hashlib
 import io
 import os
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -18,7 +19,10 @@ from cnn_core import config
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dimension
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+CLASS_NAMES_KEY = "class_names"
 SPLITS = ("train", "test")
+#: Channels an image may have: grey (1) or RGB (3).
+CHANNELS = (1, 3)
 #: File stems of the four IDX files; "-" and "." variants both occur in the wild.
 IDX_STEMS = {
     "x_train": ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
@@ -26,6 +30,8 @@ IDX_STEMS = {
     "x_test": ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
     "y_test": ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
 }
+#: The errors NumPy and zipfile raise for a damaged or foreign file.
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError)
 
 
 class DataError(ValueError):
@@ -33,16 +39,19 @@ class DataError(ValueError):
 
 
 @dataclass(frozen=True)
-class MnistData:
-    """MNIST split into train and test.
+class ImageDataset:
+    """Labelled images split into train and test.
 
     Attributes:
-        x_train: `(N_train, 28, 28)` uint8 images, 0 = background.
-        y_train: `(N_train,)` int64 labels 0-9.
-        x_test: `(N_test, 28, 28)` uint8 images.
-        y_test: `(N_test,)` int64 labels 0-9.
-        source: human-readable description of where the digits came from.
+        x_train: `(N_train, H, W)` or `(N_train, H, W, C)` images, C = 1 or 3; uint8 pixel
+            values 0-255 (0 = dark) or float32.
+        y_train: `(N_train,)` int64 labels `0 .. num_classes - 1`.
+        x_test: `(N_test, ...)` images shaped and typed like `x_train`.
+        y_test: `(N_test,)` int64 labels.
+        source: human-readable description of where the images came from.
         fingerprint: sha256 hex digest over the four arrays (identifies the data set).
+        class_names: one name per class, label `k` is `class_names[k]`; empty (the default)
+            numbers the classes "0", "1", ... up to the largest label.
     """
 
     x_train: np.ndarray
@@ -51,9 +60,48 @@ class MnistData:
     y_test: np.ndarray
     source: str
     fingerprint: str
+    class_names: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.class_names:
+            top = max((int(y.max()) for y in (self.y_train, self.y_test) if y.size), default=-1)
+            object.__setattr__(self, "class_names", numbered_classes(top + 1))
+        else:
+            object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """`(H, W, C)` of one image, channels explicit (1 for `(N, H, W)` grey images)."""
+        height, width = self.x_train.shape[1:3]
+        return (int(height), int(width), self.channels)
+
+    @property
+    def channels(self) -> int:
+        """Channels per pixel: 1 (grey, stored `(N, H, W)` or `(N, H, W, 1)`) or 3 (RGB)."""
+        return int(self.x_train.shape[3]) if self.x_train.ndim == 4 else 1
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes, `len(class_names)`."""
+        return len(self.class_names)
+
+    @property
+    def pixel_range(self) -> tuple[float, float]:
+        """`(low, high)` of the raw pixel values: `(0, 255)` for uint8.
+
+        Float images within 0-1 give `(0, 1)`; other float images give the smallest and
+        largest value found in either split.
+        """
+        if self.x_train.dtype == np.uint8:
+            return (0.0, 255.0)
+        low = float(min(self.x_train.min(), self.x_test.min()))
+        high = float(max(self.x_train.max(), self.x_test.max()))
+        if low >= 0.0 and high <= 1.0:
+            return (0.0, 1.0)
+        return (low, high)
 
     def images(self, split: str) -> np.ndarray:
-        """`(N, 28, 28)` uint8 images of `split` ("train" or "test")."""
+        """Images of `split` ("train" or "test"), shaped and typed like `x_train`."""
         return self._pick(split)[0]
 
     def labels(self, split: str) -> np.ndarray:
@@ -66,6 +114,15 @@ class MnistData:
         if split == "test":
             return self.x_test, self.y_test
         raise DataError(f"unknown split {split!r}; expected one of {SPLITS}")
+
+
+#: The MNIST loaders' name for an `ImageDataset` of `(N, 28, 28)` uint8 digits, classes "0".."9".
+MnistData = ImageDataset
+
+
+def numbered_classes(n: int) -> tuple[str, ...]:
+    """Class names "0", "1", ..., `str(n - 1)`."""
+    return tuple(str(k) for k in range(n))
 
 
 def fingerprint_arrays(*arrays: np.ndarray) -> str:
@@ -260,5 +317,202 @@ def _assemble(arrays: dict[str, np.ndarray], source: str) -> MnistData:
         if n_x != n_y or n_x == 0:
             raise DataError(f"{source}: {split} has {n_x} images and {n_y} labels")
     return MnistData(
-        **checked, source=source, fingerprint=fingerprint_arrays(*(checked[k] for k in NPZ_KEYS))
+        **checked,
+        source=source,
+        fingerprint=fingerprint_arrays(*(checked[k] for k in NPZ_KEYS)),
+        class_names=numbered_classes(config.NUM_CLASSES),
     )
+
+
+def load_dataset(path: str | os.PathLike[str]) -> ImageDataset:
+    """Load labelled images of any size from an `.npz` file.
+
+    The file holds `x_train`, `y_train`, `x_test`, `y_test` and optionally `class_names`:
+
+    - `x_*`: `(n, H, W)` or `(n, H, W, C)` with C = 1 or 3; uint8 (0-255), other integers
+      within 0-255 (stored as uint8), or finite floats (stored as float32). Both splits have the
+      same `(H, W[, C])` and the same kind (integer or float).
+    - `y_*`: `(n,)` integer labels `>= 0` (floats with whole values are accepted).
+    - `class_names`: `(K,)` strings, unique, more than the largest label; without it, classes
+      are numbered "0", "1", ...
+
+    Args:
+        path: the `.npz` file (`np.savez` / `np.savez_compressed`, no pickled objects).
+
+    Returns:
+        The dataset; `source` names the file, `fingerprint` hashes the four checked arrays (an
+        MNIST npz gives the same fingerprint as `load_mnist`).
+
+    Raises:
+        DataError: the file is missing, not an npz, truncated, or its arrays are missing or
+            inconsistent; the message names the file and what is wrong.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(
+            f"{path}: no such file (expected an .npz with {', '.join(NPZ_KEYS)} "
+            f"and optionally {CLASS_NAMES_KEY})"
+        )
+    arrays, class_names = _read_image_npz(path)
+    return assemble_dataset(arrays, class_names, source=f"npz file {path}", where=str(path))
+
+
+def save_dataset(data: ImageDataset, path: str | os.PathLike[str]) -> Path:
+    """Write `data` as a compressed `.npz` that `load_dataset` reads back, atomically.
+
+    Args:
+        data: the dataset; its four arrays and `class_names` are written.
+        path: the target file, conventionally ending in `.npz`.
+
+    Returns:
+        `path`, once the complete file is in place (a reader never sees half a file).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:  # a file object: np.savez would append ".npz" to a name
+        np.savez_compressed(
+            handle,
+            **{key: getattr(data, key) for key in NPZ_KEYS},
+            **{CLASS_NAMES_KEY: np.asarray(data.class_names, dtype=np.str_)},
+        )
+    os.replace(tmp, path)
+    return path
+
+
+def assemble_dataset(
+    arrays: dict[str, np.ndarray],
+    class_names: np.ndarray | tuple[str, ...] | None,
+    source: str,
+    where: str | None = None,
+) -> ImageDataset:
+    """Check arrays of labelled images and wrap them in an `ImageDataset`.
+
+    Args:
+        arrays: `x_train`, `y_train`, `x_test`, `y_test` as described in `load_dataset`.
+        class_names: `(K,)` strings, or None / empty to number the classes.
+        source: the dataset's description.
+        where: prefix of error messages (the file name); default `source`.
+
+    Returns:
+        The dataset, images uint8 or float32 and labels int64, C-contiguous.
+
+    Raises:
+        DataError: an array is missing, shaped or typed wrongly, non-finite or out of range.
+    """
+    where = where or source
+    missing = [key for key in NPZ_KEYS if key not in arrays]
+    if missing:
+        raise DataError(f"{where}: lacks {missing}; has {sorted(arrays)}")
+    checked = {}
+    for key in NPZ_KEYS:
+        check = _check_images if key.startswith("x_") else _check_labels
+        checked[key] = np.ascontiguousarray(check(np.asarray(arrays[key]), key, where))
+    x_train, x_test = checked["x_train"], checked["x_test"]
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise DataError(
+            f"{where}: x_train images are {x_train.shape[1:]} but x_test images are "
+            f"{x_test.shape[1:]}"
+        )
+    if x_train.dtype != x_test.dtype:
+        raise DataError(f"{where}: x_train is {x_train.dtype} but x_test is {x_test.dtype}")
+    for split in SPLITS:
+        n_x, n_y = len(checked[f"x_{split}"]), len(checked[f"y_{split}"])
+        if n_x != n_y or n_x == 0:
+            raise DataError(f"{where}: {split} has {n_x} images and {n_y} labels")
+    names = _check_class_names(class_names, where)
+    if names:
+        for key in ("y_train", "y_test"):
+            top = int(checked[key].max())
+            if top >= len(names):
+                raise DataError(
+                    f"{where}: {key} has labels outside 0-{len(names) - 1} (found {top}; "
+                    f"{CLASS_NAMES_KEY} names {len(names)} classes)"
+                )
+    return ImageDataset(
+        **checked,
+        source=source,
+        fingerprint=fingerprint_arrays(*(checked[key] for key in NPZ_KEYS)),
+        class_names=names,
+    )
+
+
+def _read_image_npz(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: a single .npy array, not an npz archive of named arrays")
+        with loaded as npz:
+            missing = [key for key in NPZ_KEYS if key not in npz.files]
+            if missing:
+                raise DataError(f"{path}: npz lacks {missing}; has {sorted(npz.files)}")
+            arrays = {key: npz[key] for key in NPZ_KEYS}
+            names = npz[CLASS_NAMES_KEY] if CLASS_NAMES_KEY in npz.files else None
+    except DataError:
+        raise
+    except _READ_ERRORS as exc:
+        raise DataError(f"{path}: not a readable npz file, or truncated ({exc})") from exc
+    return arrays, names
+
+
+def _check_images(array: np.ndarray, key: str, where: str) -> np.ndarray:
+    """`(n, H, W)` / `(n, H, W, C)` images as uint8 or float32, or a DataError."""
+    if array.ndim not in (3, 4) or 0 in array.shape[1:]:
+        raise DataError(
+            f"{where}: {key} has shape {array.shape} ({array.ndim}-D); "
+            "expected (N, H, W) or (N, H, W, C)"
+        )
+    if array.ndim == 4 and array.shape[3] not in CHANNELS:
+        raise DataError(
+            f"{where}: {key} has {array.shape[3]} channels (shape {array.shape}); "
+            "expected 1 (grey) or 3 (RGB)"
+        )
+    if array.dtype == np.uint8:
+        return array
+    if np.issubdtype(array.dtype, np.integer):
+        if array.size and (array.min() < 0 or array.max() > 255):
+            raise DataError(f"{where}: {key} is {array.dtype} with values outside 0-255")
+        return array.astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        floats = array.astype(np.float32)
+        bad = int(np.count_nonzero(~np.isfinite(floats)))
+        if bad:
+            raise DataError(
+                f"{where}: {key} has {bad:,} non-finite values (NaN or infinity in float32)"
+            )
+        return floats
+    raise DataError(f"{where}: {key} has dtype {array.dtype}; expected uint8 or float images")
+
+
+def _check_labels(array: np.ndarray, key: str, where: str) -> np.ndarray:
+    """`(n,)` int64 labels >= 0, or a DataError."""
+    if array.ndim != 1:
+        raise DataError(
+            f"{where}: {key} has shape {array.shape}; expected (N,) integer labels (not one-hot)"
+        )
+    if np.issubdtype(array.dtype, np.floating):
+        whole = np.isfinite(array) & (array == np.round(array))
+        if not whole.all():
+            example = array[~whole][0]
+            raise DataError(f"{where}: {key} has non-integer labels (e.g. {example})")
+    elif not np.issubdtype(array.dtype, np.integer):
+        raise DataError(f"{where}: {key} has dtype {array.dtype}; expected integer labels")
+    if array.size and array.min() < 0:
+        raise DataError(f"{where}: {key} has negative labels (found {array.min()})")
+    return array.astype(np.int64)
+
+
+def _check_class_names(names: np.ndarray | tuple[str, ...] | None, where: str) -> tuple[str, ...]:
+    """Class names as a tuple of str (empty for None), or a DataError."""
+    if names is None:
+        return ()
+    array = np.asarray(names)
+    if array.ndim != 1 or array.dtype.kind not in "US":
+        raise DataError(
+            f"{where}: {CLASS_NAMES_KEY} has shape {array.shape} and dtype {array.dtype}; "
+            "expected (K,) strings"
+        )
+    result = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in array.tolist())
+    if len(set(result)) != len(result) or not all(result):
+        raise DataError(f"{where}: {CLASS_NAMES_KEY} must be unique and non-empty: {result}")
+    return result
