@@ -8,7 +8,7 @@ PORT ?= 8050
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run install install-test train test lint format bench worker clean
+.PHONY: run serve install install-test train test lint format bench worker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ train: install
 
 run: install $(MODEL)
 	$(PY) -m app --host $(HOST) --port $(PORT)
+
+# gunicorn (gunicorn.conf.py): CNN_LENS_HOST/PORT/WORKERS/THREADS... from the environment
+serve: install $(MODEL)
+	CNN_LENS_HOST=$${CNN_LENS_HOST:-$(HOST)} CNN_LENS_PORT=$${CNN_LENS_PORT:-$(PORT)} \
+		$(VENV)/bin/gunicorn --config gunicorn.conf.py
 
 test: install-test $(MODEL)
 	bash scripts/system-deps.sh

@@ -21,7 +21,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 import threading
 import time
 import uuid
@@ -33,15 +32,16 @@ from typing import Any, Protocol
 import numpy as np
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from app import settings as app_settings
 from cnn_core import config
 from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node, OipProgress
 
 log = logging.getLogger(__name__)
 
-ENV_REDIS = "REDIS_URL"
+ENV_REDIS = app_settings.ENV_REDIS
 JOB_TTL_S = 15 * 60  # finished jobs are forgotten after this
 RESULT_TTL_S = 24 * 3600  # cached results (same parameters: instant)
-STALE_AFTER_S = 60.0  # a running job with no progress for this long is declared dead
+STALE_AFTER_S = 60.0  # default; a running job with no progress for this long is declared dead
 FRAME_INTERVAL_S = 0.2  # at most 5 progress writes per second
 MAX_SEEDS = 8
 MAX_STEPS = 2000
@@ -60,6 +60,10 @@ class JobNotFoundError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class JobsUnavailableError(JobNotFoundError):
+    """The job store (Redis) cannot be reached right now; jobs resume when it is back."""
 
 
 # --------------------------------------------------------------------------- specs
@@ -146,6 +150,11 @@ def spec_key(spec: dict[str, Any], model_fingerprint: str) -> str:
     material = {k: v for k, v in spec.items() if k != "pace"}
     blob = json.dumps(material, sort_keys=True) + model_fingerprint
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def stale_after_s() -> float:
+    """Seconds of silence after which a running job is reported dead (`CNN_LENS_JOB_STALE_S`)."""
+    return app_settings.load_settings().job_stale_s
 
 
 def model_id(meta: dict[str, Any]) -> str:
@@ -267,7 +276,23 @@ class RedisStore:
         import redis
 
         self.url = url
-        self._redis = redis.Redis.from_url(url)
+        # short timeouts: a stopped Redis must give the page a message, not hang a request
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._errors = (redis.RedisError, OSError)
+
+    def ping(self) -> bool:
+        """Whether Redis answers now."""
+        try:
+            return bool(self._redis.ping())
+        except self._errors:
+            return False
+
+    def unavailable(self, exc: BaseException) -> JobsUnavailableError:
+        """The error a page shows while Redis is down."""
+        return JobsUnavailableError(
+            f"the job queue (Redis) cannot be reached ({type(exc).__name__}); OIP jobs resume "
+            "when it is back, the other pages keep working"
+        )
 
     def _key(self, *parts: str) -> str:
         return self.PREFIX + ":".join(parts)
@@ -411,6 +436,8 @@ def run_job(
         store.put(job_id, state, arrays)
         if not result.stopped and cache_key:
             store.cache_put(cache_key, state, arrays)
+        log.info("job %s %s: %s in %.2f s", job_id, state["description"], state["status"],
+                 state["seconds"])  # fmt: skip
     except Exception as exc:  # a job that dies must say why on the page, not kill the app
         log.exception("job %s failed", job_id)
         state.update(status="error", error=f"{type(exc).__name__}: {exc}", updated=time.time())
@@ -485,9 +512,39 @@ class JobManager:
             raise JobNotFoundError("invalid job handle")
         return job_id
 
+    def store_reachable(self) -> bool:
+        """Whether the job store answers (the in-process store always does)."""
+        ping = getattr(self.store, "ping", None)
+        return True if ping is None else ping()
+
+    def _unavailable(self, exc: BaseException) -> JobsUnavailableError:
+        make = getattr(self.store, "unavailable", None)
+        if make is None:
+            raise exc
+        return make(exc)
+
+    def _store_errors(self) -> tuple[type[BaseException], ...]:
+        return getattr(self.store, "_errors", ())
+
     def submit(self, raw_spec: dict[str, Any]) -> str:
-        """Validate, then start a job (or answer from the cache); returns its signed handle."""
+        """Validate, then start a job (or answer from the cache); returns its signed handle.
+
+        Raises:
+            JobSpecError: a bad request.
+            JobsUnavailableError: the job store (Redis) or queue cannot be reached.
+        """
         spec = parse_spec(raw_spec)
+        try:
+            return self._submit(spec)
+        except self._store_errors() as exc:
+            raise self._unavailable(exc) from None
+        except Exception as exc:
+            # Celery's broker errors (kombu) when Redis is down are not Redis errors
+            if type(exc).__module__.split(".")[0] in ("kombu", "celery", "redis"):
+                raise self._unavailable(exc) from None
+            raise
+
+    def _submit(self, spec: dict[str, Any]) -> str:
         job_id = uuid.uuid4().hex
         key = spec_key(spec, self._fingerprint)
         cached = self.store.cache_get(key)
@@ -513,12 +570,15 @@ class JobManager:
     def status(self, handle: Any) -> tuple[dict[str, Any], Arrays]:
         """State and arrays of a job; a running job silent for `STALE_AFTER_S` is reported dead."""
         job_id = self.job_id(handle)
-        found = self.store.get(job_id)
+        try:
+            found = self.store.get(job_id)
+        except self._store_errors() as exc:
+            raise self._unavailable(exc) from None
         if found is None:
             raise JobNotFoundError("this job no longer exists (finished jobs are cleaned up)")
         state, arrays = found
         silent = time.time() - state.get("updated", time.time())
-        if state["status"] in ("running", "queued") and silent > STALE_AFTER_S:
+        if state["status"] in ("running", "queued") and silent > stale_after_s():
             where = "worker" if self.backend == "celery" else "job thread"
             state = {**state, "status": "error", "error": f"the {where} stopped reporting"}
             if state.get("step", 0) == 0 and self.backend == "celery":
@@ -527,7 +587,11 @@ class JobManager:
 
     def cancel(self, handle: Any) -> None:
         """Ask a job to stop; it stops at its next progress callback (a few steps)."""
-        self.store.request_cancel(self.job_id(handle))
+        job_id = self.job_id(handle)
+        try:
+            self.store.request_cancel(job_id)
+        except self._store_errors() as exc:
+            raise self._unavailable(exc) from None
 
     def shutdown(self) -> None:
         """Stop this process's own jobs (local runner); Celery workers' jobs go on."""
@@ -547,7 +611,7 @@ def make_manager(secret_key: str, engine_factory: Callable[[], Any], model: str)
         engine_factory: returns the process's warm `OipEngine` (local runner only).
         model: `model_id` of the served model (cache key; workers check they have the same).
     """
-    url = os.environ.get(ENV_REDIS)
+    url = app_settings.load_settings().redis_url
     runner: LocalRunner | CeleryRunner
     if url:
         runner = CeleryRunner(RedisStore(url), model)

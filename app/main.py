@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import contextvars
 import logging
 import os
+import re
 import secrets
+import sys
 import threading
+import uuid
 from pathlib import Path
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import html
-from flask import jsonify, request
+from dash.exceptions import DependencyException
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app import ids, jobs
 from app.services import Services, get_services, set_services
+from app.settings import (
+    ENV_DEBUG,
+    ENV_HOST,
+    ENV_PORT,
+    ENV_SECRET,
+    Settings,
+    SettingsError,
+    check_model_file,
+    load_settings,
+)
 from cnn_core.config import ENV_DATA, ENV_MODEL, PROJECT_ROOT
 
 log = logging.getLogger("cnn_lens")
 
-ENV_DEBUG = "CNN_LENS_DEBUG"
-ENV_SECRET = "CNN_LENS_SECRET_KEY"
-ENV_HOST = "CNN_LENS_HOST"
-ENV_PORT = "CNN_LENS_PORT"
+__all__ = ["ENV_DEBUG", "ENV_HOST", "ENV_PORT", "ENV_SECRET", "create_app", "main", "server"]
 PAGES_FOLDER = Path(__file__).resolve().parent / "pages"
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: Dash's own routes: a path under these that Dash cannot serve is the client's mistake (404).
+DASH_ROUTE_PREFIXES = ("/_dash-", "/_favicon", "/_reload-hash", "/assets/")
+READY_KEY = "CNN_LENS_READY"
 
 
 def debug_enabled() -> bool:
@@ -33,10 +50,9 @@ def debug_enabled() -> bool:
     return os.environ.get(ENV_DEBUG, "") == "1"
 
 
-def _secret_key() -> str:
-    key = os.environ.get(ENV_SECRET)
-    if key:
-        return key
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
     log.warning(
         "%s is not set: using a random key for this process; set it (the same in every web "
         "process) so that signed job handles stay valid across processes and restarts",
@@ -51,10 +67,15 @@ def _on_callback_error(err: Exception) -> None:
     log.error("callback failed: %s", err, exc_info=err)
 
 
-def _warm_up(services: Services) -> None:
+def _warm_up(services: Services, ready: threading.Event) -> None:
     """Trace the OIP engine and tabulate the test digits' unit values (OIP results need both)."""
-    services.oip_engine()
-    services.unit_tables("test")
+    try:
+        services.oip_engine()
+        services.unit_tables("test")
+    except Exception:  # the dashboard still serves; /readyz stays 503 and the log says why
+        log.exception("warm-up failed")
+        return
+    ready.set()
 
 
 def navbar() -> dbc.NavbarSimple:
@@ -68,8 +89,9 @@ def navbar() -> dbc.NavbarSimple:
     )
 
 
-def create_app(services: Services | None = None) -> dash.Dash:
+def create_app(services: Services | None = None, settings: Settings | None = None) -> dash.Dash:
     """Build the dashboard. Loads data and model once (now), unless `services` is given."""
+    settings = settings or load_settings()
     if services is not None:
         set_services(services)
     loaded = get_services()  # load before the first request; a missing model fails here, clearly
@@ -83,7 +105,10 @@ def create_app(services: Services | None = None) -> dash.Dash:
         suppress_callback_exceptions=True,
         on_error=_on_callback_error,
     )
-    app.server.secret_key = _secret_key()
+    app.server.secret_key = _secret_key(settings)
+    app.server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    ready = threading.Event()
+    app.server.config[READY_KEY] = ready
     manager = jobs.make_manager(
         app.server.secret_key, loaded.oip_engine, jobs.model_id(loaded.trained.meta)
     )
@@ -92,13 +117,106 @@ def create_app(services: Services | None = None) -> dash.Dash:
         # trace the OIP graph now, off the request path, so the first Start answers at once.
         # Not a daemon: a process that exits while a daemon thread is inside TensorFlow aborts
         # ("terminate called ..."); exit waits the second or two the warm-up takes instead.
-        threading.Thread(target=_warm_up, args=(loaded,), name="oip-warm-up").start()
+        threading.Thread(target=_warm_up, args=(loaded, ready), name="oip-warm-up").start()
+    else:
+        ready.set()  # jobs run on Celery workers; the activations were warmed by loading
     log.info("OIP jobs run on the %s backend", manager.backend)
     app.layout = html.Div(
         [navbar(), dbc.Container(dash.page_container, fluid=True, className="py-3")]
     )
+    _install_health_routes(app.server, manager)
     _install_error_handlers(app)
+    _install_http_hardening(app)
     return app
+
+
+# --------------------------------------------------------------------------------------------
+# Plain Flask routes and HTTP hygiene (no Dash machinery)
+# --------------------------------------------------------------------------------------------
+
+
+def _install_health_routes(server: Flask, manager: jobs.JobManager) -> None:
+    """`/healthz`: the process answers. `/readyz`: model loaded and warmed (200), else 503."""
+
+    def healthz():
+        return jsonify(status="up")
+
+    def readyz():
+        ready = server.config[READY_KEY].is_set()
+        body = {"status": "ready" if ready else "warming up", "jobs": manager.backend}
+        if manager.backend == "celery":
+            # reported, not required: pages that need no job keep working without Redis
+            body["redis"] = "up" if manager.store_reachable() else "unreachable"
+        return jsonify(body), 200 if ready else 503
+
+    server.add_url_rule("/healthz", "healthz", healthz, methods=["GET", "HEAD"])
+    server.add_url_rule("/readyz", "readyz", readyz, methods=["GET", "HEAD"])
+
+
+def content_security_policy(app: dash.Dash) -> str:
+    """A Content-Security-Policy under which Dash and Plotly work.
+
+    Scripts only from this server plus Dash's own inline scripts by hash; no framing. Inline
+    styles stay allowed: React and Plotly set style attributes.
+    """
+    scripts = " ".join(["'self'", *app.csp_hashes()])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {scripts}",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _known_page(path: str) -> bool:
+    path = path.rstrip("/") or "/"
+    return any(
+        path == (page["relative_path"].rstrip("/") or "/") for page in dash.page_registry.values()
+    )
+
+
+def _install_http_hardening(app: dash.Dash) -> None:
+    """Request ids, security headers, and 404 (with Dash's own not-found page) for unknown pages."""
+    server = app.server
+    csp: list[str] = []  # computed on the first response, once Dash has gathered inline scripts
+
+    @server.before_request
+    def _request_id() -> None:
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+
+    @server.after_request
+    def _headers(response: Response) -> Response:
+        if not csp:
+            csp.append(content_security_policy(app))
+        headers = response.headers
+        headers[REQUEST_ID_HEADER] = g.get("request_id", "-")
+        headers.setdefault("Content-Security-Policy", csp[0])
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        rule = request.url_rule.rule if request.url_rule else ""
+        # Dash answers every unknown path with the app, which then shows its "404" page; say so
+        # in the status too, so that link checkers and monitors see a 404.
+        unknown = not _known_page(request.path) or request.path.startswith(DASH_ROUTE_PREFIXES)
+        if rule.endswith("<path:path>") and response.status_code == 200 and unknown:
+            response.status_code = 404
+        return response
+
+
+def _on_callback_error(err: Exception) -> None:
+    # Last line of defence: callbacks catch the errors they expect and show them; anything
+    # else is logged here and the page keeps its previous view instead of getting a 500.
+    log.error("callback failed (request %s): %s", g.get("request_id", "-"), err, exc_info=err)
 
 
 def _install_error_handlers(app: dash.Dash) -> None:
@@ -108,36 +226,80 @@ def _install_error_handlers(app: dash.Dash) -> None:
     def _handle(exc: Exception):
         if isinstance(exc, HTTPException):
             return exc
+        # A path under Dash's component-suite route that names no file Dash serves.
+        if isinstance(exc, DependencyException) or request.path.startswith(
+            "/_dash-component-suites/"
+        ):
+            return jsonify(error="no such file"), 404
         # A request Dash could not even dispatch (malformed JSON body, unknown output id...)
         # is the client's fault: say so with a 400 instead of a 500 and a traceback.
         if request.path.startswith("/_dash-update-component"):
-            log.warning("malformed callback request: %r", exc)
+            log.warning(
+                "malformed callback request %s: %s", g.get("request_id", "-"), type(exc).__name__
+            )
             return jsonify(error=f"malformed callback request: {type(exc).__name__}"), 400
-        log.exception("unhandled error on %s", request.path)
+        log.exception("unhandled error on %s (request %s)", request.path, g.get("request_id", "-"))
         return jsonify(error="internal error"), 500
 
 
+# --------------------------------------------------------------------------------------------
+# Serving
+# --------------------------------------------------------------------------------------------
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    settings = load_settings()
     parser = argparse.ArgumentParser(
-        prog="python -m app", description="Serve the cnn-lens dashboard."
+        prog="python -m app", description="Serve the cnn-lens dashboard (development server)."
     )
-    parser.add_argument("--host", default=os.environ.get(ENV_HOST, "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get(ENV_PORT, "8050")))
+    parser.add_argument("--host", default=settings.host, help=f"default ${ENV_HOST} or 127.0.0.1")
+    parser.add_argument(
+        "--port", type=int, default=settings.port, help=f"default ${ENV_PORT} or 8050"
+    )
     parser.add_argument("--data", help=f"mnist.npz or IDX folder (sets ${ENV_DATA})")
     parser.add_argument("--model", help=f"trained model file (sets ${ENV_MODEL})")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.data:
-        os.environ[ENV_DATA] = args.data
-    if args.model:
-        os.environ[ENV_MODEL] = args.model
+def configure_logging(level: str = "info") -> None:
+    """One line per record, with time, level and logger."""
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app()
+
+
+def startup_problem(settings: Settings) -> str | None:
+    """Why the server cannot start with these settings (one line), or None."""
+    try:
+        check_model_file(settings.model)
+    except SettingsError as err:
+        return str(err)
+    return settings.problems_for_several_workers()
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        args = parse_args(argv)
+        if args.data:
+            os.environ[ENV_DATA] = args.data
+        if args.model:
+            os.environ[ENV_MODEL] = args.model
+        settings = load_settings()
+    except SettingsError as err:
+        sys.exit(f"cnn-lens: {err}")
+    configure_logging(settings.log_level)
+    if problem := startup_problem(settings):
+        sys.exit(f"cnn-lens: cannot start: {problem}")
+    try:
+        app = create_app(settings=settings)
+    except Exception as exc:  # a model that passes the cheap check but does not load
+        sys.exit(f"cnn-lens: cannot start: {one_line(exc)}")
     print(f"cnn-lens: serving on http://{args.host}:{args.port}", flush=True)
     # threaded server, no reloader: a reloader forks after TensorFlow is loaded, which hangs.
     try:
@@ -148,19 +310,79 @@ def main(argv: list[str] | None = None) -> None:
         jobs.get_manager().shutdown()  # a running OIP job must not hold up the exit
 
 
-class _LazyServer:
-    """`app.main:server` for gunicorn, built on first use inside each worker (after its fork)."""
+class LazyServer:
+    """`app.main:server` for gunicorn: the dashboard, built inside each worker after its fork.
+
+    gunicorn's `post_worker_init` hook calls `start_loading()`: the app then loads in a thread
+    while `/healthz` already answers 200 and `/readyz` (and every other path) 503 with
+    `Retry-After`. A load that fails logs one line and ends the worker with gunicorn's boot-error
+    code, so that gunicorn stops with a non-zero status instead of restarting it forever.
+    Called without `start_loading()` (tests, other WSGI servers), the first request loads it.
+    """
+
+    BOOT_ERROR_EXIT = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR: the master halts
 
     def __init__(self) -> None:
-        self._server = None
+        self._server: Flask | None = None
         self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+
+    def start_loading(self, exit_on_failure: bool = True) -> None:
+        """Build the app in a background thread (once)."""
+        with self._lock:
+            if self._thread is None and self._server is None:
+                # Dash's page registration reads a context variable set in the importing
+                # thread's context: run the loader in a copy of this one (a bare thread has none).
+                context = contextvars.copy_context()
+                self._thread = threading.Thread(
+                    target=context.run,
+                    args=(self._load_or_exit, exit_on_failure),
+                    name="app-loader",
+                )
+                self._thread.start()
+
+    def _build(self) -> Flask:
+        with self._lock:
+            if self._server is None:
+                self._server = create_app().server
+            return self._server
+
+    def _load_or_exit(self, exit_on_failure: bool) -> None:
+        try:
+            self._build()
+        except Exception as exc:
+            self.error = one_line(exc)
+            log.critical("cnn-lens: cannot start: %s", self.error)
+            if exit_on_failure:
+                logging.shutdown()
+                os._exit(self.BOOT_ERROR_EXIT)
 
     def __call__(self, environ, start_response):
-        if self._server is None:
-            with self._lock:
-                if self._server is None:
-                    self._server = create_app().server
-        return self._server(environ, start_response)
+        server = self._server
+        if server is None:
+            if self._thread is None:
+                server = self._build()
+            else:
+                return self._loading(environ, start_response)
+        return server(environ, start_response)
+
+    def _loading(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            status, body = "200 OK", b'{"status":"up"}'
+        else:
+            status, body = "503 Service Unavailable", b'{"status":"loading the model"}'
+        start_response(
+            status,
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Retry-After", "2"),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+        )
+        return [body]
 
 
-server = _LazyServer()
+server = LazyServer()

@@ -10,7 +10,6 @@ Every worker must have the same trained model as the web processes (`models/cnn.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any
@@ -18,13 +17,14 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready
 
-from app.jobs import ENV_REDIS, RedisStore, model_id, run_job
+from app.jobs import RedisStore, model_id, run_job
+from app.settings import load_settings
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def redis_url() -> str:
-    return os.environ.get(ENV_REDIS) or DEFAULT_REDIS
+    return load_settings().redis_url or DEFAULT_REDIS
 
 
 celery_app = Celery("cnn_lens", broker=redis_url())

@@ -14,7 +14,14 @@ import numpy as np
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app import figures, ids
-from app.jobs import ENGINE_DEFAULTS, JobNotFoundError, JobSpecError, get_manager, parse_spec
+from app.jobs import (
+    ENGINE_DEFAULTS,
+    JobNotFoundError,
+    JobSpecError,
+    JobsUnavailableError,
+    get_manager,
+    parse_spec,
+)
 from app.services import get_services
 from app.urlsync import keep_address_in_step
 from cnn_core import config, imaging
@@ -450,7 +457,10 @@ def _start(view: dict[str, Any], job: dict | None, what: str):
     if _handle(job):
         with contextlib.suppress(JobNotFoundError):  # already finished and cleaned up
             manager.cancel(_handle(job))
-    handle = manager.submit(spec)
+    try:
+        handle = manager.submit(spec)
+    except JobsUnavailableError as exc:
+        return no_update, no_update, str(exc), "warning", no_update, no_update, no_update
     new_job = {"handle": handle, "what": what, "cmap": view.get("cmap"), "spec": spec}
     # a gallery's frames are large and it runs at full speed: poll it less often
     interval = GALLERY_POLL_MS if what == "gallery" else POLL_MS
@@ -570,6 +580,8 @@ def on_poll(_n, job, cmap):
     cmap = cmap if cmap in imaging.COLORMAPS else "jet"
     try:
         state, arrays = get_manager().status(_handle(job))
+    except JobsUnavailableError as exc:  # Redis down: say so, keep polling until it is back
+        return (no_update,) * 6 + (str(exc), "warning", False)
     except JobNotFoundError as exc:
         return (no_update,) * 6 + (str(exc), "warning", True)
     status = state["status"]

@@ -49,7 +49,7 @@ def test_malformed_callback_request_is_a_4xx(client, body):
 
 
 def test_lazy_gunicorn_server_builds_the_app_once(services):
-    server = main._LazyServer()
+    server = main.LazyServer()
     environ = {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": "/",
