@@ -54,3 +54,15 @@ KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")
 def default_model_path() -> Path:
     """The trained model file: `$CNN_LENS_MODEL`, else `models/cnn.keras` (metadata beside it)."""
     return Path(os.environ.get(ENV_MODEL) or PROJECT_ROOT / "models" / "cnn.keras").expanduser()
+
+
+#: The colour example (`cnn_core.shapes`): procedurally generated coloured shapes, 32x32 RGB.
+SHAPES_IMAGE_SIZE = 32
+SHAPES_DATA_SEED = 20_261_126
+SHAPES_TRAIN_PER_CLASS = 500
+SHAPES_TEST_PER_CLASS = 100
+
+
+def shapes_model_path() -> Path:
+    """The trained colour example: `models/shapes.keras` (`shapes.npz` and `shapes.json` beside)."""
+    return PROJECT_ROOT / "models" / "shapes.keras"
