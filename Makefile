@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 MODEL := models/cnn.keras
+SHAPES_MODEL := models/shapes.keras
 HOST ?= 127.0.0.1
 PORT ?= 8050
 TRAIN_ARGS ?=
@@ -33,6 +34,13 @@ $(MODEL): | $(VENV)/.installed
 train: install
 	$(PY) -m cnn_core.train $(TRAIN_ARGS)
 
+# The colour example: models/shapes.keras, its data shapes.npz and sidecar shapes.json.
+$(SHAPES_MODEL): | $(VENV)/.installed
+	$(PY) -m cnn_core.train --example shapes
+
+train-shapes: install
+	$(PY) -m cnn_core.train --example shapes
+
 run: install $(MODEL)
 	$(PY) -m app --host $(HOST) --port $(PORT)
 
@@ -41,7 +49,7 @@ serve: install $(MODEL)
 	CNN_LENS_HOST=$${CNN_LENS_HOST:-$(HOST)} CNN_LENS_PORT=$${CNN_LENS_PORT:-$(PORT)} \
 		$(VENV)/bin/gunicorn --config gunicorn.conf.py
 
-test: install-test $(MODEL)
+test: install-test $(MODEL) $(SHAPES_MODEL)
 	bash scripts/system-deps.sh
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
