@@ -32,6 +32,35 @@ def trained(data):
 
 
 @pytest.fixture(scope="session")
+def shapes_path():
+    """`models/shapes.keras` with `shapes.npz` and `shapes.json`; trained once here if missing."""
+    from cnn_core.shapes import save_shapes, shapes_dataset, shapes_files, train_shapes
+
+    path = config.shapes_model_path()
+    if not all(file.exists() for file in shapes_files(path)):
+        data = shapes_dataset()
+        model, meta = train_shapes(data)
+        save_shapes(model, meta, data, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shapes_model(shapes_path):
+    """The colour example's Keras model: `(N, 32, 32, 3)` raw pixels 0-255 -> `(N, 6)` softmax."""
+    import keras
+
+    return keras.saving.load_model(shapes_path, compile=False, safe_mode=True)
+
+
+@pytest.fixture(scope="session")
+def shapes_data(shapes_path):
+    """The colour example's data as shipped beside the model (`shapes.npz`, via load_dataset)."""
+    from cnn_core.data import load_dataset
+
+    return load_dataset(shapes_path.with_suffix(".npz"))
+
+
+@pytest.fixture(scope="session")
 def acts(trained):
     from cnn_core.activations import ActivationModel
 
