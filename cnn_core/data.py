@@ -474,7 +474,8 @@ def _check_images(array: np.ndarray, key: str, where: str) -> np.ndarray:
             raise DataError(f"{where}: {key} is {array.dtype} with values outside 0-255")
         return array.astype(np.uint8)
     if np.issubdtype(array.dtype, np.floating):
-        floats = array.astype(np.float32)
+        with np.errstate(over="ignore"):  # too large for float32: reported just below
+            floats = array.astype(np.float32)
         bad = int(np.count_nonzero(~np.isfinite(floats)))
         if bad:
             raise DataError(
