@@ -61,12 +61,6 @@ def _secret_key(settings: Settings) -> str:
     return secrets.token_hex(32)
 
 
-def _on_callback_error(err: Exception) -> None:
-    # Last line of defence: callbacks catch the errors they expect and show them; anything
-    # else is logged here and the page keeps its previous view instead of getting a 500.
-    log.error("callback failed: %s", err, exc_info=err)
-
-
 def _warm_up(services: Services, ready: threading.Event) -> None:
     """Trace the OIP engine and tabulate the test digits' unit values (OIP results need both)."""
     try:
@@ -127,6 +121,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     _install_health_routes(app.server, manager)
     _install_error_handlers(app)
     _install_http_hardening(app)
+    _install_callback_guard(app)
     return app
 
 
@@ -213,6 +208,61 @@ def _install_http_hardening(app: dash.Dash) -> None:
         return response
 
 
+def callback_body_problem(body: object, callback_map: dict) -> str | None:
+    """Why a `/_dash-update-component` body is malformed, or None if its shape is right.
+
+    Only the envelope is checked here, against the app's `callback_map` (Dash's own code indexes
+    into it without looking, and its page router calls `.startswith` on the address); each
+    callback validates its values itself.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get("output"), str):
+        return "a callback request is a JSON object with an output"
+    spec = callback_map.get(body["output"])
+    if spec is None:
+        return "no callback has this output"
+    outputs = body.get("outputs")
+    n_outputs = body["output"].count("...") + 1 if body["output"].startswith("..") else 1
+    if outputs is not None and (
+        (n_outputs > 1 and (not isinstance(outputs, list) or len(outputs) != n_outputs))
+        or (n_outputs == 1 and not isinstance(outputs, dict | list))
+    ):
+        return "outputs do not match the callback"
+    for key in ("inputs", "state"):
+        items = body.get(key, [])
+        if not isinstance(items, list):
+            return f"{key} must be a list"
+        if len(items) != len(spec.get(key, [])):
+            return f"{key} do not match the callback ({len(spec.get(key, []))} expected)"
+        for item in items:
+            for entry in item if isinstance(item, list) else [item]:
+                if not isinstance(entry, dict) or not isinstance(entry.get("property"), str):
+                    return f"each of {key} must be an object with an id and a property"
+                if "id" not in entry:
+                    return f"each of {key} must be an object with an id and a property"
+                value = entry.get("value")
+                if entry["id"] == "_pages_location" and not isinstance(value, str | None):
+                    return "the page address must be text"
+                is_path = entry["id"] == "_pages_location" and entry["property"] == "pathname"
+                if is_path and isinstance(value, str) and not value.startswith("/"):
+                    return "the page path must start with /"
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
+        return "changedPropIds must be a list of strings"
+    return None
+
+
+def _install_callback_guard(app: dash.Dash) -> None:
+    @app.server.before_request
+    def _guard():
+        if request.path != "/_dash-update-component" or request.method != "POST":
+            return None
+        problem = callback_body_problem(request.get_json(silent=True), app.callback_map)
+        if problem:
+            log.warning("malformed callback request %s: %s", g.get("request_id", "-"), problem)
+            return jsonify(error=f"malformed callback request: {problem}"), 400
+        return None
+
+
 def _on_callback_error(err: Exception) -> None:
     # Last line of defence: callbacks catch the errors they expect and show them; anything
     # else is logged here and the page keeps its previous view instead of getting a 500.
@@ -235,7 +285,10 @@ def _install_error_handlers(app: dash.Dash) -> None:
         # is the client's fault: say so with a 400 instead of a 500 and a traceback.
         if request.path.startswith("/_dash-update-component"):
             log.warning(
-                "malformed callback request %s: %s", g.get("request_id", "-"), type(exc).__name__
+                "malformed callback request %s: %s: %.200s",
+                g.get("request_id", "-"),
+                type(exc).__name__,
+                str(exc).replace("\n", " "),
             )
             return jsonify(error=f"malformed callback request: {type(exc).__name__}"), 400
         log.exception("unhandled error on %s (request %s)", request.path, g.get("request_id", "-"))

@@ -430,7 +430,9 @@ def on_kind(kind: str, layer: str):
     Input(ids.OIP_KIND, "value"),
 )
 def on_layer(layer: str, kind: str):
-    if kind in ("class", "contrast") or layer not in config.LAYER_UNITS:
+    if kind in ("class", "contrast") or not isinstance(layer, str):
+        return ""
+    if layer not in config.LAYER_UNITS:
         return ""
     what = "maps" if kind == "map" else "nodes"
     return f"{layer} has {config.LAYER_UNITS[layer]} {what}: unit 0-{config.LAYER_UNITS[layer] - 1}"

