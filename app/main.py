@@ -12,6 +12,7 @@ import sys
 import threading
 import uuid
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
@@ -256,11 +257,31 @@ def _install_callback_guard(app: dash.Dash) -> None:
     def _guard():
         if request.path != "/_dash-update-component" or request.method != "POST":
             return None
-        problem = callback_body_problem(request.get_json(silent=True), app.callback_map)
+        body = request.get_json(silent=True)
+        problem = callback_body_problem(body, app.callback_map)
         if problem:
             log.warning("malformed callback request %s: %s", g.get("request_id", "-"), problem)
             return jsonify(error=f"malformed callback request: {problem}"), 400
+        last_query_value_wins(body)
         return None
+
+
+def last_query_value_wins(body: dict) -> None:
+    """Keep only the last value of a repeated URL parameter (`?index=1&index=2` -> `index=2`).
+
+    Dash hands a page's `layout(**query)` a list for a repeated parameter; every page expects
+    text. Done here, once, on the JSON body Flask has parsed (and Dash reads next).
+    """
+    for item in body.get("inputs", []):
+        if not isinstance(item, dict) or item.get("id") != "_pages_location":
+            continue
+        search = item.get("value")
+        if item.get("property") != "search" or not isinstance(search, str) or "&" not in search:
+            continue
+        pairs = parse_qsl(search.lstrip("?"), keep_blank_values=True)
+        last = dict(pairs)
+        if len(last) < len(pairs):
+            item["value"] = "?" + urlencode(last)
 
 
 def _on_callback_error(err: Exception) -> None:
