@@ -876,9 +876,9 @@ def add_digit(clicks, a, b, typed_a, typed_b, shown):
     """Add a clicked digit to its class's side, as typed indices (the shown ones kept)."""
     no = dash.no_update
     trigger = ctx.triggered_id
-    if not trigger or not any(clicks):
-        return no, no, no, no  # the listing was re-rendered, nothing was clicked
-    index = trigger["index"]
+    if not isinstance(trigger, dict) or not isinstance(clicks, list) or not any(clicks):
+        return no, no, no, no  # the listing was re-rendered, nothing was clicked (or forged)
+    index = trigger.get("index")
     labels = get_services().data.labels(SPLIT)
     if not isinstance(index, int) or not 0 <= index < len(labels):
         return no, no, f"unknown test digit {index!r}", True
@@ -912,10 +912,10 @@ def add_digit(clicks, a, b, typed_a, typed_b, shown):
 def compare_pair(clicks):
     """Switch the comparison to the clicked confusion cell's two classes."""
     trigger = ctx.triggered_id
-    if not trigger or not any(clicks):
+    if not isinstance(trigger, dict) or not isinstance(clicks, list) or not any(clicks):
         return (dash.no_update,) * 4
     try:
-        a, b = check_pair(trigger["a"], trigger["b"])
+        a, b = check_pair(trigger.get("a"), trigger.get("b"))
     except CompareError:
         return (dash.no_update,) * 4
     return a, b, "", ""
