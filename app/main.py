@@ -234,8 +234,13 @@ def callback_body_problem(body: object, callback_map: dict) -> str | None:
             return f"{key} must be a list"
         if len(items) != len(spec.get(key, [])):
             return f"{key} do not match the callback ({len(spec.get(key, []))} expected)"
-        for item in items:
-            for entry in item if isinstance(item, list) else [item]:
+        for item, expected in zip(items, spec.get(key, []), strict=True):
+            pattern = isinstance(expected.get("id"), str) and expected["id"].startswith("{")
+            if pattern != isinstance(item, list):
+                return f"{key} do not match the callback (a list for a pattern, else an object)"
+            if not pattern and item.get("id") != expected.get("id"):
+                return f"{key} do not match the callback (unexpected id)"
+            for entry in item if pattern else [item]:
                 if not isinstance(entry, dict) or not isinstance(entry.get("property"), str):
                     return f"each of {key} must be an object with an id and a property"
                 if "id" not in entry:
