@@ -1,4 +1,4 @@
-"""One multi-output model that returns every layer's activations for a batch, built once."""
+"""One multi-output model that returns every shown layer's activations for a batch, built once."""
 
 from __future__ import annotations
 
@@ -6,99 +6,111 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnn_core import config
+from cnn_core.anatomy import UnknownLayerError
+from cnn_core.graph import ExposedForward
 from cnn_core.model import TrainedModel
 
-INPUT_SIGNATURE = (tf.TensorSpec(shape=(None, 28, 28, 1), dtype=tf.float32, name="x_std"),)
+__all__ = ["ActivationModel", "UnknownLayerError"]
 
-
-class UnknownLayerError(KeyError):
-    """A layer name that the seed CNN does not have."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
-        return str(self.args[0])
-
-
-def check_layer(name: str) -> str:
-    """Return `name` if it is one of `config.LAYER_NAMES`, else raise `UnknownLayerError`."""
-    if name not in config.LAYER_NAMES:
-        raise UnknownLayerError(
-            f"unknown layer {name!r}; choose one of {', '.join(config.LAYER_NAMES)}"
-        )
-    return name
+#: Key of the class scores (pre-softmax) in `ActivationModel.activations(..., logits=True)`.
+LOGITS = "logits"
 
 
 class ActivationModel:
-    """Every layer's output for a batch of standardized digits, from one traced graph.
+    """Every shown layer's output for a batch of model-input images, from one traced graph.
 
-    The multi-output Keras model is built once; its forward pass is a `tf.function` with a
-    fixed input signature, traced and warmed up at construction, so a call never retraces and
-    can run from many threads at once (a concrete function is thread-safe to call).
+    The multi-output Keras model (each shown layer's output: the model's own layers called in
+    order on a new input) is built once; its forward pass is a `tf.function` with a fixed
+    input signature, traced and warmed up at construction, so a call never retraces and can run
+    from many threads at once (a concrete function is thread-safe to call).
     """
 
     def __init__(self, trained: TrainedModel) -> None:
         self.trained = trained
+        self.description = desc = trained.desc
         model = trained.model
-        self.layer_names: tuple[str, ...] = tuple(layer.name for layer in model.layers[1:])
-        outputs = [model.get_layer(name).output for name in self.layer_names]
-        self._multi = keras.Model(model.input, outputs, name="all_layers")
-        forward = tf.function(
-            lambda x: self._multi(x, training=False), input_signature=INPUT_SIGNATURE
-        )
+        self.layer_names: tuple[str, ...] = desc.names
+        # Call the chain on a new input rather than reading `layer.output`, which a loaded
+        # Sequential model leaves ambiguous (its layers keep several call nodes).
+        image = keras.Input(desc.input_shape, name="image")
+        tensors, h = {}, image
+        for name in desc.chain:
+            h = tensors[name] = model.get_layer(name)(h)
+        outputs = [tensors[desc.layer(n).output_layer] for n in self.layer_names]
+        self._multi = keras.Model(image, outputs, name="all_layers")
+        signature = (tf.TensorSpec(shape=(None, *desc.input_shape), dtype=tf.float32, name="x"),)
+        forward = tf.function(lambda x: self._multi(x, training=False), input_signature=signature)
         self._forward = forward.get_concrete_function()
-        proba = tf.function(lambda x: model(x, training=False), input_signature=INPUT_SIGNATURE)
+        proba = tf.function(lambda x: model(x, training=False), input_signature=signature)
         self._proba = proba.get_concrete_function()
-        warm = np.zeros((1, 28, 28, 1), np.float32)  # first calls allocate and pick kernels
+        self._logits_graph = ExposedForward(model, desc)
+        logits = tf.function(lambda x: self._logits_graph(x)[2], input_signature=signature)
+        self._logits = logits.get_concrete_function()
+        warm = np.zeros((1, *desc.input_shape), np.float32)  # first calls pick kernels
         self.activations(warm)
         self.predict_proba_batched(warm)
+        self.logits_of(warm)
+
+    def _check(self, x_std: np.ndarray) -> np.ndarray:
+        x = np.asarray(x_std, dtype=np.float32)
+        shape = self.description.input_shape
+        if x.ndim != 4 or x.shape[1:] != shape:
+            raise ValueError(
+                f"expected (N, {', '.join(map(str, shape))}) model input, got {x.shape}"
+            )
+        return x
 
     def activations(self, x_std: np.ndarray) -> dict[str, np.ndarray]:
-        """All layers' outputs.
+        """All shown layers' outputs.
 
         Args:
-            x_std: `(N, 28, 28, 1)` float32, standardized (see `TrainedModel.standardize`).
+            x_std: `(N, H, W, C)` float32 model input (see `TrainedModel.standardize`).
 
         Returns:
-            `{layer name: array}`, batch first, float32: maps `(N, H, W, C)`, nodes `(N, units)`;
-            `Dense_2` holds the softmax probabilities `(N, 10)`.
+            `{layer name: array}`, batch first, float32: maps `(N, h, w, c)`, nodes
+            `(N, units)`; the last (logits) layer holds what the model outputs: softmax
+            probabilities `(N, classes)`, or raw scores for a model without a softmax.
         """
-        x = np.asarray(x_std, dtype=np.float32)
-        if x.ndim != 4 or x.shape[1:] != (28, 28, 1):
-            raise ValueError(f"expected (N, 28, 28, 1) standardized images, got {x.shape}")
-        outputs = self._forward(tf.constant(x))
+        outputs = self._forward(tf.constant(self._check(x_std)))
         return {name: out.numpy() for name, out in zip(self.layer_names, outputs, strict=True)}
 
     def layer(self, x_std: np.ndarray, name: str) -> np.ndarray:
         """One layer's output, `(N, ...)` float32 (all layers are computed; it costs ~1 ms)."""
-        return self.activations(x_std)[check_layer(name)]
+        self.description.layer(name)
+        return self.activations(x_std)[name]
 
     def predict_proba(self, x_std: np.ndarray) -> np.ndarray:
-        """`(N, 10)` float32 class probabilities for `(N, 28, 28, 1)` standardized digits."""
-        return self.activations(x_std)[config.LAYER_NAMES[-1]]
+        """`(N, classes)` float32 class probabilities for `(N, H, W, C)` model input."""
+        return self.predict_proba_batched(x_std)
 
     def predict_proba_batched(self, x_std: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """`(N, 10)` float32 probabilities of many digits, in batches (bounded memory)."""
-        x = np.asarray(x_std, dtype=np.float32)
+        """`(N, classes)` float32 probabilities of many images, in batches (bounded memory)."""
+        x = self._check(x_std)
         chunks = [
             self._proba(tf.constant(x[i : i + batch_size])).numpy()
             for i in range(0, len(x), batch_size)
         ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, config.NUM_CLASSES), np.float32)
+        if not chunks:
+            return np.zeros((0, self.description.num_classes), np.float32)
+        proba = np.concatenate(chunks)
+        if self.description.output_is_logits:
+            proba = _softmax(proba)
+        return proba.astype(np.float32)
 
-    def logits(self, dense_1: np.ndarray) -> np.ndarray:
-        """Pre-softmax class scores from `Dense_1` outputs.
-
-        Args:
-            dense_1: `(N, 100)` float32, the `Dense_1` activations.
-
-        Returns:
-            `(N, 10)` float32, `dense_1 @ kernel + bias` of `Dense_2` (its softmax's input).
-        """
-        kernel, bias = self.trained.model.get_layer("Dense_2").get_weights()
-        return (np.asarray(dense_1, dtype=np.float32) @ kernel + bias).astype(np.float32)
+    def logits_of(self, x_std: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """`(N, classes)` float32 class scores before the softmax, for model input."""
+        x = self._check(x_std)
+        chunks = [
+            self._logits(tf.constant(x[i : i + batch_size])).numpy()
+            for i in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.description.num_classes))
 
     def output_shapes(self) -> dict[str, tuple[int, ...]]:
         """`{layer: shape without the batch axis}`."""
-        return {
-            name: tuple(self._multi.get_layer(name).output.shape[1:]) for name in self.layer_names
-        }
+        return {name: self.description.layer(name).shape for name in self.layer_names}
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

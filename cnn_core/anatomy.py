@@ -55,8 +55,21 @@ COMMUTING_TYPES: tuple[type, ...] = (
 #: Activations that are monotone and zero/flat on one side: ascending the value before them
 #: keeps a gradient where the activation itself has none.
 RELU_LIKE: frozenset[str] = frozenset(
-    {"relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "softplus", "mish",
-     "celu", "hard_silu", "hard_swish"}  # fmt: skip
+    {
+        "relu",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "silu",
+        "swish",
+        "softplus",
+        "mish",
+        "celu",
+        "hard_silu",
+        "hard_swish",
+    }
 )
 
 
@@ -235,7 +248,9 @@ class ModelDescription:
     @property
     def hidden_node_layers(self) -> tuple[str, ...]:
         """Node layers whose nodes an OIP can target as `Node` (the logits layer excluded)."""
-        return tuple(info.name for info in self.layers if info.kind == "nodes" and not info.is_logits)
+        return tuple(
+            info.name for info in self.layers if info.kind == "nodes" and not info.is_logits
+        )
 
     @property
     def logits_layer(self) -> str:
@@ -321,36 +336,62 @@ def layer_chain(model: keras.Model) -> list[keras.layers.Layer]:
             f"model input {shape} is not a 2-D image (batch, height, width, 1 or 3 channels)"
         )
     layers = [layer for layer in model.layers if not isinstance(layer, L.InputLayer)]
+    if not layers:
+        raise UnsupportedModelError(f"model {model.name!r} has no layers")
+    if isinstance(model, keras.Sequential):  # a chain by construction (its nodes are rebuilt)
+        for layer in layers:
+            if isinstance(layer, keras.Model):
+                raise UnsupportedModelError(_nested(layer))
+        return layers
+    # A layer's first call node is the model's own (later nodes come from calls outside it,
+    # e.g. a sub-model built on the same layers).
+    for layer in layers:  # name a merging layer first: it says more than "branches" would
+        nodes = getattr(layer, "_inbound_nodes", [])
+        if nodes and len(nodes[0].input_tensors) > 1:
+            raise UnsupportedModelError(
+                f"layer {layer.name!r} ({type(layer).__name__}) has {len(nodes[0].input_tensors)} "
+                "inputs; cnn-lens shows chains of single-input layers"
+            )
     previous = inputs[0]
     for layer in layers:
         if isinstance(layer, keras.Model):
-            raise UnsupportedModelError(
-                f"layer {layer.name!r} is a nested model ({type(layer).__name__}); cnn-lens cannot "
-                "see into it: rebuild the model flat"
-            )
+            raise UnsupportedModelError(_nested(layer))
         nodes = getattr(layer, "_inbound_nodes", [])
-        if len(nodes) != 1:
-            raise UnsupportedModelError(
-                f"layer {layer.name!r} is used {len(nodes)} times; cnn-lens shows models in which "
-                "each layer is used once"
-            )
-        tensors = nodes[0].input_tensors
-        if len(tensors) != 1:
-            raise UnsupportedModelError(
-                f"layer {layer.name!r} ({type(layer).__name__}) has {len(tensors)} inputs; cnn-lens "
-                "shows chains of single-input layers"
-            )
-        if tensors[0] is not previous:
+        if not nodes or nodes[0].input_tensors[0] is not previous:
             raise UnsupportedModelError(
                 f"layer {layer.name!r} does not take the previous layer's output (the model "
-                "branches); cnn-lens shows chains of layers"
+                "branches or reuses a layer); cnn-lens shows chains of layers"
             )
-        previous = layer.output
-    if not layers:
-        raise UnsupportedModelError(f"model {model.name!r} has no layers")
+        previous = nodes[0].output_tensors[0]
     if previous is not model.outputs[0] or len(model.outputs) != 1:
         raise UnsupportedModelError(f"model {model.name!r} must have one output, its last layer's")
     return layers
+
+
+def _nested(layer: keras.layers.Layer) -> str:
+    return (
+        f"layer {layer.name!r} is a nested model ({type(layer).__name__}); cnn-lens cannot see "
+        "into it: rebuild the model flat"
+    )
+
+
+def output_shapes(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> dict[str, tuple]:
+    """`{layer name: output shape with the batch axis None}` along the chain.
+
+    Raises:
+        UnsupportedModelError: a layer cannot tell its output shape.
+    """
+    shape = tuple(model.inputs[0].shape)
+    shapes: dict[str, tuple] = {}
+    for layer in chain:
+        try:
+            shape = tuple(layer.compute_output_shape(shape))
+        except Exception as exc:  # a custom layer may not implement it
+            raise UnsupportedModelError(
+                f"layer {layer.name!r} ({type(layer).__name__}) cannot tell its output shape: {exc}"
+            ) from exc
+        shapes[layer.name] = shape
+    return shapes
 
 
 def activation_name(layer: keras.layers.Layer) -> str | None:
@@ -400,6 +441,7 @@ def describe_model(
         UnsupportedModelError: what cannot be shown, in one line naming the layer.
     """
     chain = layer_chain(model)
+    shapes = output_shapes(model, chain)
     groups: list[_Group] = []
     current: _Group | None = None
     not_shown: list[tuple[str, str]] = []
@@ -432,7 +474,8 @@ def describe_model(
         is_logits = index == len(groups) - 1
         main = group.main
         adjacent = previous_layer is not None and _follows(chain, previous_layer, main)
-        info = _describe_group(group, is_logits, carried_pre and adjacent)
+        shape = shapes[group.members[-1].name][1:]
+        info = _describe_group(group, shape, is_logits, carried_pre and adjacent)
         infos.append(info)
         carried_pre = info.has_pre and not is_logits
         previous_layer = group.members[-1]
@@ -470,14 +513,18 @@ def describe_model(
     )
 
 
-def _follows(chain: list[keras.layers.Layer], first: keras.layers.Layer, second: keras.layers.Layer) -> bool:
+def _follows(
+    chain: list[keras.layers.Layer], first: keras.layers.Layer, second: keras.layers.Layer
+) -> bool:
     i = chain.index(first)
     return i + 1 < len(chain) and chain[i + 1] is second
 
 
-def _describe_group(group: _Group, is_logits: bool, pre_from_before: bool) -> LayerInfo:
+def _describe_group(
+    group: _Group, output_shape: tuple, is_logits: bool, pre_from_before: bool
+) -> LayerInfo:
     main = group.main
-    shape = tuple(int(d) for d in group.members[-1].output.shape[1:])
+    shape = tuple(int(d) for d in output_shape)
     if len(shape) == 3:
         kind, units = "maps", shape[-1]
     elif len(shape) == 1:
@@ -489,7 +536,11 @@ def _describe_group(group: _Group, is_logits: bool, pre_from_before: bool) -> La
     # The group's activation: fused into the main layer, or the last activation layer of it.
     activation, act_position = "linear", None
     for position, member in enumerate(group.members):
-        name = activation_name(member) if member is main or isinstance(member, ACTIVATION_TYPES) else None
+        name = (
+            activation_name(member)
+            if member is main or isinstance(member, ACTIVATION_TYPES)
+            else None
+        )
         if name is not None and name != "linear":
             activation, act_position = name, position
     relu_like = activation in RELU_LIKE

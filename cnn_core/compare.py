@@ -16,8 +16,8 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from cnn_core import config, imaging
-from cnn_core.activations import ActivationModel, check_layer
+from cnn_core import imaging
+from cnn_core.activations import ActivationModel
 
 ExampleKind = Literal["clear", "unclear"]
 EXAMPLE_KINDS: tuple[str, ...] = ("clear", "unclear")
@@ -32,7 +32,7 @@ class CompareError(ValueError):
 
 
 class UnknownClassError(CompareError):
-    """A class that is not one of 0-9."""
+    """A class index that is not one of the model's classes."""
 
 
 class SameClassError(CompareError):
@@ -43,25 +43,32 @@ class NotEnoughExamplesError(CompareError):
     """Fewer digits of a class (or of the asked kind) than the comparison needs."""
 
 
-def check_class(value: object) -> int:
-    """Return `value` as a class 0-9, or raise `UnknownClassError`.
+def check_class(value: object, num_classes: int = 10) -> int:
+    """Return `value` as a class index 0 to `num_classes - 1`, or raise `UnknownClassError`.
 
     Accepts ints and strings of digits (from URLs and dropdowns); `True`/`False` are rejected.
     """
+    message = f"unknown class {value!r}; choose a class 0-{num_classes - 1}"
     if isinstance(value, bool):
-        raise UnknownClassError(f"unknown class {value!r}; choose a digit 0-9")
+        raise UnknownClassError(message)
     try:
         cls = int(str(value).strip())
     except (TypeError, ValueError):
-        raise UnknownClassError(f"unknown class {value!r}; choose a digit 0-9") from None
-    if not 0 <= cls < config.NUM_CLASSES or str(value).strip() != str(cls):
-        raise UnknownClassError(f"unknown class {value!r}; choose a digit 0-9")
+        raise UnknownClassError(message) from None
+    if not 0 <= cls < num_classes or str(value).strip() != str(cls):
+        raise UnknownClassError(message)
     return cls
 
 
-def check_pair(a: object, b: object) -> tuple[int, int]:
-    """Validate a pair of classes: both 0-9 and different (`SameClassError` otherwise)."""
-    ca, cb = check_class(a), check_class(b)
+def default_pair(num_classes: int) -> tuple[int, int]:
+    """The classes compared by default: 4 and 9 (the seed's articles' pair) when the model has
+    them, else the first two."""
+    return (4, 9) if num_classes >= 10 else (0, 1)
+
+
+def check_pair(a: object, b: object, num_classes: int = 10) -> tuple[int, int]:
+    """Validate a pair of classes: both valid and different (`SameClassError` otherwise)."""
+    ca, cb = check_class(a, num_classes), check_class(b, num_classes)
     if ca == cb:
         raise SameClassError(f"both sides are class {ca}; choose two different classes")
     return ca, cb
@@ -143,7 +150,7 @@ def pick_examples(
 
     Args:
         labels: `(N,)` int true classes.
-        proba: `(N, 10)` float class probabilities.
+        proba: `(N, classes)` float class probabilities.
         cls: the class to pick from.
         other: the class it is compared with (used by `"unclear"`).
         n: how many digits, `>= 1`.
@@ -208,7 +215,7 @@ class ClassStatistics:
 
     Attributes:
         mean_map: `(num_classes, *shape)` float64 mean activation per class, full resolution
-            (`(10, H, W, C)` for maps, `(10, units)` for nodes).
+            (`(num_classes, H, W, C)` for maps, `(num_classes, units)` for nodes).
         unit_mean: `(num_classes, U)` float64 mean per class of `unit_values`.
         unit_std: `(num_classes, U)` float64 standard deviation per class of `unit_values`.
         count: `(num_classes,)` int64 digits per class.
@@ -312,17 +319,17 @@ def layer_statistics(
 
     Args:
         acts: the activation model.
-        x_std: `(N, 28, 28, 1)` float32 standardized digits.
+        x_std: `(N, H, W, C)` float32 model input.
         labels: `(N,)` int true classes.
         layer: a layer name (`UnknownLayerError` otherwise).
-        batch_size: digits per forward pass (Conv2D_1 of 250 digits is about 22 MB).
+        batch_size: images per forward pass (the seed's Conv2D_1 of 250 digits is about 22 MB).
     """
-    check_layer(layer)
+    acts.description.layer(layer)
     batches = (
         (acts.layer(x_std[i : i + batch_size], layer), labels[i : i + batch_size])
         for i in range(0, len(x_std), batch_size)
     )
-    return ClassStatistics.from_batches(batches, config.NUM_CLASSES)
+    return ClassStatistics.from_batches(batches, acts.description.num_classes)
 
 
 class StatisticsCache:
@@ -343,7 +350,7 @@ class StatisticsCache:
 
     def get(self, layer: str) -> ClassStatistics:
         """The statistics of `layer` (`UnknownLayerError` for a layer the model lacks)."""
-        check_layer(layer)
+        self._acts.description.layer(layer)
         with self._lock:
             if layer in self._stats:
                 return self._stats[layer]
@@ -390,14 +397,15 @@ def confused_digits(
 
     Args:
         labels: `(N,)` int true classes.
-        proba: `(N, 10)` float class probabilities.
+        proba: `(N, classes)` float class probabilities.
         true_class: the cell's row.
         predicted_class: the cell's column.
 
     Returns:
         `(K,)` int64 indices, `K` = the cell's count.
     """
-    true_class, predicted_class = check_class(true_class), check_class(predicted_class)
+    n = np.shape(proba)[1]
+    true_class, predicted_class = check_class(true_class, n), check_class(predicted_class, n)
     proba = np.asarray(proba, dtype=np.float64)
     labels = np.asarray(labels)
     cell = np.flatnonzero((labels == true_class) & (proba.argmax(axis=1) == predicted_class))
@@ -477,7 +485,7 @@ def comparison_png(
     classes share, as the seed marks them by hand.
 
     Args:
-        digits_a, digits_b: `(n_a, 28, 28)` / `(n_b, 28, 28)` uint8 digits.
+        digits_a, digits_b: `(n_a, H, W)` / `(n_b, H, W)` uint8 images (drawn 3x enlarged).
         acts_a, acts_b: `(n_a, *shape)` / `(n_b, *shape)` activations of one layer.
         red_a, red_b: `shape` bool, points only A (only B) shares (`common_points`).
         both: `shape` bool, points both share.
@@ -493,7 +501,8 @@ def comparison_png(
 
     imaging.check_colormap(colormap)
     font = ImageFont.load_default(size=16)
-    gap, pad, digit_px, line_h = 1, 16, 84, 22
+    gap, pad, line_h = 1, 16, 22
+    digit_px = 3 * max(np.shape(digits_a)[1:3])  # the images drawn 3x enlarged
     layout = imaging.layout_for(acts_a[0], per_row)
     cell_px = max(1, round(56 / max(layout.cell_h, layout.cell_w)))
     if len(acts_a[0].shape) == 1:

@@ -23,6 +23,7 @@ from cnn_core.anatomy import (
     ModelDescription,
     activation_name,
     layer_chain,
+    output_shapes,
 )
 
 PreValue = Callable[[], tf.Tensor]
@@ -37,7 +38,9 @@ class _Step:
     closes: str | None  # the shown layer whose group this step ends
 
 
-def _copy_layer(layer: keras.layers.Layer, *, linear: bool, dtype: str | None) -> keras.layers.Layer:
+def _copy_layer(
+    layer: keras.layers.Layer, input_shape: tuple, *, linear: bool, dtype: str | None
+) -> keras.layers.Layer:
     """A copy of `layer` (same config and weights), with its activation removed if `linear`."""
     config = layer.get_config()
     if linear:
@@ -46,7 +49,7 @@ def _copy_layer(layer: keras.layers.Layer, *, linear: bool, dtype: str | None) -
         config["dtype"] = dtype
     config["name"] = f"{layer.name}__copy"
     copy = type(layer).from_config(config)
-    copy.build(tuple(layer.input.shape))
+    copy.build(input_shape)
     copy.set_weights(layer.get_weights())
     return copy
 
@@ -68,16 +71,21 @@ class ExposedForward:
         closes = {info.output_layer: info.name for info in description.layers}
         low = tf.as_dtype(conv_dtype)
         self._steps: list[_Step] = []
-        for layer in layer_chain(model):
+        chain = layer_chain(model)
+        shapes = output_shapes(model, chain)
+        for i, layer in enumerate(chain):
+            input_shape = tuple(model.inputs[0].shape) if i == 0 else shapes[chain[i - 1].name]
             fast = isinstance(layer, CONV_TYPES) and low != tf.float32
             act = None if isinstance(layer, ACTIVATION_TYPES) else activation_name(layer)
             if isinstance(layer, ACTIVATION_TYPES):
                 step = _Step(layer, "activation", None, tf.float32, None)
             elif act not in (None, "linear"):
-                copy = _copy_layer(layer, linear=True, dtype=conv_dtype if fast else None)
+                copy = _copy_layer(
+                    layer, input_shape, linear=True, dtype=conv_dtype if fast else None
+                )
                 step = _Step(copy, "fused", layer.activation, low if fast else tf.float32, None)
             elif fast:
-                copy = _copy_layer(layer, linear=False, dtype=conv_dtype)
+                copy = _copy_layer(layer, input_shape, linear=False, dtype=conv_dtype)
                 step = _Step(copy, "plain", None, low, None)
             elif isinstance(layer, COMMUTING_TYPES):
                 step = _Step(layer, "commute", None, tf.float32, None)

@@ -18,6 +18,12 @@ import keras
 import numpy as np
 
 from cnn_core import config
+from cnn_core.anatomy import (
+    InputNormalization,
+    ModelDescription,
+    UnsupportedModelError,
+    describe_model,
+)
 from cnn_core.data import MnistData
 
 TRAIN_COMMAND = "make train  (or: python -m cnn_core.train)"
@@ -55,47 +61,120 @@ class TrainConfig:
 
 @dataclass
 class TrainedModel:
-    """A trained seed CNN with its metadata.
+    """A trained Keras image classifier with its metadata and its description.
 
     Attributes:
-        model: the Keras model, input `(N, 28, 28, 1)` float32 standardized, output `(N, 10)`
-            softmax probabilities.
-        meta: the metadata written beside it (`cnn.json`): accuracy, history, confusion matrix,
-            normalization, data source and fingerprint, training config and time.
+        model: the Keras model, input `(N, H, W, C)` float32 (model input: see `standardize`),
+            output `(N, classes)` softmax probabilities or raw class scores.
+        meta: the sidecar (`<stem>.json`), possibly empty: normalization, class names, data
+            source, accuracy, history, confusion matrix (the seed's training writes them all).
+        description: what the model is (`cnn_core.anatomy.describe_model`), built from `model`
+            and `meta` if not given.
+
+    Raises:
+        UnsupportedModelError: the model cannot be described (one-line reason).
     """
 
     model: keras.Model
     meta: dict[str, Any] = field(default_factory=dict)
+    description: ModelDescription | None = None
+
+    def __post_init__(self) -> None:
+        if self.description is None:
+            channels = int(self.model.inputs[0].shape[-1]) if self.model.inputs else 1
+            try:
+                normalization = InputNormalization.from_sidecar(
+                    self.meta.get("normalization"), channels
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UnsupportedModelError(f"sidecar normalization: {exc}") from exc
+            self.description = describe_model(
+                self.model, self.meta.get("class_names"), normalization
+            )
+        stats = self.meta.get("pixel_stats")
+        if isinstance(stats, dict) and {"mean", "std"} <= set(stats):
+            self._pixel_stats = (float(stats["mean"]), float(stats["std"]))
+        else:
+            self._pixel_stats = None
+
+    @property
+    def desc(self) -> ModelDescription:
+        """The description (never None after construction)."""
+        assert self.description is not None
+        return self.description
+
+    @property
+    def normalization(self) -> InputNormalization:
+        return self.desc.normalization
 
     @property
     def mean(self) -> float:
-        return float(self.meta["normalization"]["mean"])
+        """The normalization's (first) mean, pixel units."""
+        return float(self.normalization.mean[0])
 
     @property
     def std(self) -> float:
-        return float(self.meta["normalization"]["std"])
+        """The normalization's (first) std, pixel units."""
+        return float(self.normalization.std[0])
 
-    def standardize(self, images: np.ndarray) -> np.ndarray:
-        """Standardize raw digits as in training.
+    @property
+    def pixel_range(self) -> tuple[float, float]:
+        """The data's raw pixel range: the sidecar's `pixel_range`, else 0-255."""
+        low, high = self.meta.get("pixel_range", (0.0, 255.0))
+        return float(low), float(high)
 
-        Args:
-            images: `(N, 28, 28)` or `(N, 28, 28, 1)` uint8 (or float) pixel values 0-255.
+    @property
+    def pixel_stats(self) -> tuple[float, float]:
+        """`(mean, std)` of the training pixels, pixel units: the space OIPs are optimized in.
 
-        Returns:
-            `(N, 28, 28, 1)` float32, `(x - mean) / std` with the training set's mean and std.
+        From `set_pixel_stats`, else the sidecar's `pixel_stats`, else a mean/std
+        normalization (the seed's), else the pixel range's middle and a quarter of its width.
+        """
+        if self._pixel_stats is not None:
+            return self._pixel_stats
+        if self.normalization.source == "sidecar mean/std" and len(self.normalization.mean) == 1:
+            return self.mean, self.std
+        low, high = self.pixel_range
+        return (low + high) / 2, (high - low) / 4
+
+    def set_pixel_stats(self, images: np.ndarray) -> None:
+        """Take the OIP space's mean and std from the training images (any shape, pixel units)."""
+        x = np.asarray(images, dtype=np.float64)
+        std = float(x.std())
+        if x.size and std > 0:
+            self._pixel_stats = (float(x.mean()), std)
+
+    def as_batch(self, images: np.ndarray) -> np.ndarray:
+        """`(H, W)`, `(H, W, C)`, `(N, H, W)` or `(N, H, W, C)` -> `(N, H, W, C)` float32.
+
+        Raises:
+            ValueError: the images do not have the model's size and channels.
         """
         x = np.asarray(images, dtype=np.float32)
-        if x.ndim == 2:
+        h, w, c = self.desc.input_shape
+        if x.ndim == 2 or (x.ndim == 3 and x.shape == (h, w, c) and c != 1):
             x = x[None]
-        if x.ndim == 3:
+        if x.ndim == 3 and c == 1:
             x = x[..., None]
-        if x.shape[1:] != (28, 28, 1):
-            raise ValueError(f"expected (N, 28, 28[, 1]) images, got {x.shape}")
-        return (x - np.float32(self.mean)) / np.float32(self.std)
+        if x.ndim != 4 or x.shape[1:] != (h, w, c):
+            grey = f"(N, {h}, {w}[, 1])" if c == 1 else f"(N, {h}, {w}, {c})"
+            raise ValueError(f"expected {grey} images, got {x.shape}")
+        return x
+
+    def standardize(self, images: np.ndarray) -> np.ndarray:
+        """Raw pixels to model input, with the sidecar's normalization (identity without one).
+
+        Args:
+            images: `(N, H, W)` (one channel) or `(N, H, W, C)` uint8 or float pixel values.
+
+        Returns:
+            `(N, H, W, C)` float32 model input (for the seed: `(x - mean) / std`).
+        """
+        return self.normalization.to_model(self.as_batch(images))
 
     def unstandardize(self, x_std: np.ndarray) -> np.ndarray:
-        """Inverse of `standardize`: `(N, 28, 28, 1)` float32 back to pixel units (not clipped)."""
-        return np.asarray(x_std, dtype=np.float32) * np.float32(self.std) + np.float32(self.mean)
+        """Inverse of `standardize`: `(N, H, W, C)` float32 model input -> pixels (not clipped)."""
+        return self.normalization.to_pixels(self.as_batch(x_std))
 
 
 def build_seed_cnn(l2: float = 1e-4) -> keras.Model:
@@ -106,7 +185,8 @@ def build_seed_cnn(l2: float = 1e-4) -> keras.Model:
 
     Returns:
         An uncompiled functional model, input `(N, 28, 28, 1)` float32, output `(N, 10)` softmax,
-        with layers named as in `config.LAYER_NAMES`.
+        with layers named Conv2D_1, Max_Pool_1, Conv2D_2, Max_Pool_2, Conv2D_3, Flatten,
+        Dense_1, Dense_2 (the articles' names).
     """
     reg = keras.regularizers.L2(l2) if l2 > 0 else None
     conv = dict(kernel_size=(3, 3), activation="relu", kernel_regularizer=reg)
@@ -137,9 +217,7 @@ def learning_rate_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Any:
     return cfg.learning_rate
 
 
-def confusion_matrix(
-    y_true: np.ndarray, y_pred: np.ndarray, n: int = config.NUM_CLASSES
-) -> np.ndarray:
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int = 10) -> np.ndarray:
     """`(n, n)` int64 counts, rows = true class, columns = predicted class."""
     return np.bincount(np.asarray(y_true) * n + np.asarray(y_pred), minlength=n * n).reshape(n, n)
 
@@ -254,37 +332,40 @@ def save_trained(trained: TrainedModel, path: Path | None = None) -> Path:
 
 
 def load_trained(path: str | os.PathLike[str] | None = None) -> TrainedModel:
-    """Load a trained model and its metadata.
+    """Load any Keras 3 image classifier (`.keras`, `safe_mode=True`) and its optional sidecar.
+
+    The sidecar `<stem>.json` beside the model may hold `normalization` (`{"mean", "std"}` or
+    `{"scale"[, "offset"]}`, per channel or global), `class_names`, `pixel_range`,
+    `pixel_stats`, `data` and training figures. Without it the model is fed pixel values as
+    they are and its classes are numbered.
 
     Args:
         path: the `.keras` file; default `config.default_model_path()`.
 
     Raises:
         ModelNotFoundError: no model there (the message names the training command).
-        ModelLoadError: the file or its metadata is broken.
+        ModelLoadError: the file or its sidecar is broken, or the model cannot be shown (one
+            line naming the layer and the reason).
     """
     path = Path(path or config.default_model_path())
     meta_path = meta_path_for(path)
-    if not path.is_file() or not meta_path.is_file():
+    if not path.is_file():
         raise ModelNotFoundError(f"no trained model at {path}; train one with: {TRAIN_COMMAND}")
-    try:
-        meta = json.loads(meta_path.read_text())
-        meta["normalization"]["mean"], meta["normalization"]["std"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelLoadError(
-            f"{meta_path}: broken metadata ({exc}); retrain: {TRAIN_COMMAND}"
-        ) from exc
+    meta: dict[str, Any] = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+            if not isinstance(meta, dict):
+                raise ValueError(f"expected a JSON object, got {type(meta).__name__}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelLoadError(f"{meta_path}: broken sidecar ({exc})") from exc
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for a damaged archive
         raise ModelLoadError(
             f"{path}: cannot load model ({exc}); retrain: {TRAIN_COMMAND}"
         ) from exc
-    names = tuple(
-        layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
-    )
-    if names != config.LAYER_NAMES:
-        raise ModelLoadError(
-            f"{path}: layers {names} are not the seed CNN's; retrain: {TRAIN_COMMAND}"
-        )
-    return TrainedModel(model, meta)
+    try:
+        return TrainedModel(model, meta)
+    except UnsupportedModelError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from exc

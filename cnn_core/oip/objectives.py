@@ -5,11 +5,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
-from cnn_core import config
-
-#: Layers whose nodes `Node` can address (`Dense_2` nodes are class logits: use `ClassLogit`).
-NODE_OBJECTIVE_LAYERS: tuple[str, ...] = ("Flatten", "Dense_1")
-#: The pre-softmax output of `Dense_2`, addressed by `ClassLogit`.
+#: The pre-softmax output of the model's last layer, addressed by `ClassLogit`.
 LOGIT = "logit"
 
 
@@ -115,52 +111,46 @@ class Objective:
         return " ".join(parts)
 
 
+def _check_layer(layer: object) -> str:
+    if not isinstance(layer, str) or not layer:
+        raise OipError(f"layer must be a layer name, got {layer!r}")
+    return layer
+
+
 class MapMean(Objective):
-    """Mean activation of one feature map of a conv or pool layer.
+    """Mean activation of one feature map of a map layer (conv, pooling).
+
+    Objectives name layers; the engine of a model checks them against its description (an
+    unknown layer or a unit beyond the layer's size is an `OipError` there).
 
     Args:
-        layer: one of `config.MAP_LAYERS`.
+        layer: a map layer of the model.
         unit: the map (channel) index.
     """
 
     def __init__(self, layer: str, unit: int) -> None:
-        if layer not in config.MAP_LAYERS:
-            raise OipError(
-                f"MapMean needs a map layer ({', '.join(config.MAP_LAYERS)}), got {layer!r}"
-            )
-        super().__init__(((1.0, Term("map", layer, _check_unit(unit))),))
+        super().__init__(((1.0, Term("map", _check_layer(layer), _check_unit(unit))),))
 
 
 class Node(Objective):
-    """Value of one node of `Flatten` or `Dense_1` (for `Dense_2` use `ClassLogit`).
+    """Value of one node of a hidden node layer (Flatten, Dense, global pooling); for the
+    output layer use `ClassLogit`.
 
     Args:
-        layer: `"Flatten"` or `"Dense_1"`.
+        layer: a node layer of the model other than its output.
         unit: the node index.
     """
 
     def __init__(self, layer: str, unit: int) -> None:
-        if layer == config.LAYER_NAMES[-1]:
-            raise OipError(
-                f"{layer} nodes are class probabilities; maximize the pre-softmax score with "
-                f"ClassLogit({unit!r}) instead"
-            )
-        if layer not in NODE_OBJECTIVE_LAYERS:
-            raise OipError(
-                f"Node needs a node layer ({', '.join(NODE_OBJECTIVE_LAYERS)}), got {layer!r}"
-            )
-        super().__init__(((1.0, Term("node", layer, _check_unit(unit))),))
+        super().__init__(((1.0, Term("node", _check_layer(layer), _check_unit(unit))),))
 
 
 class ClassLogit(Objective):
-    """The pre-softmax score (logit) of one class, computed from Dense_1 with Dense_2's weights.
+    """The pre-softmax score (logit) of one class: the output layer's value before its softmax.
 
     Args:
-        digit: the class, 0-9.
+        digit: the class index, 0 to classes - 1 (checked by the engine).
     """
 
     def __init__(self, digit: int) -> None:
-        digit = _check_unit(digit)
-        if digit >= config.NUM_CLASSES:
-            raise OipError(f"class must be 0-{config.NUM_CLASSES - 1}, got {digit}")
-        super().__init__(((1.0, Term("logit", LOGIT, digit)),))
+        super().__init__(((1.0, Term("logit", LOGIT, _check_unit(digit))),))

@@ -31,7 +31,7 @@ def standardize_each(images: np.ndarray) -> np.ndarray:
 
 
 def tf_standardize_each(x: tf.Tensor) -> tf.Tensor:
-    """`(N, 28, 28, 1)` float32 -> per-image mean 0, std 1."""
+    """`(N, H, W, C)` float32 -> per-image mean 0, std 1 (over all pixels and channels)."""
     mean, var = tf.nn.moments(x, axes=[1, 2, 3], keepdims=True)
     return (x - mean) / (tf.sqrt(var) + _EPS)
 
@@ -55,22 +55,24 @@ def _reflect_taps(size: int, radius: int) -> np.ndarray:
 def tf_gaussian_blur(x: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
     """Separable Gaussian blur with reflected borders; suppresses high spatial frequencies.
 
-    Done as two small matrix products per image (`B @ x @ B.T`, `B` built from `sigma` in the
-    graph): a 1-channel convolution is slow on CPU, a 28 x 28 matrix product is not.
+    Done as two small matrix products per image and channel (`B_h @ x @ B_w.T`, built from
+    `sigma` in the graph): a 1-channel convolution is slow on CPU, a 28 x 28 matrix product is
+    not.
 
     Args:
-        x: `(N, 28, 28, 1)` float32.
+        x: `(N, H, W, C)` float32 with static H and W (H, W >= 2).
         sigma: scalar float32 px (> 0; the kernel is truncated at `BLUR_RADIUS` px).
 
     Returns:
-        `(N, 28, 28, 1)` float32.
+        `(N, H, W, C)` float32.
     """
-    size = x.shape[1] or 28
+    height, width = x.shape[1] or 28, x.shape[2] or 28
     offsets = tf.range(-BLUR_RADIUS, BLUR_RADIUS + 1, dtype=tf.float32)
     kernel = tf.exp(-0.5 * tf.square(offsets / tf.maximum(sigma, 1e-3)))
     kernel = kernel / tf.reduce_sum(kernel)
-    matrix = tf.tensordot(kernel, tf.constant(_reflect_taps(size, BLUR_RADIUS)), axes=1)
-    return tf.einsum("ij,njkc,lk->nilc", matrix, x, matrix)
+    rows = tf.tensordot(kernel, tf.constant(_reflect_taps(height, BLUR_RADIUS)), axes=1)
+    cols = tf.tensordot(kernel, tf.constant(_reflect_taps(width, BLUR_RADIUS)), axes=1)
+    return tf.einsum("ij,njkc,lk->nilc", rows, x, cols)
 
 
 def tf_roll_each(x: tf.Tensor, dy: tf.Tensor, dx: tf.Tensor) -> tf.Tensor:
@@ -91,7 +93,7 @@ def tf_roll_each(x: tf.Tensor, dy: tf.Tensor, dx: tf.Tensor) -> tf.Tensor:
 
 
 def tf_total_variation(x: tf.Tensor) -> tf.Tensor:
-    """`(N,)` mean absolute difference between neighbouring pixels of each `(N, H, W, 1)` image."""
+    """`(N,)` mean absolute difference between neighbouring pixels of each `(N, H, W, C)` image."""
     dy = tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=[1, 2, 3])
     dx = tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=[1, 2, 3])
     return dy + dx

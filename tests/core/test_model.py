@@ -21,6 +21,17 @@ from cnn_core.model import (
     train,
 )
 
+SEED_LAYERS = (
+    "Conv2D_1",
+    "Max_Pool_1",
+    "Conv2D_2",
+    "Max_Pool_2",
+    "Conv2D_3",
+    "Flatten",
+    "Dense_1",
+    "Dense_2",
+)
+
 
 def small_data(data: MnistData, n_train: int = 600, n_test: int = 200) -> MnistData:
     return MnistData(
@@ -36,7 +47,7 @@ def small_data(data: MnistData, n_train: int = 600, n_test: int = 200) -> MnistD
 def test_seed_cnn_has_208982_parameters_and_named_layers():
     model = build_seed_cnn()
     assert model.count_params() == config.SEED_PARAMETER_COUNT == 208_982
-    assert tuple(layer.name for layer in model.layers[1:]) == config.LAYER_NAMES
+    assert tuple(layer.name for layer in model.layers[1:]) == SEED_LAYERS
     shapes = [tuple(layer.output.shape[1:]) for layer in model.layers[1:]]
     assert shapes == [
         (26, 26, 32),
@@ -132,16 +143,26 @@ def test_broken_metadata_is_a_clear_error(tmp_path, trained):
     path = tmp_path / "cnn.keras"
     trained.model.save(path)
     (tmp_path / "cnn.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match="broken metadata"):
+    with pytest.raises(ModelLoadError, match="cnn.json: broken sidecar"):
         load_trained(path)
 
 
-def test_a_model_that_is_not_the_seed_cnn_is_refused(tmp_path, trained):
+def test_a_model_that_gives_no_class_scores_is_refused_in_one_line(tmp_path, trained):
     path = tmp_path / "cnn.keras"
     keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(name="f")]).save(path)
-    (tmp_path / "cnn.json").write_text(json.dumps(trained.meta))
-    with pytest.raises(ModelLoadError, match="not the seed CNN"):
+    with pytest.raises(ModelLoadError, match=r"ends with 'f' \(Flatten\).*class scores") as err:
         load_trained(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_model_without_sidecar_loads_with_numbered_classes_and_raw_pixels(tmp_path, trained):
+    path = tmp_path / "bare.keras"
+    trained.model.save(path)
+    loaded = load_trained(path)
+    assert loaded.meta == {} and loaded.desc.class_names == tuple("0123456789")
+    assert loaded.normalization.is_identity
+    pixels = np.full((1, 28, 28), 200, np.uint8)
+    np.testing.assert_array_equal(loaded.standardize(pixels), np.full((1, 28, 28, 1), 200.0))
 
 
 def test_confusion_matrix_counts():
