@@ -18,6 +18,9 @@ from cnn_core import config
 
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned byte, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned byte, 1 dimension
+#: The MNIST format (its sources only; any other data gives its own size and classes).
+MNIST_SIDE = 28
+MNIST_CLASSES = 10
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 CLASS_NAMES_KEY = "class_names"
 SPLITS = ("train", "test")
@@ -213,7 +216,7 @@ def read_idx(path: Path, *, images: bool) -> np.ndarray:
     if len(raw) < header:
         raise DataError(f"{path}: truncated header ({len(raw)} bytes)")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    if images and dims[1:] != (config.IMAGE_SIZE, config.IMAGE_SIZE):
+    if images and dims[1:] != (MNIST_SIDE, MNIST_SIDE):
         raise DataError(f"{path}: images are {dims[1:]}, expected 28x28")
     count = int(np.prod(dims))
     if len(raw) - header != count:
@@ -243,9 +246,9 @@ def load_embedded() -> MnistData:
     table = np.loadtxt(
         io.BytesIO(gzip.decompress(path.read_bytes())), delimiter=",", dtype=np.int64
     )
-    if table.ndim != 2 or table.shape[1] != 28 * 28 + 1:
+    if table.ndim != 2 or table.shape[1] != MNIST_SIDE * MNIST_SIDE + 1:
         raise DataError(f"{path}: expected 785 columns (784 pixels + label), got {table.shape}")
-    images = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28)
+    images = table[:, :-1].astype(np.uint8).reshape(-1, MNIST_SIDE, MNIST_SIDE)
     labels = table[:, -1]
     train_idx, test_idx = stratified_split(
         labels, config.EMBEDDED_TEST_PER_CLASS, config.SPLIT_SEED
@@ -299,7 +302,7 @@ def _assemble(arrays: dict[str, np.ndarray], source: str) -> MnistData:
     for key in NPZ_KEYS:
         array = np.asarray(arrays[key])
         if key.startswith("x_"):
-            if array.ndim != 3 or array.shape[1:] != (28, 28):
+            if array.ndim != 3 or array.shape[1:] != (MNIST_SIDE, MNIST_SIDE):
                 raise DataError(f"{source}: {key} has shape {array.shape}, expected (N, 28, 28)")
             if array.dtype != np.uint8:
                 if array.size and (array.min() < 0 or array.max() > 255):
@@ -309,7 +312,7 @@ def _assemble(arrays: dict[str, np.ndarray], source: str) -> MnistData:
             if array.ndim != 1:
                 raise DataError(f"{source}: {key} has shape {array.shape}, expected (N,)")
             array = array.astype(np.int64)
-            if array.size and (array.min() < 0 or array.max() >= config.NUM_CLASSES):
+            if array.size and (array.min() < 0 or array.max() >= MNIST_CLASSES):
                 raise DataError(f"{source}: {key} has labels outside 0-9")
         checked[key] = np.ascontiguousarray(array)
     for split in SPLITS:
@@ -320,7 +323,7 @@ def _assemble(arrays: dict[str, np.ndarray], source: str) -> MnistData:
         **checked,
         source=source,
         fingerprint=fingerprint_arrays(*(checked[k] for k in NPZ_KEYS)),
-        class_names=numbered_classes(config.NUM_CLASSES),
+        class_names=numbered_classes(MNIST_CLASSES),
     )
 
 

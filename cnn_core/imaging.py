@@ -482,7 +482,7 @@ def grid_png(values: np.ndarray, **options) -> bytes:
 
 
 def digit_png(image: np.ndarray, colormap: str = "gray", scale: int = 10) -> bytes:
-    """A `(28, 28)` uint8 digit (or any 2-D array, min..max stretched) as an enlarged PNG."""
+    """An `(H, W)` uint8 grey image (or any 2-D array, min..max stretched) as an enlarged PNG."""
     arr = np.asarray(image, dtype=np.float64)
     if arr.ndim != 2:
         raise ImagingError(f"expected a 2-D image, got {arr.shape}")
@@ -500,17 +500,18 @@ def oip_levels(image: np.ndarray, *, enhanced: bool = False) -> np.ndarray:
     """Display levels of one OIP, as in the seed's two-fold view.
 
     Args:
-        image: `(28, 28)` float, an OIP in the model's (standardized) input space.
+        image: `(H, W)` float, an OIP in the model's input space, or `(H, W, 3)` for a colour
+            model (all three channels share one stretch, so their balance is kept).
         enhanced: False: the plain view, min..max stretched linearly. True: the
             contrast-enhanced view, clipped to the 2nd..98th percentile and pushed apart by an
             S-curve, so faint structure stands out.
 
     Returns:
-        `(28, 28)` float32 levels in `[0, 1]` (feed to `colorize`).
+        float32 levels in `[0, 1]` of the image's shape (feed to `oip_rgb`).
     """
     x = np.asarray(image, dtype=np.float64)
-    if x.ndim != 2:
-        raise ImagingError(f"expected one 2-D OIP, got {x.shape}")
+    if not (x.ndim == 2 or (x.ndim == 3 and x.shape[2] == 3)):
+        raise ImagingError(f"expected one (H, W) or (H, W, 3) OIP, got {x.shape}")
     if not enhanced:
         return _stretch(x, None).astype(np.float32)
     low, high = np.percentile(x, [2.0, 98.0])
@@ -519,18 +520,27 @@ def oip_levels(image: np.ndarray, *, enhanced: bool = False) -> np.ndarray:
     return s_curve.astype(np.float32)
 
 
+def oip_rgb(levels: np.ndarray, colormap: str) -> np.ndarray:
+    """`(H, W, 3)` uint8 RGB of `oip_levels`: a grey OIP through `colormap`; a colour OIP is
+    its own colours (the colormap is not used, only checked)."""
+    if levels.ndim == 2:
+        return colorize(levels, colormap)
+    check_colormap(colormap)
+    return np.rint(np.clip(levels, 0.0, 1.0) * 255).astype(np.uint8)
+
+
 def two_fold_image(image: np.ndarray, colormap: str = "jet", scale: int = 6) -> np.ndarray:
     """The seed's two-fold view of one OIP: plain above, contrast-enhanced below.
 
     Args:
-        image: `(28, 28)` float OIP.
+        image: `(H, W)` (or colour `(H, W, 3)`) float OIP.
         colormap: one of `COLORMAPS`.
         scale: screen pixels per OIP pixel.
 
     Returns:
-        `(2 * 28 * scale + scale, 28 * scale, 3)` uint8 RGB, a white gap between the views.
+        `(2 * H * scale + scale, W * scale, 3)` uint8 RGB, a white gap between the views.
     """
-    views = [colorize(oip_levels(image, enhanced=e), colormap) for e in (False, True)]
+    views = [oip_rgb(oip_levels(image, enhanced=e), colormap) for e in (False, True)]
     gap = np.full((1, views[0].shape[1], 3), 255, dtype=np.uint8)
     rgb = np.concatenate([views[0], gap, views[1]])
     return rgb.repeat(scale, axis=0).repeat(scale, axis=1)
@@ -544,21 +554,21 @@ def oip_picture(image: np.ndarray, view: str = "two_fold", colormap: str = "jet"
     """One OIP as RGB at one screen pixel per OIP pixel.
 
     Args:
-        image: `(28, 28)` float OIP (standardized input space).
+        image: `(H, W)` float OIP (model input space), or `(H, W, 3)` for a colour model.
         view: one of `OIP_VIEWS`.
-        colormap: one of `COLORMAPS`.
+        colormap: one of `COLORMAPS` (grey OIPs only).
 
     Returns:
-        `(28, 28, 3)` uint8 RGB, or `(57, 28, 3)` for "two_fold" (a 1-pixel white gap).
+        `(H, W, 3)` uint8 RGB, or `(2 * H + 1, W, 3)` for "two_fold" (a 1-pixel white gap).
 
     Raises:
-        ImagingError: unknown view or not a 2-D image; UnknownColormapError.
+        ImagingError: unknown view or not an `(H, W)` / `(H, W, 3)` image; UnknownColormapError.
     """
     if view not in OIP_VIEWS:
         raise ImagingError(f"unknown OIP view {view!r}; choose one of {', '.join(OIP_VIEWS)}")
     if view == "two_fold":
         return two_fold_image(image, colormap, scale=1)
-    return colorize(oip_levels(image, enhanced=view == "enhanced"), colormap)
+    return oip_rgb(oip_levels(image, enhanced=view == "enhanced"), colormap)
 
 
 def oip_png(
@@ -582,7 +592,7 @@ def oip_gallery_image(
     """Many OIPs (e.g. all 128 maps of Conv2D_3) in a grid, row by row, each scaled on its own.
 
     Args:
-        images: `(n, 28, 28)` float OIPs.
+        images: `(n, H, W)` float OIPs, or `(n, H, W, 3)` for a colour model.
         view: one of `OIP_VIEWS`.
         colormap: one of `COLORMAPS`.
         per_row: OIPs per row (the last row may be partial).
@@ -592,15 +602,16 @@ def oip_gallery_image(
         gap_rgb: colour of the gaps and of empty cells.
 
     Returns:
-        `(rows * (h + gap_px) - gap_px, cols * (28 * scale + gap_px) - gap_px, 3)` uint8 RGB,
-        `h` = 28 * scale (57 * scale for "two_fold").
+        `(rows * (h + gap_px) - gap_px, cols * (W * scale + gap_px) - gap_px, 3)` uint8 RGB,
+        `h` = H * scale ((2 * H + 1) * scale for "two_fold").
 
     Raises:
         GridLayoutError: no images or a bad shape; ImagingError: bad view or scale.
     """
     arr = np.asarray(images, dtype=np.float32)
-    if arr.ndim != 3 or arr.shape[0] == 0:
-        raise GridLayoutError(f"expected (n, H, W) OIPs with n >= 1, got {arr.shape}")
+    colour = arr.ndim == 4 and arr.shape[3] == 3
+    if not (arr.ndim == 3 or colour) or arr.shape[0] == 0:
+        raise GridLayoutError(f"expected (n, H, W) or (n, H, W, 3) OIPs, n >= 1, got {arr.shape}")
     if gap_px is None:
         gap_px = 3 * scale if view == "two_fold" else 2
     if scale < 1 or gap_px < 0:

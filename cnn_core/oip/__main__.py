@@ -16,8 +16,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from cnn_core import config
-
 
 def parse_units(text: str) -> list[int] | str:
     """`"all"`, or comma-separated indices and inclusive ranges: `"0,5,10-15"`."""
@@ -43,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m cnn_core.oip", description=__doc__.split("\n")[0].split(": ", 1)[1]
     )
-    parser.add_argument("--layer", required=True, choices=config.LAYER_NAMES)
+    parser.add_argument(
+        "--layer", required=True, help="a layer of the model (checked once it is loaded)"
+    )
     parser.add_argument("--units", type=parse_units, default="all", help="'all' or 0,5,10-15")
     parser.add_argument("--steps", type=int, default=defaults.steps)
     parser.add_argument("--seed", type=int, default=0, help="starting-noise seed")
@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     import numpy as np
 
     from cnn_core import imaging
@@ -78,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         imaging.check_colormap(args.colormap)
         trained = load_trained(args.model)
+    except (ModelNotFoundError, ModelLoadError, imaging.ImagingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    names = trained.desc.names
+    if args.layer not in names:  # the layers depend on the model: checked here, not by argparse
+        parser.error(
+            f"argument --layer: invalid choice: {args.layer!r} (this model has {', '.join(names)})"
+        )
+    try:
         options = dict(
             step_size=args.step_size,
             wavelength=args.wavelength,

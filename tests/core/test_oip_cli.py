@@ -41,8 +41,23 @@ def test_units_parse_lists_ranges_and_all():
         parse_units("three")
 
 
-def test_unknown_layer_is_an_argument_error(tmp_path, capsys):
+def test_unknown_layer_is_an_argument_error_listing_the_models_layers(trained, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--layer", "Conv2D_9", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "invalid choice" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "invalid choice: 'Conv2D_9'" in err and ", ".join(trained.desc.names) in err
+    assert "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_layers_come_from_the_loaded_model_not_the_seed(shapes_path, tmp_path, capsys):
+    args = ["--model", str(shapes_path), "--units", "0,1", "--steps", "3", "--out", str(tmp_path)]
+    assert main(["--layer", "conv3", *args]) == 0
+    arrays = np.load(tmp_path / "conv3.npz")
+    assert arrays["images"].shape == (2, 32, 32, 3)
+    assert arrays["probabilities"].shape == (2, 6)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):  # a seed layer is not a layer of this model
+        main(["--layer", "Conv2D_3", *args])
+    assert "invalid choice: 'Conv2D_3'" in capsys.readouterr().err

@@ -60,6 +60,20 @@ def test_two_fold_gallery_separates_pairs_more_than_the_views_of_a_pair(oips):
     assert Image.open(io.BytesIO(png)).size == (4 * 84 + 3 * 2, 84)
 
 
+def test_a_colour_oip_is_shown_in_its_own_colours_with_one_stretch_for_all_channels():
+    image = np.zeros((32, 32, 3), np.float32)
+    image[:, :, 0] = 2.0  # red everywhere
+    image[8:16, 8:16, 2] = 1.0  # half-bright blue in a square
+    plain = imaging.oip_picture(image, "plain", "viridis")
+    assert plain.shape == (32, 32, 3)
+    assert plain[0, 0].tolist() == [255, 0, 0]
+    assert plain[10, 10].tolist() == [255, 0, 128]  # blue at half the red: balance kept
+    assert imaging.oip_picture(image, "two_fold").shape == (65, 32, 3)
+    gallery = imaging.oip_gallery_image(np.stack([image, -image]), per_row=2, scale=1, gap_px=0)
+    assert gallery.shape == (32, 64, 3)
+    np.testing.assert_array_equal(gallery[:, :32], plain)
+
+
 @pytest.mark.parametrize(
     ("call", "error"),
     [
