@@ -2,15 +2,10 @@
 # Makes the podman base image cnn-lens-base:bookworm (Debian bookworm, minbase) when it is missing.
 # No container registry is reachable here, so the Dockerfile's base is made locally with
 # debootstrap and imported into podman (elsewhere: docker build uses debian:bookworm-slim).
-# Also writes /etc/containers/containers.conf without default ulimits (setrlimit is refused here).
 set -euo pipefail
 IMAGE="${CNN_LENS_BASE_IMAGE:-localhost/cnn-lens-base:bookworm}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-conf=/etc/containers/containers.conf
-if ! grep -qs "default_ulimits" "$conf"; then
-  mkdir -p /etc/containers
-  printf '[containers]\ndefault_ulimits = []\n' >>"$conf"
-fi
+bash "$(dirname "$0")/system-deps.sh"  # podman, runc, debootstrap; containers.conf
 if podman --runtime runc image exists "$IMAGE"; then
   exit 0
 fi

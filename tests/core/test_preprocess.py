@@ -98,3 +98,42 @@ def test_stored_digit_is_validated_on_its_way_back():
     for bad in (None, "x", [[1, 2], [3, 4]], (np.ones((28, 28)) * 300).tolist(), [[0.5] * 28] * 28):
         with pytest.raises(preprocess.UploadError):
             preprocess.digit_from_list(bad)
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def test_a_decompression_bomb_gets_the_size_message():
+    # 20000 x 20000 white pixels compress to a few hundred KB: Pillow's bomb check fires
+    raw = _png_bytes(Image.new("L", (20000, 20000), 255))
+    assert len(raw) < preprocess.MAX_UPLOAD_BYTES
+    url = "data:image/png;base64," + base64.b64encode(raw).decode()
+    with pytest.raises(preprocess.ImageTooLargeError, match="4096x4096"):
+        preprocess.digit_from_upload(url)
+
+
+def test_formats_outside_the_list_are_refused_as_not_an_image():
+    buffer = io.BytesIO()
+    _off_centre_seven().save(buffer, format="TIFF")
+    url = "data:image/tiff;base64," + base64.b64encode(buffer.getvalue()).decode()
+    with pytest.raises(preprocess.NotAnImageError, match="PNG"):
+        preprocess.digit_from_upload(url)
+
+
+def test_the_largest_accepted_picture_gives_the_digit_its_small_copy_gives():
+    # 4096 x 4096 RGBA, transparent paper: reduced after decoding, the digit must not change
+    def seven(size: int) -> Image.Image:
+        image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(image)
+        k = size / 400
+        draw.line([(100 * k, 80 * k), (300 * k, 80 * k)], fill=(0, 0, 0, 255), width=round(28 * k))
+        draw.line([(300 * k, 80 * k), (160 * k, 330 * k)], fill=(0, 0, 0, 255), width=round(28 * k))
+        return image
+
+    large = preprocess.digit_from_upload(_data_url(seven(4096)))
+    small = preprocess.digit_from_upload(_data_url(seven(1024)))
+    assert large.shape == (28, 28)
+    assert np.abs(large.astype(int) - small.astype(int)).mean() < 4  # of 255
