@@ -10,14 +10,20 @@ import plotly.graph_objects as go
 
 from cnn_core import imaging
 
-CLASS_LABELS = [str(k) for k in range(10)]
 MARGIN = dict(l=40, r=10, t=40, b=40)
+
+
+def class_labels(n: int) -> list[str]:
+    """Category labels of `n` classes on figure axes: their indices ("0", "1", ...), which is
+    what a click on the figure gives back."""
+    return [str(k) for k in range(n)]
 
 
 def confusion_matrix_figure(
     cm: np.ndarray, title: str = "Confusion matrix (test split)"
 ) -> go.Figure:
-    """Heatmap of a `(10, 10)` int confusion matrix, rows = true class, counts written in cells.
+    """Heatmap of a `(classes, classes)` int confusion matrix, rows = true class, counts
+    written in cells (axes labelled by class index).
 
     Colours are row-normalized (share of each true class), so errors stand out next to the
     large diagonal; hover shows both the count and the share.
@@ -25,11 +31,12 @@ def confusion_matrix_figure(
     cm = np.asarray(cm, dtype=np.int64)
     totals = np.maximum(cm.sum(axis=1, keepdims=True), 1)
     share = cm / totals
+    labels = class_labels(len(cm))
     fig = go.Figure(
         go.Heatmap(
             z=np.sqrt(share),  # sqrt spreads the small off-diagonal shares over more colours
-            x=CLASS_LABELS,
-            y=CLASS_LABELS,
+            x=labels,
+            y=labels,
             text=cm,
             texttemplate="%{text}",
             customdata=share * 100,
@@ -451,7 +458,7 @@ def map_detail_figure(
 
 
 def digit_figure(image: np.ndarray, *, colormap: str = "gray", title: str | None = None):
-    """A `(28, 28)` uint8 digit as the model sees it (0 = background), hover gives pixel values."""
+    """An `(H, W)` uint8 image as the model sees it (0 = black), hover gives pixel values."""
     image = np.asarray(image, dtype=np.uint8)
     return go.Figure(
         data=[
@@ -478,7 +485,7 @@ def digit_figure(image: np.ndarray, *, colormap: str = "gray", title: str | None
 def probabilities_figure(
     proba: Sequence[float], *, true_label: int | None = None, title: str | None = None
 ) -> go.Figure:
-    """The 10 class probabilities as bars: predicted class blue, a missed true class red."""
+    """`(classes,)` class probabilities as bars: predicted class blue, a missed true class red."""
     p = np.asarray(proba, dtype=np.float64)
     predicted = int(p.argmax())
     colors = ["#2c7be5" if k == predicted else "#adb5bd" for k in range(len(p))]
@@ -488,7 +495,7 @@ def probabilities_figure(
         data=[
             dict(
                 type="bar",
-                x=CLASS_LABELS[: len(p)],
+                x=class_labels(len(p)),
                 y=p,
                 marker=dict(color=colors),
                 text=[f"{v:.1%}" if v >= 0.005 else "" for v in p],

@@ -33,7 +33,8 @@ import numpy as np
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app import settings as app_settings
-from cnn_core import config
+from cnn_core.anatomy import ModelDescription
+from cnn_core.compare import default_pair
 from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node, OipProgress
 
 log = logging.getLogger(__name__)
@@ -91,14 +92,23 @@ def _float(raw: dict[str, Any], key: str, default: float, lo: float, hi: float) 
     return number
 
 
-def parse_spec(raw: dict[str, Any]) -> dict[str, Any]:
-    """Validate and normalize a job request.
+def objective_layers(kind: str, desc: ModelDescription) -> tuple[str, ...]:
+    """The layers a job of `kind` can target: map layers (map, gallery) or the hidden node
+    layers, from the output back (node: for the seed Dense_1 before Flatten)."""
+    if kind in ("map", "gallery"):
+        return desc.map_layers
+    return desc.hidden_node_layers[::-1] if kind == "node" else ()
+
+
+def parse_spec(raw: dict[str, Any], desc: ModelDescription) -> dict[str, Any]:
+    """Validate and normalize a job request against the loaded model's description.
 
     Args:
         raw: `kind` (map | node | class | contrast | gallery), `layer`, `unit` (map/node),
             `a`, `b` (class / contrast), `units` (gallery: list of ints or "all"), `steps`,
             `step_size`, `wavelength`, `blur_sigma`, `seed`, `n_seeds`, `pace` (steps per
             second for watching; 0 = as fast as possible).
+        desc: the model's description (its layers, units, classes and image size).
 
     Returns:
         A canonical JSON-able dict (stable key order: it is also the cache key).
@@ -113,12 +123,13 @@ def parse_spec(raw: dict[str, Any]) -> dict[str, Any]:
         raise JobSpecError(f"unknown objective kind {kind!r}; choose one of {', '.join(KINDS)}")
     spec: dict[str, Any] = {"kind": kind}
     if kind in ("map", "node", "gallery"):
-        layers = config.MAP_LAYERS if kind in ("map", "gallery") else ("Flatten", "Dense_1")
+        layers = objective_layers(kind, desc)
         layer = raw.get("layer")
         if layer not in layers:
-            raise JobSpecError(f"layer {layer!r} has no {kind}s to optimize; choose {layers}")
+            choices = ", ".join(layers) or "none: this model has no such layer"
+            raise JobSpecError(f"layer {layer!r} has no {kind}s to optimize; choose {choices}")
         spec["layer"] = layer
-        n_units = config.LAYER_UNITS[layer]
+        n_units = desc.units(layer)
         if kind == "gallery":
             units = raw.get("units", "all")
             if units == "all":
@@ -128,16 +139,19 @@ def parse_spec(raw: dict[str, Any]) -> dict[str, Any]:
             spec["units"] = [_int({"unit": u}, "unit", 0, 0, n_units - 1) for u in units]
         else:
             spec["unit"] = _int(raw, "unit", 0, 0, n_units - 1)
+    last_class = desc.num_classes - 1
+    default_a, default_b = default_pair(desc.num_classes)
     if kind in ("class", "contrast"):
-        spec["a"] = _int(raw, "a", 4, 0, 9)
+        spec["a"] = _int(raw, "a", default_a, 0, last_class)
     if kind == "contrast":
-        spec["b"] = _int(raw, "b", 9, 0, 9)
+        spec["b"] = _int(raw, "b", default_b, 0, last_class)
         if spec["b"] == spec["a"]:
             raise JobSpecError("a class contrast needs two different classes")
     defaults = ENGINE_DEFAULTS
     spec["steps"] = _int(raw, "steps", defaults.steps, 1, MAX_STEPS)
     spec["step_size"] = _float(raw, "step_size", defaults.step_size, 1e-4, 10.0)
-    spec["wavelength"] = _float(raw, "wavelength", defaults.wavelength, 1.0, 28.0)
+    side = float(max(desc.height, desc.width))  # a longer wavelength than the image is moot
+    spec["wavelength"] = _float(raw, "wavelength", min(defaults.wavelength, side), 1.0, side)
     spec["blur_sigma"] = _float(raw, "blur_sigma", defaults.blur_sigma, 0.0, 5.0)
     spec["seed"] = _int(raw, "seed", 0, 0, 2**31 - 1)
     spec["n_seeds"] = 1 if kind == "gallery" else _int(raw, "n_seeds", 1, 1, MAX_SEEDS)
@@ -487,11 +501,18 @@ class CeleryRunner:
 class JobManager:
     """Submit, poll and cancel jobs through signed handles; the page talks only to this."""
 
-    def __init__(self, secret_key: str, runner: LocalRunner | CeleryRunner, model_fingerprint: str):
+    def __init__(
+        self,
+        secret_key: str,
+        runner: LocalRunner | CeleryRunner,
+        model_fingerprint: str,
+        description: ModelDescription,
+    ):
         self._signer = URLSafeSerializer(secret_key, salt="cnn-lens-oip-job")
         self.runner = runner
         self.store: JobStore = runner.store
         self._fingerprint = model_fingerprint
+        self.description = description
 
     @property
     def backend(self) -> str:
@@ -533,7 +554,7 @@ class JobManager:
             JobSpecError: a bad request.
             JobsUnavailableError: the job store (Redis) or queue cannot be reached.
         """
-        spec = parse_spec(raw_spec)
+        spec = parse_spec(raw_spec, self.description)
         try:
             return self._submit(spec)
         except self._store_errors() as exc:
@@ -603,13 +624,19 @@ _manager: JobManager | None = None
 _manager_lock = threading.Lock()
 
 
-def make_manager(secret_key: str, engine_factory: Callable[[], Any], model: str) -> JobManager:
+def make_manager(
+    secret_key: str,
+    engine_factory: Callable[[], Any],
+    model: str,
+    description: ModelDescription,
+) -> JobManager:
     """A manager on Celery + Redis if `REDIS_URL` is set, else on the local thread runner.
 
     Args:
         secret_key: signs job handles (the Flask secret key; shared by all web processes).
         engine_factory: returns the process's warm `OipEngine` (local runner only).
         model: `model_id` of the served model (cache key; workers check they have the same).
+        description: the served model's description (job requests are checked against it).
     """
     url = app_settings.load_settings().redis_url
     runner: LocalRunner | CeleryRunner
@@ -617,7 +644,7 @@ def make_manager(secret_key: str, engine_factory: Callable[[], Any], model: str)
         runner = CeleryRunner(RedisStore(url), model)
     else:
         runner = LocalRunner(MemoryStore(), engine_factory)
-    return JobManager(secret_key, runner, model)
+    return JobManager(secret_key, runner, model, description)
 
 
 def set_manager(manager: JobManager) -> None:

@@ -105,7 +105,10 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     ready = threading.Event()
     app.server.config[READY_KEY] = ready
     manager = jobs.make_manager(
-        app.server.secret_key, loaded.oip_engine, jobs.model_id(loaded.trained.meta)
+        app.server.secret_key,
+        loaded.oip_engine,
+        jobs.model_id(loaded.trained.meta),
+        loaded.desc,
     )
     jobs.set_manager(manager)
     if manager.backend == "local":

@@ -10,10 +10,15 @@ from typing import Any
 import numpy as np
 
 from cnn_core.activations import ActivationModel
+from cnn_core.anatomy import ModelDescription
 from cnn_core.data import MnistData, load_mnist
 from cnn_core.model import TrainedModel, load_trained
 
 log = logging.getLogger(__name__)
+
+#: Key of the pre-softmax class scores in `Services.unit_tables`: not a possible layer name
+#: (Keras refuses "/" in names), so it cannot shadow a layer called "logits".
+LOGITS = "/logits"
 
 
 @dataclass
@@ -24,8 +29,8 @@ class Services:
         data: the digits.
         trained: the trained model and its metadata.
         acts: the activation model (all layers, one traced graph).
-        x_std: `{split: (N, 28, 28, 1) float32}` standardized digits.
-        proba: `{split: (N, 10) float32}` class probabilities of every digit.
+        x_std: `{split: (N, H, W, C) float32}` the images as model input.
+        proba: `{split: (N, classes) float32}` class probabilities of every image.
     """
 
     data: MnistData
@@ -33,8 +38,6 @@ class Services:
     acts: ActivationModel
     x_std: dict[str, np.ndarray] = field(default_factory=dict)
     proba: dict[str, np.ndarray] = field(default_factory=dict)
-    _engine: Any = field(default=None, repr=False)
-    _engine_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     _tables_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -51,25 +54,28 @@ class Services:
         return services
 
     @property
+    def desc(self) -> ModelDescription:
+        """The loaded model's description: layer names, units, classes, input size."""
+        return self.trained.desc
+
+    @property
     def data_matches_model(self) -> bool:
         """Whether the loaded digits are the ones the model was trained and evaluated on."""
         return self.trained.meta.get("data", {}).get("fingerprint") == self.data.fingerprint
 
     def oip_engine(self) -> Any:
-        """The process's `cnn_core.oip.OipEngine`, built and traced on first use (thread-safe)."""
-        with self._engine_lock:
-            if self._engine is None:
-                from cnn_core.oip import OipEngine
+        """The loaded model's `cnn_core.oip.OipEngine` (`engine_for`: one per model, traced on
+        first use, thread-safe)."""
+        from cnn_core.oip import engine_for
 
-                self._engine = OipEngine(self.trained)
-            return self._engine
+        return engine_for(self.trained)
 
     def unit_tables(self, split: str, batch_size: int = 250) -> dict[str, np.ndarray]:
         """One value per unit and digit of `split`, for every layer, computed once (one pass).
 
         Returns:
             `{layer: (N, units) float64}` (spatial mean for maps, the value for nodes) and
-            `"logits": (N, 10) float32` pre-softmax class scores.
+            `LOGITS: (N, classes) float32` pre-softmax class scores.
         """
         from cnn_core.compare import unit_values
 
@@ -78,12 +84,10 @@ class Services:
                 x = self.x_std[split]
                 parts: dict[str, list[np.ndarray]] = {}
                 for start in range(0, len(x), batch_size):
-                    acts = self.acts.activations(x[start : start + batch_size])
-                    acts["logits"] = self.acts.logits(acts["Dense_1"])
-                    for name, values in acts.items():
-                        parts.setdefault(name, []).append(
-                            values if name == "logits" else unit_values(values)
-                        )
+                    batch = x[start : start + batch_size]
+                    for name, values in self.acts.activations(batch).items():
+                        parts.setdefault(name, []).append(unit_values(values))
+                    parts.setdefault(LOGITS, []).append(self.acts.logits_of(batch))
                 self._tables[split] = {name: np.concatenate(v) for name, v in parts.items()}
             return self._tables[split]
 
@@ -91,9 +95,9 @@ class Services:
         """`(N,)` the objective of an OIP job spec (map, node, class, contrast) for each digit."""
         tables = self.unit_tables(split)
         if spec["kind"] == "class":
-            return tables["logits"][:, spec["a"]]
+            return tables[LOGITS][:, spec["a"]]
         if spec["kind"] == "contrast":
-            return tables["logits"][:, spec["a"]] - tables["logits"][:, spec["b"]]
+            return tables[LOGITS][:, spec["a"]] - tables[LOGITS][:, spec["b"]]
         return tables[spec["layer"]][:, spec["unit"]]
 
     def predicted(self, split: str) -> np.ndarray:
@@ -113,6 +117,11 @@ def get_services() -> Services:
             _services = Services.load()
             log.info("loaded %s", _services.data.source)
         return _services
+
+
+def check_layer(layer: object) -> str:
+    """`layer` if the loaded model lists it, else `UnknownLayerError` naming the layers it has."""
+    return get_services().desc.layer(layer).name  # type: ignore[arg-type]
 
 
 def set_services(services: Services) -> None:

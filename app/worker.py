@@ -46,10 +46,10 @@ def engine() -> Any:
     with _lock:
         if _engine is None:
             from cnn_core.model import load_trained
-            from cnn_core.oip import OipEngine
+            from cnn_core.oip import engine_for
 
             trained = load_trained()
-            _engine, _model_id = OipEngine(trained), model_id(trained.meta)
+            _engine, _model_id = engine_for(trained), model_id(trained.meta)
         return _engine
 
 

@@ -13,11 +13,12 @@ import numpy as np
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from app import figures, ids
-from app.services import get_services
+from app.services import check_layer, get_services
 from app.urlsync import keep_address_in_step
-from cnn_core import config, imaging
-from cnn_core.activations import UnknownLayerError, check_layer
-from cnn_core.preprocess import UploadError, digit_from_list, digit_from_upload
+from cnn_core import imaging
+from cnn_core.anatomy import UnknownLayerError
+from cnn_core.compare import default_pair
+from cnn_core.preprocess import FIELD, UploadError, digit_from_list, digit_from_upload
 
 dash.register_page(
     __name__,
@@ -44,11 +45,14 @@ class ViewError(ValueError):
 
 @dataclass(frozen=True)
 class View:
-    """Everything the URL holds: which digit, which layer, how it is drawn."""
+    """Everything the URL holds: which digit, which layer, how it is drawn.
+
+    `layer` has no default here: it is the loaded model's first layer (`default_view`).
+    """
 
     split: str = "test"
     index: int = 0
-    layer: str = "Conv2D_1"
+    layer: str = ""
     cmap: str = "jet"
     scaling: str = "seed"
     range: str = "layer"
@@ -57,6 +61,11 @@ class View:
     def query(self) -> str:
         """The URL query string of this view, e.g. `?split=test&index=312&...`."""
         return "?" + urlencode(asdict(self))
+
+
+def default_view() -> View:
+    """The view of an address without parameters: test image 0 at the model's first layer."""
+    return View(layer=get_services().desc.names[0])
 
 
 def whole_number(value: object, what: str) -> int:
@@ -102,7 +111,7 @@ def parse_view(query: dict[str, str]) -> tuple[View, list[str]]:
     Every bad parameter falls back to its default, and a message says what was wrong; unknown
     parameter names are ignored.
     """
-    view, problems = View(), []
+    view, problems = default_view(), []
     checks = (
         ("split", check_split),
         ("layer", check_layer),
@@ -134,10 +143,21 @@ def parse_view(query: dict[str, str]) -> tuple[View, list[str]]:
 class Digit:
     """A digit ready to show: picture, standardized input, label when known, a description."""
 
-    image: np.ndarray  # (28, 28) uint8
-    x_std: np.ndarray  # (1, 28, 28, 1) float32
+    image: np.ndarray  # (H, W) uint8
+    x_std: np.ndarray  # (1, H, W, C) float32 model input
     label: int | None
     description: str
+
+
+def check_upload_fits() -> None:
+    """`UploadError` unless the model takes what an upload becomes: a `(FIELD, FIELD)` grey
+    MNIST-style digit."""
+    shape = get_services().desc.input_shape
+    if shape != (FIELD, FIELD, 1):
+        raise UploadError(
+            f"an upload becomes a {FIELD}x{FIELD} grey digit (MNIST style); this model takes "
+            f"{shape[0]}x{shape[1]} images with {shape[2]} channel(s)"
+        )
 
 
 def dataset_source(split: str, index: int) -> dict:
@@ -150,6 +170,7 @@ def load_digit(source: dict) -> Digit:
     if not isinstance(source, dict) or source.get("kind") not in ("dataset", "upload"):
         raise ViewError("no digit selected")
     if source["kind"] == "upload":
+        check_upload_fits()
         image = digit_from_list(source.get("digit"))
         x_std = services.trained.standardize(image[None])
         name = str(source.get("name") or "upload")[:80]
@@ -165,7 +186,7 @@ def load_digit(source: dict) -> Digit:
 def layer_options() -> list[dict]:
     shapes = get_services().acts.output_shapes()
     options = []
-    for name in config.LAYER_NAMES:
+    for name in get_services().desc.names:
         shape = shapes[name]
         if len(shape) == 3:
             label = f"{name} · {shape[2]} maps of {shape[0]}×{shape[1]}"
@@ -190,6 +211,7 @@ def _labelled(label: str, control, width: int | None = None) -> dbc.Col:
 
 def _digit_controls(view: View) -> dbc.Card:
     n_max = len(get_services().data.labels(view.split)) - 1
+    desc = get_services().desc
     return dbc.Card(
         dbc.CardBody(
             [
@@ -237,10 +259,10 @@ def _digit_controls(view: View) -> dbc.Card:
                                     dbc.Select(
                                         id=ids.ACT_CLASS,
                                         options=[
-                                            {"label": str(k), "value": str(k)}
-                                            for k in range(config.NUM_CLASSES)
+                                            {"label": name, "value": str(k)}
+                                            for k, name in enumerate(desc.class_names)
                                         ],
-                                        value="4",
+                                        value=str(default_pair(desc.num_classes)[0]),
                                         style={"maxWidth": "5em"},
                                     ),
                                     dbc.Button("random", id=ids.ACT_RANDOM, n_clicks=0),
@@ -504,6 +526,7 @@ def pick_digit(trigger, split, index, contents, klass, filename, source) -> tupl
         if trigger == ids.ACT_UPLOAD:
             if not contents:
                 return no_update, no_update, no_update, no_update
+            check_upload_fits()
             digit = digit_from_upload(contents)
             name = str(filename or "upload")[:80]
             upload = {"kind": "upload", "digit": digit.tolist(), "name": name}
@@ -542,12 +565,13 @@ def step_digit(trigger: str, split: str, index: object, klass: object, source: o
     if trigger == ids.ACT_NEXT:
         return (current + 1) % n
     if trigger == ids.ACT_RANDOM:
+        n_classes = services.desc.num_classes
         try:
             k = int(str(klass))
         except ValueError:
-            raise ViewError(f"class {klass!r} is not a digit 0-9") from None
-        if not 0 <= k < config.NUM_CLASSES:
-            raise ViewError(f"class {k} is not a digit 0-9")
+            raise ViewError(f"class {klass!r} is not a class 0-{n_classes - 1}") from None
+        if not 0 <= k < n_classes:
+            raise ViewError(f"class {k} is not a class 0-{n_classes - 1}")
         candidates = np.flatnonzero(services.data.labels(split) == k)
         candidates = candidates[candidates != current]
         if len(candidates) == 0:
@@ -670,9 +694,16 @@ def render(
         digit = load_digit(source)
     except VIEW_ERRORS as err:
         return *(no_update,) * 7, _alert(f"cannot draw this view: {err}")
-    activations = get_services().acts.activations(digit.x_std)
+    services = get_services()
+    desc = services.desc
+    activations = services.acts.activations(digit.x_std)
     values = activations[view.layer][0]
-    proba = activations[config.LAYER_NAMES[-1]][0]
+    # the logits layer shows what the model outputs: probabilities, unless it has no softmax
+    proba = (
+        services.acts.predict_proba(digit.x_std)[0]
+        if desc.output_is_logits
+        else activations[desc.logits_layer][0]
+    )
     grid = figures.activation_grid_figure(
         values,
         per_row=view.per_row,
@@ -680,7 +711,7 @@ def render(
         scaling=view.scaling,
         color_range=view.range,
         title=f"{view.layer} · {digit.description}",
-        cell_name="class" if view.layer == config.LAYER_NAMES[-1] else None,
+        cell_name="class" if view.layer == desc.logits_layer else None,
         highlight=selected_cell(selected, view.layer),
     )
     image = figures.digit_figure(digit.image, colormap=input_cmap, title="what the model sees")
@@ -705,7 +736,7 @@ def render(
 @callback(Output(ids.ACT_PER_ROW, "disabled"), Input(ids.ACT_LAYER, "value"))
 def per_row_only_for_maps(layer):
     """Node layers have a fixed layout (100 -> 10x10, 10 -> a row): "maps per row" is off."""
-    return layer in config.NODE_LAYERS
+    return layer in get_services().desc.node_layers
 
 
 keep_address_in_step(ids.ACT_QUERY, ids.ACT_URL_SINK, "/activations")

@@ -11,10 +11,10 @@ import numpy as np
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html
 
 from app import figures, ids
-from app.services import get_services
+from app.services import check_layer, get_services
 from app.urlsync import keep_address_in_step
-from cnn_core import config, imaging
-from cnn_core.activations import UnknownLayerError, check_layer
+from cnn_core import imaging
+from cnn_core.anatomy import UnknownLayerError
 from cnn_core.compare import (
     DEFAULT_THRESHOLD,
     EXAMPLE_KINDS,
@@ -28,6 +28,7 @@ from cnn_core.compare import (
     comparison_png,
     confused_digits,
     confusion_matrix,
+    default_pair,
     parse_indices,
     pick_examples,
     rank_units,
@@ -38,13 +39,11 @@ dash.register_page(
 )
 
 SPLIT = "test"
+#: Defaults of the view that do not depend on the model (classes and layer do: `View.default`).
 DEFAULTS = {
-    "a": 4,
-    "b": 9,
     "n": 3,
     "kind": "clear",
     "kind_b": "clear",
-    "layer": "Conv2D_3",
     "threshold": DEFAULT_THRESHOLD,
     "cmap": "jet",
 }
@@ -88,14 +87,17 @@ def statistics_cache() -> StatisticsCache:
 
 @dataclass
 class View:
-    """What the page shows, as read from the URL (invalid values replaced by defaults)."""
+    """What the page shows, as read from the URL (invalid values replaced by defaults).
 
-    a: int = DEFAULTS["a"]
-    b: int = DEFAULTS["b"]
+    Classes and layer depend on the loaded model: start from `View.default()`.
+    """
+
+    a: int = 0
+    b: int = 1
     n: object = DEFAULTS["n"]
     kind: str = DEFAULTS["kind"]
     kind_b: str = DEFAULTS["kind_b"]
-    layer: str = DEFAULTS["layer"]
+    layer: str = ""
     threshold: float = DEFAULTS["threshold"]
     cmap: str = DEFAULTS["cmap"]
     ia: str = ""
@@ -103,12 +105,21 @@ class View:
     problems: list[str] = field(default_factory=list)
 
     @classmethod
+    def default(cls) -> "View":
+        """Classes 4 and 9 (the first two for a model with fewer than 10) at the model's last
+        map layer (its last layer if it has none)."""
+        desc = get_services().desc
+        a, b = default_pair(desc.num_classes)
+        return cls(a=a, b=b, layer=desc.last_map_layer or desc.logits_layer)
+
+    @classmethod
     def from_query(cls, query: dict[str, str]) -> "View":
-        view = cls()
+        view = cls.default()
+        n_classes = num_classes()
         for key in ("a", "b"):
             if key in query:
                 try:
-                    setattr(view, key, check_class(query[key]))
+                    setattr(view, key, check_class(query[key], n_classes))
                 except CompareError as err:
                     view.problems.append(f"{key}: {err}")
         if "n" in query:
@@ -143,6 +154,10 @@ class View:
         view.ia = str(query.get("ia", ""))
         view.ib = str(query.get("ib", ""))
         return view
+
+
+def num_classes() -> int:
+    return get_services().desc.num_classes
 
 
 def query_string(**values: object) -> str:
@@ -182,11 +197,12 @@ def probability_caption(proba: np.ndarray, a: int, b: int) -> str:
 
 
 def _unit_name(layer: str) -> str:
-    return "map" if layer in config.MAP_LAYERS else "node"
+    return "map" if layer in get_services().desc.map_layers else "node"
 
 
 def _per_row(layer: str) -> int:
-    return 16 if config.LAYER_UNITS.get(layer, 0) > 64 and layer in config.MAP_LAYERS else 8
+    desc = get_services().desc
+    return 16 if layer in desc.map_layers and desc.units(layer) > 64 else 8
 
 
 def markers_for(only: np.ndarray, both: np.ndarray) -> list[figures.GridMarker]:
@@ -258,7 +274,7 @@ def compute_comparison(
     threshold: object,
 ) -> Comparison:
     """Validate the controls and compute the comparison (raises `CompareError` & co.)."""
-    ca, cb = check_pair(a, b)
+    ca, cb = check_pair(a, b, num_classes())
     check_layer(layer)
     try:
         t = float(threshold)  # type: ignore[arg-type]
@@ -383,10 +399,11 @@ def _legend(comp: Comparison) -> list:
 
 
 def _class_options() -> list[dict]:
-    return [{"label": str(k), "value": k} for k in range(config.NUM_CLASSES)]
+    return [{"label": name, "value": k} for k, name in enumerate(get_services().desc.class_names)]
 
 
 def _controls(view: View) -> dbc.Card:
+    layer_names = get_services().desc.names
     kind_options = [{"label": k, "value": k} for k in EXAMPLE_KINDS]
     row1 = dbc.Row(
         [
@@ -496,7 +513,7 @@ def _controls(view: View) -> dbc.Card:
                     dbc.Label("Layer"),
                     dbc.RadioItems(
                         id=ids.COMPARE_LAYER,
-                        options=[{"label": name, "value": name} for name in config.LAYER_NAMES],
+                        options=[{"label": name, "value": name} for name in layer_names],
                         value=view.layer,
                         className="btn-group flex-wrap",
                         inputClassName="btn-check",
@@ -611,7 +628,9 @@ def layout(**query: str) -> html.Div:
 
 def _confusion_figure():
     services = get_services()
-    cm = confusion_matrix(services.data.labels(SPLIT), services.predicted(SPLIT))
+    cm = confusion_matrix(
+        services.data.labels(SPLIT), services.predicted(SPLIT), services.desc.num_classes
+    )
     fig = figures.confusion_matrix_figure(cm, title="Confusion matrix (test split)")
     fig.update_layout(clickmode="event")
     return fig
@@ -691,7 +710,7 @@ def update_statistics(a, b, layer, cmap):
     """Class-mean difference and the best-separating maps over the whole test split."""
     no = dash.no_update
     try:
-        ca, cb = check_pair(a, b)
+        ca, cb = check_pair(a, b, num_classes())
         cmap = imaging.check_colormap(cmap)
         stats = statistics_cache().get(layer)
         ranking = rank_units(stats, ca, cb)
@@ -750,13 +769,14 @@ keep_address_in_step(ids.COMPARE_QUERY, ids.COMPARE_URL_SINK, "/compare")
 )
 def list_cell(click, a, b, layer, cmap):
     """The digits of the clicked confusion-matrix cell (by default: true A, predicted B)."""
+    n = num_classes()
     try:
         if isinstance(click, dict) and click.get("points"):
             point = click["points"][0]
-            true_class, predicted = check_class(point["y"]), check_class(point["x"])
+            true_class, predicted = check_class(point["y"], n), check_class(point["x"], n)
         else:
-            true_class, predicted = check_class(a), check_class(b)
-        a, b = check_class(a), check_class(b)
+            true_class, predicted = check_class(a, n), check_class(b, n)
+        a, b = check_class(a, n), check_class(b, n)
         layer = check_layer(layer)
         cmap = imaging.check_colormap(cmap)
     except (*_ERRORS, KeyError, TypeError, IndexError) as err:
@@ -915,7 +935,7 @@ def compare_pair(clicks):
     if not isinstance(trigger, dict) or not isinstance(clicks, list) or not any(clicks):
         return (dash.no_update,) * 4
     try:
-        a, b = check_pair(trigger.get("a"), trigger.get("b"))
+        a, b = check_pair(trigger.get("a"), trigger.get("b"), num_classes())
     except CompareError:
         return (dash.no_update,) * 4
     return a, b, "", ""

@@ -20,11 +20,13 @@ from app.jobs import (
     JobSpecError,
     JobsUnavailableError,
     get_manager,
+    objective_layers,
     parse_spec,
 )
 from app.services import get_services
 from app.urlsync import keep_address_in_step
-from cnn_core import config, imaging
+from cnn_core import imaging
+from cnn_core.compare import default_pair
 
 dash.register_page(
     __name__, path="/oip", name="OIP", title="cnn-lens: optimal input patterns", order=3
@@ -36,19 +38,15 @@ KIND_OPTIONS = [
     {"label": "a class", "value": "class"},
     {"label": "class a − class b", "value": "contrast"},
 ]
-NODE_LAYERS = ("Dense_1", "Flatten")
 POLL_MS = 250
 GALLERY_POLL_MS = 500
 WATCH_PACE = 40.0  # steps per second when watching: 200 steps in 5 s
 TOP_DIGITS = 9
 RUN_FLAGS = {"1": "single", "gallery": "gallery"}  # ?run=... starts a job when the page opens
-CLASS_OPTIONS = [{"label": str(k), "value": k} for k in range(10)]
+#: Defaults of the view that do not depend on the model (layers and classes do: `default_view`).
 DEFAULTS: dict[str, Any] = {
     "kind": "map",
-    "layer": "Conv2D_3",
     "unit": 0,
-    "a": 4,
-    "b": 9,
     "steps": ENGINE_DEFAULTS.steps,
     "step_size": ENGINE_DEFAULTS.step_size,
     "wavelength": ENGINE_DEFAULTS.wavelength,
@@ -57,7 +55,6 @@ DEFAULTS: dict[str, Any] = {
     "n_seeds": 3,
     "cmap": "jet",
     "watch": True,
-    "gallery_layer": "Conv2D_3",
     "gallery_steps": 200,
 }
 #: The job parameters a view holds, with their types in a URL.
@@ -87,9 +84,25 @@ GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", 
 # --------------------------------------------------------------------------- view <-> URL
 
 
+def default_view() -> dict[str, Any]:
+    """The controls of an address without parameters: map 0 of the model's last map layer
+    (its gallery too), classes 4 and 9 (the first two for a model with fewer than 10)."""
+    desc = get_services().desc
+    layer = desc.last_map_layer
+    a, b = default_pair(desc.num_classes)
+    kind = "map" if layer else "class"
+    return {**DEFAULTS, "kind": kind, "layer": layer, "gallery_layer": layer, "a": a, "b": b}
+
+
+def class_options() -> list[dict[str, Any]]:
+    return [{"label": name, "value": k} for k, name in enumerate(get_services().desc.class_names)]
+
+
 def view_from_query(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     """The page's controls from URL parameters; bad ones fall back to defaults, with a note."""
-    view = dict(DEFAULTS)
+    defaults = default_view()
+    desc = get_services().desc
+    view = dict(defaults)
     problems = []
     for key, convert in VIEW_FIELDS.items():
         if key in query:
@@ -100,20 +113,20 @@ def view_from_query(query: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     view["watch"] = query.get("watch", "1") != "0"
     if view["cmap"] not in imaging.COLORMAPS:
         problems.append(f"unknown colormap {view['cmap']!r}")
-        view["cmap"] = DEFAULTS["cmap"]
+        view["cmap"] = defaults["cmap"]
     try:
-        parse_spec(gallery_spec(view))
+        parse_spec(gallery_spec(view), desc)
     except JobSpecError as exc:
         problems.append(f"gallery: {exc}")
         view["gallery_layer"], view["gallery_steps"] = (
-            DEFAULTS["gallery_layer"],
-            DEFAULTS["gallery_steps"],
+            defaults["gallery_layer"],
+            defaults["gallery_steps"],
         )
     try:
-        parse_spec(spec_from_view(view))
+        parse_spec(spec_from_view(view), desc)
     except JobSpecError as exc:
         problems.append(str(exc))
-        view = {**DEFAULTS, "cmap": view["cmap"]}
+        view = {**defaults, "cmap": view["cmap"]}
     return view, problems
 
 
@@ -156,7 +169,7 @@ def png_src(rgb: np.ndarray, fast: bool = False) -> str:
 
 
 def oip_rgb(image: np.ndarray, cmap: str, enhanced: bool = False, scale: int = 6) -> np.ndarray:
-    """One OIP `(28, 28)` float32 as an enlarged RGB picture (see `imaging.oip_picture`)."""
+    """One OIP `(H, W)` float32 as an enlarged RGB picture (see `imaging.oip_picture`)."""
     rgb = imaging.oip_picture(image, "enhanced" if enhanced else "plain", cmap)
     return rgb.repeat(scale, axis=0).repeat(scale, axis=1)
 
@@ -183,7 +196,7 @@ def gallery_picture(
     images: np.ndarray, cmap: str, cell_px: int = GALLERY_CELL_PX
 ) -> tuple[str, imaging.GridLayout]:
     """All OIPs as one PNG grid (each stretched to its own range) and the grid's layout."""
-    maps = np.moveaxis(np.asarray(images, dtype=np.float32), 0, -1)  # (28, 28, n)
+    maps = np.moveaxis(np.asarray(images, dtype=np.float32), 0, -1)  # (H, W, n)
     rgb = imaging.grid_image(
         maps,
         per_row=GALLERY_PER_ROW,
@@ -223,7 +236,9 @@ def _dropdown(id_: str, options: list, value: Any, label: str, width: int) -> db
 
 def _controls(view: dict[str, Any]) -> dbc.Card:
     kind = view["kind"]
-    layers = NODE_LAYERS if kind == "node" else config.MAP_LAYERS
+    desc = get_services().desc
+    layers = objective_layers("node" if kind == "node" else "map", desc)
+    classes = class_options()
     return dbc.Card(
         dbc.CardBody(
             [
@@ -242,8 +257,8 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                 html.Div(id=ids.OIP_UNIT_HINT, className="small text-muted mb-2"),
                 dbc.Row(
                     [
-                        _dropdown(ids.OIP_CLASS_A, CLASS_OPTIONS, view["a"], "class a", width=6),
-                        _dropdown(ids.OIP_CLASS_B, CLASS_OPTIONS, view["b"], "class b", width=6),
+                        _dropdown(ids.OIP_CLASS_A, classes, view["a"], "class a", width=6),
+                        _dropdown(ids.OIP_CLASS_B, classes, view["b"], "class b", width=6),
                     ],
                     id="oip-class-row",
                     className="g-2 mb-2",
@@ -265,7 +280,7 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                             view["wavelength"],
                             "noise wavelength (px)",
                             min=2,
-                            max=28,
+                            max=max(desc.height, desc.width),
                             step=1,
                         ),
                         _number(
@@ -319,7 +334,7 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                     [
                         _dropdown(
                             ids.OIP_GALLERY_LAYER,
-                            list(config.MAP_LAYERS),
+                            list(desc.map_layers),
                             view["gallery_layer"],
                             "layer",
                             width=6,
@@ -419,8 +434,8 @@ def on_kind(kind: str, layer: str):
     hidden, shown = {"display": "none"}, {}
     if kind in ("class", "contrast"):
         return no_update, no_update, hidden, shown
-    layers = list(NODE_LAYERS if kind == "node" else config.MAP_LAYERS)
-    value = layer if layer in layers else layers[0]
+    layers = list(objective_layers("node" if kind == "node" else "map", get_services().desc))
+    value = layer if layer in layers else (layers[0] if layers else None)
     return layers, value, shown, hidden
 
 
@@ -432,10 +447,11 @@ def on_kind(kind: str, layer: str):
 def on_layer(layer: str, kind: str):
     if kind in ("class", "contrast") or not isinstance(layer, str):
         return ""
-    if layer not in config.LAYER_UNITS:
+    desc = get_services().desc
+    if layer not in desc.names:
         return ""
     what = "maps" if kind == "map" else "nodes"
-    return f"{layer} has {config.LAYER_UNITS[layer]} {what}: unit 0-{config.LAYER_UNITS[layer] - 1}"
+    return f"{layer} has {desc.units(layer)} {what}: unit 0-{desc.units(layer) - 1}"
 
 
 def _handle(job: Any) -> str | None:
@@ -453,7 +469,9 @@ def _start(view: dict[str, Any], job: dict | None, what: str):
     """
     manager = get_manager()
     try:
-        spec = parse_spec(gallery_spec(view) if what == "gallery" else spec_from_view(view))
+        spec = parse_spec(
+            gallery_spec(view) if what == "gallery" else spec_from_view(view), get_services().desc
+        )
     except JobSpecError as exc:
         return no_update, no_update, str(exc), "danger", no_update, no_update, no_update
     if _handle(job):
@@ -711,7 +729,7 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
     digits = []
     for rank, index in enumerate(top):
         href = f"/activations?split=test&index={int(index)}&layer=" + (
-            spec.get("layer") or "Dense_2"
+            spec.get("layer") or services.desc.logits_layer
         )
         digits.append(
             html.A(

@@ -89,7 +89,7 @@ def _parse(query: str) -> dict[str, str]:
 def test_bad_url_values_fall_back_to_defaults_with_a_message(page, key, value, fragment):
     view, problems = page.parse_view({key: value})
     assert len(problems) == 1 and fragment in problems[0]
-    assert getattr(view, key) == getattr(page.View(), key)
+    assert getattr(view, key) == getattr(page.default_view(), key)
     shown = _text(page.layout(**{key: value}))
     assert fragment.replace("'", "\\u0027")[:12] in shown or fragment[:12] in shown
 

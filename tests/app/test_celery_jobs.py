@@ -25,7 +25,7 @@ def oip(services):
 def celery_manager(services, redis_url, celery_worker, monkeypatch):  # noqa: F811
     monkeypatch.setenv(jobs.ENV_REDIS, redis_url)
     manager = jobs.make_manager(
-        "test-secret", services.oip_engine, jobs.model_id(services.trained.meta)
+        "test-secret", services.oip_engine, jobs.model_id(services.trained.meta), services.desc
     )
     assert manager.backend == "celery"
     previous = jobs._manager
@@ -46,7 +46,7 @@ def poll_page(oip, job, timeout=120.0):
 
 
 def test_a_short_oip_job_runs_on_a_celery_worker_end_to_end(celery_manager, oip):
-    view = {**oip.DEFAULTS, "kind": "map", "layer": "Conv2D_2", "unit": 7, "steps": 30,
+    view = {**oip.default_view(), "kind": "map", "layer": "Conv2D_2", "unit": 7, "steps": 30,
             "n_seeds": 2, "seed": 3, "watch": False, "cmap": "viridis"}  # fmt: skip
     job, poll_disabled, message, color, search, _, interval = oip._start(view, None, "single")
     assert interval == oip.POLL_MS

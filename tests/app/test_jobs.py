@@ -13,7 +13,7 @@ from app import jobs
 @pytest.fixture(scope="module")
 def manager(services):
     return jobs.make_manager(
-        "test-secret", services.oip_engine, jobs.model_id(services.trained.meta)
+        "test-secret", services.oip_engine, jobs.model_id(services.trained.meta), services.desc
     )
 
 
@@ -71,11 +71,11 @@ def test_same_parameters_are_answered_from_the_cache(manager):
     np.testing.assert_array_equal(first_arrays["images"], second_arrays["images"])
 
 
-def test_forged_and_unknown_handles_are_refused(manager):
+def test_forged_and_unknown_handles_are_refused(manager, services):
     handle = manager.submit({"kind": "class", "a": 1, "steps": 5})
     with pytest.raises(jobs.JobNotFoundError, match="not signed"):
         manager.status(handle[:-2] + "xx")
-    other = jobs.make_manager("another-secret", None, "m")
+    other = jobs.make_manager("another-secret", None, "m", services.desc)
     with pytest.raises(jobs.JobNotFoundError, match="not signed"):
         other.status(handle)
     with pytest.raises(jobs.JobNotFoundError, match="no job handle"):
@@ -87,7 +87,9 @@ def test_forged_and_unknown_handles_are_refused(manager):
 
 def test_a_failing_job_reports_its_error_and_the_runner_survives(manager, services):
     store = jobs.MemoryStore()
-    spec = jobs.parse_spec({"kind": "map", "layer": "Conv2D_3", "unit": 0, "steps": 5})
+    spec = jobs.parse_spec(
+        {"kind": "map", "layer": "Conv2D_3", "unit": 0, "steps": 5}, services.desc
+    )
     spec["layer"] = "Conv9"  # bypasses validation: the engine itself refuses it
     jobs.run_job("job1", spec, store, services.oip_engine())
     state, _ = store.get("job1")
@@ -125,7 +127,9 @@ def test_finished_jobs_are_cleaned_up():
 
 
 def test_shutdown_stops_running_jobs(services):
-    manager = jobs.make_manager("s", services.oip_engine, jobs.model_id(services.trained.meta))
+    manager = jobs.make_manager(
+        "s", services.oip_engine, jobs.model_id(services.trained.meta), services.desc
+    )
     handle = manager.submit({"kind": "class", "a": 3, "steps": 2000, "pace": 50, "seed": 77})
     wait_for(manager, handle, statuses=("running",))
     manager.shutdown()
@@ -134,10 +138,31 @@ def test_shutdown_stops_running_jobs(services):
 
 
 def test_a_job_that_stops_reporting_is_shown_as_dead(services):
-    manager = jobs.make_manager("s", services.oip_engine, "m")
+    manager = jobs.make_manager("s", services.oip_engine, "m", services.desc)
     handle = manager.sign("dead-job")
     silent_for = jobs.STALE_AFTER_S + 5
     state = {"id": "dead-job", "status": "running", "step": 3, "steps": 9, "spec": {}}
     manager.store.put("dead-job", {**state, "updated": time.time() - silent_for})
     reported, _ = manager.status(handle)
     assert reported["status"] == "error" and "stopped reporting" in reported["error"]
+
+
+def test_job_requests_are_checked_against_the_loaded_models_description(shapes_path):
+    from cnn_core.model import load_trained
+
+    desc = load_trained(shapes_path).desc  # 32x32x3, six classes, layers conv1..class
+    spec = jobs.parse_spec({"kind": "map", "layer": "conv3", "unit": 0}, desc)
+    assert spec["layer"] == "conv3" and spec["wavelength"] == jobs.ENGINE_DEFAULTS.wavelength
+    assert jobs.parse_spec({"kind": "node", "layer": "dense", "unit": 0}, desc)["layer"] == "dense"
+    assert jobs.objective_layers("node", desc) == ("dense", "gap")  # from the output back
+    contrast = jobs.parse_spec({"kind": "contrast"}, desc)
+    assert (contrast["a"], contrast["b"]) == (0, 1)  # the first two: fewer than 10 classes
+    assert jobs.parse_spec({"kind": "class", "a": 5, "wavelength": 32}, desc)["a"] == 5
+    for raw, message in [
+        ({"kind": "map", "layer": "Conv2D_3"}, "choose conv1, pool1, conv2, conv3"),
+        ({"kind": "node", "layer": "class"}, "has no nodes"),  # the logits: a class objective
+        ({"kind": "class", "a": 6}, r"a must be an integer in 0\.\.5"),
+        ({"kind": "class", "a": 1, "wavelength": 33}, r"wavelength must be in 1\.0\.\.32\.0"),
+    ]:
+        with pytest.raises(jobs.JobSpecError, match=message):
+            jobs.parse_spec(raw, desc)

@@ -17,7 +17,7 @@ def oip(services):
 
 
 def test_url_view_round_trips(oip):
-    view = {**oip.DEFAULTS, "kind": "contrast", "a": 3, "b": 8, "steps": 50, "cmap": "magma"}
+    view = {**oip.default_view(), "kind": "contrast", "a": 3, "b": 8, "steps": 50, "cmap": "magma"}
     query = oip.query_string(view, "single")
     parsed = dict(pair.split("=") for pair in query[1:].split("&"))
     again, problems = oip.view_from_query(parsed)
@@ -39,14 +39,14 @@ def test_url_view_round_trips(oip):
         ({"kind": "contrast", "a": "4", "b": "4"}, "two different classes"),
     ],
 )
-def test_bad_url_values_fall_back_to_defaults_with_a_message(oip, query, problem):
+def test_bad_url_values_fall_back_to_defaults_with_a_message(oip, services, query, problem):
     view, problems = oip.view_from_query(query)
     assert any(problem in p for p in problems), problems
-    assert oip.parse_spec(oip.spec_from_view(view))  # what is left is a valid view
+    assert oip.parse_spec(oip.spec_from_view(view), services.desc)  # what is left is valid
 
 
 def test_starting_a_new_job_cancels_the_tabs_previous_one(oip):
-    slow = {**oip.DEFAULTS, "kind": "class", "a": 2, "steps": 2000, "watch": True, "seed": 11}
+    slow = {**oip.default_view(), "kind": "class", "a": 2, "steps": 2000, "watch": True, "seed": 11}
     first, disabled, *_ = oip._start(slow, None, "single")
     assert disabled is False
     manager = jobs.get_manager()
@@ -66,7 +66,7 @@ def test_starting_a_new_job_cancels_the_tabs_previous_one(oip):
 
 
 def test_a_bad_start_request_gives_a_message_and_keeps_the_view(oip):
-    outputs = oip._start({**oip.DEFAULTS, "kind": "map", "unit": 999}, None, "single")
+    outputs = oip._start({**oip.default_view(), "kind": "map", "unit": 999}, None, "single")
     job, _, message, color, search, *_ = outputs
     assert color == "danger" and "0..127" in message
     assert job is oip.no_update and search is oip.no_update
@@ -85,7 +85,7 @@ def test_crafted_job_stores_never_raise(oip, job):
 
 
 def test_a_gallery_click_opens_that_map_as_a_single_run(oip):
-    view = {**oip.DEFAULTS, "gallery_layer": "Max_Pool_1", "gallery_steps": 5, "seed": 21}
+    view = {**oip.default_view(), "gallery_layer": "Max_Pool_1", "gallery_steps": 5, "seed": 21}
     job, *_ = oip._start(view, None, "gallery")
     manager = jobs.get_manager()
     while manager.status(job["handle"])[0]["status"] not in jobs.TERMINAL:
@@ -99,7 +99,7 @@ def test_a_gallery_click_opens_that_map_as_a_single_run(oip):
 
 def test_other_pages_keep_working_while_a_job_runs(oip):
     client = main.create_app().server.test_client()
-    view = {**oip.DEFAULTS, "kind": "class", "a": 6, "steps": 2000, "watch": True, "seed": 31}
+    view = {**oip.default_view(), "kind": "class", "a": 6, "steps": 2000, "watch": True, "seed": 31}
     job, *_ = oip._start(view, None, "single")
     manager = jobs.get_manager()
     while manager.status(job["handle"])[0]["status"] != "running":
