@@ -25,6 +25,7 @@ from cnn_core.compare import (
 from cnn_core.data import load_mnist
 from cnn_core.model import load_trained
 
+# This bench is about the seed model: its Conv2D_3 and its 4s and 9s, as in article VI.
 LAYER = "Conv2D_3"
 
 

@@ -5,7 +5,8 @@ grid figure, digit and probability figures), then the whole update serialized wi
 `plotly.io.to_json`, as Dash does before sending it. Baseline, in the same run: the same
 activations drawn the way a direct translation of the seed's per-map `imshow` loop would,
 one heatmap subplot per map with `make_subplots`, serialized the same way.
-Goals (issue #3, 2 cores): p95 <= 150 ms and payload <= 400 KB per update.
+Goals (issue #3, 2 cores): p95 <= 150 ms and payload <= 400 KB per update. Measured on the seed
+model: the layer names below are its own.
 """
 
 from __future__ import annotations

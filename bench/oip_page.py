@@ -17,7 +17,7 @@ import time
 from _common import emit, percentile
 
 from cnn_core.model import load_trained
-from cnn_core.oip import AscentOptions, MapMean, OipEngine
+from cnn_core.oip import AscentOptions, MapMean, OipEngine, engine_for
 from tests.browser.conftest import start_server
 from tests.browser.driver import make_driver
 from tests.processes import stop
@@ -69,6 +69,7 @@ def gallery_seconds(driver, url: str, seed: int) -> tuple[float, float]:
 
 
 def engine_seconds(engine: OipEngine, seed: int) -> float:
+    # the page's gallery of the seed model's Conv2D_3 (this bench serves the seed model)
     objectives = [MapMean("Conv2D_3", unit) for unit in range(128)]
     start = time.perf_counter()
     engine.run(objectives, [seed], AscentOptions(steps=200))
@@ -77,7 +78,7 @@ def engine_seconds(engine: OipEngine, seed: int) -> float:
 
 def main() -> None:
     trained = load_trained()
-    engine = OipEngine(trained)
+    engine = engine_for(trained)
     proc, url = start_server()
     driver = make_driver()
     try:
