@@ -99,14 +99,16 @@ def test_same_seed_same_result_different_seeds_different_images(engine, best_dig
 
 
 def test_no_retracing_for_any_objective_or_batch_size(engine):
-    traced = engine.tracing_count()
     options = AscentOptions(steps=2)
+    engine.run([MapMean("Conv2D_3", 0)], [0], AscentOptions(steps=1, jitter=1))  # float32 graph
+    traced = engine.tracing_count()
     engine.run([MapMean("Max_Pool_1", 0)], [0], options)
     engine.run(
         [Node("Flatten", 5), ClassLogit(1) - 0.5 * ClassLogit(2)], [0, 1, 2], options, every=1
     )
     engine.run([MapMean("Conv2D_3", u) for u in range(17)], [3], AscentOptions(steps=3, jitter=1))
-    assert engine.tracing_count() == traced == 1
+    # one graph per precision for the engine's whole life (jitter runs use float32)
+    assert engine.tracing_count() == traced == (1 if engine.precision == "float32" else 2)
 
 
 def test_stop_request_ends_the_loop_at_the_next_callback(engine):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_core.oip import ClassLogit, MapMean, Node, Objective, OipError
+from cnn_core.oip import ClassLogit, MapMean, Node, Objective, OipError, engine_for
 
 
 def test_difference_of_logits_reads_as_a_contrast():
@@ -30,19 +30,31 @@ def test_equal_terms_merge_and_cancelling_terms_are_an_error():
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: MapMean("Dense_1", 0), "map layer"),
-        (lambda: MapMean("Conv2D_9", 0), "map layer"),
-        (lambda: Node("Conv2D_3", 0), "node layer"),
-        (lambda: Node("Dense_2", 3), "ClassLogit"),
-        (lambda: ClassLogit(10), "0-9"),
         (lambda: MapMean("Conv2D_3", -1), ">= 0"),
         (lambda: Node("Dense_1", 1.5), "integer"),
         (lambda: ClassLogit(True), "integer"),
+        (lambda: MapMean("", 0), "layer name"),
     ],
 )
-def test_bad_layers_and_units_raise_a_clear_oip_error(make, message):
+def test_bad_units_raise_a_clear_oip_error_at_once(make, message):
     with pytest.raises(OipError, match=message):
         make()
+
+
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        (MapMean("Dense_1", 0), "map layer of this model .*Conv2D_1.*got 'Dense_1'"),
+        (MapMean("Conv2D_9", 0), "map layer"),
+        (Node("Conv2D_3", 0), "node layer of this model \\(Flatten, Dense_1\\)"),
+        (Node("Dense_2", 3), "ClassLogit"),
+        (ClassLogit(10), "class 10 does not exist: choose 0-9"),
+        (MapMean("Conv2D_3", 128), "Conv2D_3 map 128 does not exist: choose 0-127"),
+    ],
+)
+def test_layers_and_units_the_model_lacks_are_refused_by_its_engine(trained, objective, message):
+    with pytest.raises(OipError, match=message):
+        engine_for(trained).weights_for([objective])
 
 
 def test_objectives_do_not_combine_with_plain_numbers():
