@@ -8,16 +8,17 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core import config
 from cnn_core.activations import UnknownLayerError
 
 
 def test_every_layer_matches_a_per_layer_submodel(trained, acts, data):
     x = trained.standardize(data.x_test[:4])
     got = acts.activations(x)
-    assert tuple(got) == config.LAYER_NAMES
-    for name in config.LAYER_NAMES:
-        sub = keras.Model(trained.model.input, trained.model.get_layer(name).output)
+    desc = trained.desc
+    assert tuple(got) == desc.names
+    for name in desc.names:
+        output = trained.model.get_layer(desc.layer(name).output_layer).output
+        sub = keras.Model(trained.model.input, output)
         expected = np.asarray(sub(x, training=False))
         assert got[name].shape == expected.shape
         np.testing.assert_allclose(got[name], expected, rtol=1e-5, atol=1e-5, err_msg=name)
@@ -36,7 +37,7 @@ def test_eight_threads_give_the_same_results_as_serial_calls(trained, acts, data
     with ThreadPoolExecutor(max_workers=8) as pool:
         parallel = list(pool.map(acts.activations, xs))
     for one, other in zip(serial, parallel, strict=True):
-        for name in config.LAYER_NAMES:
+        for name in trained.desc.names:
             np.testing.assert_array_equal(one[name], other[name])
 
 
