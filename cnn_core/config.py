@@ -7,35 +7,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-#: Layer names of the seed CNN, input to output (article IV's model summary, dense layers renamed).
-LAYER_NAMES: tuple[str, ...] = (
-    "Conv2D_1",
-    "Max_Pool_1",
-    "Conv2D_2",
-    "Max_Pool_2",
-    "Conv2D_3",
-    "Flatten",
-    "Dense_1",
-    "Dense_2",
-)
-#: Layers whose output is a stack of 2-D maps, `(N, H, W, C)`.
-MAP_LAYERS: tuple[str, ...] = ("Conv2D_1", "Max_Pool_1", "Conv2D_2", "Max_Pool_2", "Conv2D_3")
-#: Layers whose output is a vector of nodes, `(N, units)`.
-NODE_LAYERS: tuple[str, ...] = ("Flatten", "Dense_1", "Dense_2")
-#: Units of each layer: maps for map layers, nodes for node layers.
-LAYER_UNITS: dict[str, int] = {
-    "Conv2D_1": 32,
-    "Max_Pool_1": 32,
-    "Conv2D_2": 64,
-    "Max_Pool_2": 64,
-    "Conv2D_3": 128,
-    "Flatten": 1152,
-    "Dense_1": 100,
-    "Dense_2": 10,
-}
-SEED_PARAMETER_COUNT = 208_982
-IMAGE_SIZE = 28
-NUM_CLASSES = 10
+# Layer names, unit counts, classes and image size are not kept here: they come from the
+# loaded model's description (`cnn_core.anatomy.describe_model`). The seed's names live only in
+# `cnn_core.model.build_seed_cnn`.
 
 #: Environment variables understood by cnn-lens.
 ENV_DATA = "CNN_LENS_DATA"

@@ -177,6 +177,9 @@ class TrainedModel:
         return self.normalization.to_pixels(self.as_batch(x_std))
 
 
+SEED_PARAMETER_COUNT = 208_982
+
+
 def build_seed_cnn(l2: float = 1e-4) -> keras.Model:
     """The seed architecture (articles II-IV): 208,982 parameters.
 

@@ -61,7 +61,7 @@ class AscentOptions:
         jitter: roll each image by a random offset of up to this many px before each step.
         tv: weight of the total-variation penalty (mean |neighbour difference|).
         l2: weight of the L2 penalty (mean squared pixel); moot while `restandardize` holds.
-        pre_relu: ascend the maps' and Dense_1 nodes' values before the ReLU (a map that is
+        pre_relu: ascend the value before the activation where a layer has one (a map that is
             zero everywhere still has a gradient). The reported objective is always the real,
             post-ReLU one.
         restandardize: rescale each image to mean 0, std 1 after each step (the seed's way),

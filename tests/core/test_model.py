@@ -8,9 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core import config
 from cnn_core.data import MnistData
 from cnn_core.model import (
+    SEED_PARAMETER_COUNT,
     ModelLoadError,
     ModelNotFoundError,
     TrainConfig,
@@ -46,7 +46,7 @@ def small_data(data: MnistData, n_train: int = 600, n_test: int = 200) -> MnistD
 
 def test_seed_cnn_has_208982_parameters_and_named_layers():
     model = build_seed_cnn()
-    assert model.count_params() == config.SEED_PARAMETER_COUNT == 208_982
+    assert model.count_params() == SEED_PARAMETER_COUNT == 208_982
     assert tuple(layer.name for layer in model.layers[1:]) == SEED_LAYERS
     shapes = [tuple(layer.output.shape[1:]) for layer in model.layers[1:]]
     assert shapes == [
