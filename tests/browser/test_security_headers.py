@@ -1,0 +1,50 @@
+"""Every page renders in Chromium under the served Content-Security-Policy, from real gunicorn."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app import ids
+from tests.browser.conftest import screenshot
+from tests.browser.driver import console_errors
+from tests.gunicorn_server import http_get, start_gunicorn
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: page -> an element only a working Dash renderer (and Plotly, where drawn) puts there
+PAGES = {
+    "/": f"#{ids.MODEL_CONFUSION} .heatmaplayer",
+    "/activations": f"#{ids.ACT_GRID} .heatmaplayer",
+    "/compare": f"#{ids.COMPARE_CONFUSION} .heatmaplayer",
+    "/oip": f"#{ids.OIP_START}",
+}
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(trained):
+    server = start_gunicorn(name="gunicorn-browser")
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_page_renders_under_the_csp_without_console_errors(gunicorn_server, browser, path):
+    status, _, headers = http_get(gunicorn_server.url + path)
+    assert status == 200
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self' 'sha256-" in csp and "'unsafe-inline'" not in csp.split(";")[1]
+    browser.get(gunicorn_server.url + path)
+    WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, PAGES[path])))
+    errors = console_errors(browser)
+    screenshot(browser, f"csp{path.replace('/', '_') or '_model'}")
+    assert errors == [], errors
+    assert not [e for e in errors if "Content Security Policy" in e]
+
+
+def test_the_page_refuses_to_be_framed(gunicorn_server):
+    _, _, headers = http_get(gunicorn_server.url + "/")
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
