@@ -48,6 +48,8 @@ accesslog = "-"
 # one line per request, with the id the app puts in X-Request-Id (also in its own log lines)
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms id=%({x-request-id}o)s'
 proc_name = "cnn-lens"
+# heartbeat files in memory: /tmp may be read-only (the container test runs --read-only)
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 control_socket_disable = True  # not used; several servers (tests, bench) would share its path
 
 logging.basicConfig(

@@ -57,18 +57,23 @@ def image() -> str:
 
 
 def test_image_runs_as_a_non_root_user_with_a_readyz_healthcheck(image):
-    config = json.loads(podman("image", "inspect", image).stdout)[0]["Config"]
+    data = json.loads(podman("image", "inspect", image).stdout)[0]
+    config = data["Config"]
     assert config["User"] not in ("", "root", "0")
-    assert "app.healthcheck" in " ".join(config["Healthcheck"]["Test"])
+    healthcheck = data.get("Healthcheck") or config.get("Healthcheck")  # podman: top level
+    assert "app.healthcheck" in " ".join(healthcheck["Test"])
     assert config["Cmd"][0] == "gunicorn"
 
 
-def test_container_starts_healthy_serves_a_page_and_stops(image):
+def test_container_starts_healthy_serves_a_page_runs_a_job_read_only_and_stops(image):
+    # --read-only without tmpfs: nothing in the image or /tmp can be written (no cache dir,
+    # no bytecode, no TensorFlow/Keras config); the server and an OIP job must not care.
     port = free_port()
     name = f"cnn-lens-test-{uuid.uuid4().hex[:8]}"
     podman(
         "run", "--detach", "--name", name, "--network", "host",
         "--health-interval", "disable",  # no systemd here: the test runs the check itself
+        "--read-only", "--read-only-tmpfs=false",
         "--env", "CNN_LENS_HOST=127.0.0.1", "--env", f"CNN_LENS_PORT={port}",
         "--env", "CNN_LENS_SECRET_KEY=container-test", image,
     )  # fmt: skip
@@ -82,7 +87,7 @@ def test_container_starts_healthy_serves_a_page_and_stops(image):
         url = f"http://127.0.0.1:{port}"
         status, body = request(url, "GET", "/activations")
         assert status == 200 and b"cnn-lens" in body
-        render = find(dependencies(url), "act-grid.figure")
+        render = find(dependencies(url), "act-grid.figure")  # a page's real callback
         values = {
             "act-source.data": {"kind": "dataset", "split": "test", "index": 7},
             "act-layer.value": "Conv2D_1",
@@ -94,6 +99,21 @@ def test_container_starts_healthy_serves_a_page_and_stops(image):
         }
         status, payload = update(url, render, values, "act-layer.value")
         assert status == 200 and "act-grid" in payload["response"]
+        deps = dependencies(url)
+        start, poll = find(deps, "oip-job.data"), find(deps, "oip-progress.value")
+        values = {"oip-kind.value": "class", "oip-class-a.value": 7, "oip-steps.value": 40,
+                  "oip-seed.value": 1, "oip-n-seeds.value": 1, "oip-pace.value": 0}  # fmt: skip
+        status, payload = update(url, start, values, "oip-start.n_clicks")
+        assert status == 200, payload
+        job = payload["response"]["oip-job"]["data"]
+        for _ in range(120):
+            values = {"oip-job.data": job, "oip-cmap.value": "gray", "oip-poll.n_intervals": 1}
+            status, payload = update(url, poll, values, "oip-poll.n_intervals")
+            message = json.dumps(payload["response"].get("oip-status", {}))
+            if "done in" in message or "failed" in message:
+                break
+            time.sleep(0.5)
+        assert "done in" in message, message
         uid = podman("exec", name, "id", "-u").stdout.strip()
         assert uid != "0"
     finally:

@@ -1,0 +1,197 @@
+"""Faults survived, each with real processes: a Celery worker killed mid-job, Redis stopped.
+
+(A missing or corrupt model at start-up is in test_gunicorn.py; a read-only file system in the
+container test.) Each test has its own redis-server and workers, so killing them harms no other
+test. `CNN_LENS_JOB_STALE_S=8` keeps the dead-worker test short; the default is 60 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.dash_http import dependencies, find, request, update
+from tests.gunicorn_server import start_gunicorn
+from tests.processes import free_port, stop
+from tests.redis_fixtures import require_redis
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+STALE_S = 8
+
+
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    import redis
+
+    proc = subprocess.Popen(
+        [require_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = redis.Redis(port=port, socket_connect_timeout=1)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            return proc
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline and proc.poll() is None, "redis did not start"
+            time.sleep(0.1)
+
+
+def start_worker(redis_url: str, name: str) -> tuple[subprocess.Popen, Path]:
+    log_path = ROOT / ".pytest_cache" / f"celery-{name}-{os.getpid()}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    env = {**os.environ, "REDIS_URL": redis_url, "CNN_LENS_SECRET_KEY": "test-secret",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool=solo",
+             "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-n", f"{name}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while "ready." not in log_path.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
+        time.sleep(0.3)
+    return proc, log_path
+
+
+class Page:
+    """The OIP page's callbacks over HTTP, as the browser calls them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        deps = dependencies(url)
+        self.start_cb = find(deps, "oip-job.data")
+        self.poll_cb = find(deps, "oip-progress.value")
+
+    def start(self, **spec) -> tuple[dict | None, str]:
+        values = {
+            "oip-kind.value": "class",
+            "oip-class-a.value": 3,
+            "oip-steps.value": spec.get("steps", 30),
+            "oip-seed.value": spec.get("seed", 0),
+            "oip-n-seeds.value": 1,
+            "oip-pace.value": spec.get("pace", 0),
+            "oip-cmap.value": "gray",
+        }
+        status, payload = update(self.url, self.start_cb, values, "oip-start.n_clicks")
+        assert status == 200, payload
+        response = payload["response"]
+        job = response.get("oip-job", {}).get("data")
+        return job, json.dumps(response.get("oip-status", {}))
+
+    def poll(self, job: dict) -> str:
+        values = {"oip-job.data": job, "oip-cmap.value": "gray", "oip-poll.n_intervals": 1}
+        status, payload = update(self.url, self.poll_cb, values, "oip-poll.n_intervals")
+        assert status == 200, payload
+        response = payload["response"]
+        return json.dumps(response.get("oip-status", {})) + json.dumps(
+            response.get("oip-progress", {})
+        )
+
+    def wait_for(self, job: dict, *words: str, timeout: float = 90) -> tuple[str, float]:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            message = self.poll(job)
+            if any(word in message for word in words):
+                return message, time.monotonic() - started
+            time.sleep(0.3)
+        raise AssertionError(f"none of {words} within {timeout} s; last: {message}")
+
+
+def received(log: Path) -> int:
+    """How many OIP tasks a worker has received (its log says so once per task)."""
+    return log.read_text().count("] received")
+
+
+def fresh_seed() -> int:
+    return int(time.time() * 1000) % 1_000_000  # never in the result cache
+
+
+@pytest.fixture
+def cluster(tmp_path, trained):
+    """A private redis-server, two Celery workers and a gunicorn on them."""
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    procs = {"redis": start_redis(port, tmp_path)}
+    logs = {}
+    for name in ("w1", "w2"):
+        procs[name], logs[name] = start_worker(redis_url, name)
+    server = start_gunicorn(
+        {"REDIS_URL": redis_url, "CNN_LENS_JOB_STALE_S": str(STALE_S)}, name="faults"
+    )
+    yield {"url": server.url, "server": server, "procs": procs, "logs": logs, "port": port,
+           "redis_url": redis_url, "dir": tmp_path}  # fmt: skip
+    server.stop()
+    for proc in procs.values():
+        if proc.poll() is None:
+            stop(proc)
+
+
+def test_a_worker_killed_mid_job_is_reported_and_the_next_job_runs_on_another(cluster):
+    page = Page(cluster["url"])
+    job, _ = page.start(steps=600, pace=20, seed=fresh_seed())  # 30 s when watched
+    page.wait_for(job, "running")
+    time.sleep(1.0)
+    running = [n for n in ("w1", "w2") if received(cluster["logs"][n]) == 1]
+    assert len(running) == 1, running
+    victim, survivor = running[0], ({"w1", "w2"} - set(running)).pop()
+    cluster["procs"][victim].send_signal(signal.SIGKILL)
+    message, seconds = page.wait_for(job, "stopped reporting", timeout=60)
+    assert "The job failed" in message
+    assert seconds < 60
+    # the next job goes to the worker that is still alive and finishes
+    job, _ = page.start(steps=30, seed=fresh_seed())
+    message, _ = page.wait_for(job, "done in", "failed", timeout=90)
+    assert "done in" in message, message
+    assert received(cluster["logs"][survivor]) == 1
+    assert "Traceback" not in cluster["server"].log()
+
+
+def test_redis_stopped_gives_a_message_other_pages_work_and_jobs_resume(cluster):
+    page = Page(cluster["url"])
+    url = cluster["url"]
+    stop(cluster["procs"].pop("redis"))
+    # readiness reports it; the web still serves
+    status, body = request(url, "GET", "/readyz")
+    assert status == 200 and json.loads(body)["redis"] == "unreachable"
+    # a page that needs no job answers as usual
+    render = find(dependencies(url), "act-grid.figure")
+    values = {
+        "act-source.data": {"kind": "dataset", "split": "test", "index": 3},
+        "act-layer.value": "Conv2D_2",
+        "act-cmap.value": "jet",
+        "act-scaling.value": "seed",
+        "act-range.value": "layer",
+        "act-per-row.value": 8,
+        "act-input-cmap.value": "gray",
+    }
+    status, payload = update(url, render, values, "act-layer.value")
+    assert status == 200 and "64" in json.dumps(payload["response"]["act-grid-info"])
+    # Start says why nothing starts
+    job, message = page.start(steps=30, seed=fresh_seed())
+    assert job is None and "cannot be reached" in message
+    # Redis back on the same port: the workers reconnect and jobs run again
+    cluster["procs"]["redis"] = start_redis(cluster["port"], cluster["dir"])
+    deadline = time.monotonic() + 90
+    while True:
+        job, message = page.start(steps=30, seed=fresh_seed())
+        if job is not None:
+            break
+        assert time.monotonic() < deadline, message
+        time.sleep(1)
+    message, _ = page.wait_for(job, "done in", "failed", timeout=120)
+    assert "done in" in message, message
+    assert json.loads(request(url, "GET", "/readyz")[1])["redis"] == "up"
+    assert "Traceback" not in cluster["server"].log()
