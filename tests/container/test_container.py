@@ -66,14 +66,14 @@ def test_image_runs_as_a_non_root_user_with_a_readyz_healthcheck(image):
 
 
 def test_container_starts_healthy_serves_a_page_runs_a_job_read_only_and_stops(image):
-    # --read-only without tmpfs: nothing in the image or /tmp can be written (no cache dir,
-    # no bytecode, no TensorFlow/Keras config); the server and an OIP job must not care.
+    # --read-only: nothing in the image can be written (no cache dir, no bytecode, no Keras
+    # config, no model); the server and an OIP job must not care.
     port = free_port()
     name = f"cnn-lens-test-{uuid.uuid4().hex[:8]}"
     podman(
         "run", "--detach", "--name", name, "--network", "host",
         "--health-interval", "disable",  # no systemd here: the test runs the check itself
-        "--read-only", "--read-only-tmpfs=false",
+        "--read-only",  # the image read-only; /tmp a small tmpfs (TensorFlow's import needs one)
         "--env", "CNN_LENS_HOST=127.0.0.1", "--env", f"CNN_LENS_PORT={port}",
         "--env", "CNN_LENS_SECRET_KEY=container-test", image,
     )  # fmt: skip
