@@ -2,8 +2,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-MODEL := models/cnn.keras
+SEED_MODEL := models/cnn.keras
 SHAPES_MODEL := models/shapes.keras
+# `make run MODEL=path.keras DATA=path.npz` serves another model (default: the seed CNN).
+MODEL ?=
+DATA ?=
+APP_ARGS := $(if $(MODEL),--model $(MODEL)) $(if $(DATA),--data $(DATA))
+# What `run`/`serve` need first: the seed or the colour example trained if missing.
+SERVED := $(if $(MODEL),$(filter $(SHAPES_MODEL),$(MODEL)),$(SEED_MODEL))
 HOST ?= 127.0.0.1
 PORT ?= 8050
 TRAIN_ARGS ?=
@@ -28,7 +34,7 @@ install: $(VENV)/.installed
 
 install-test: $(VENV)/.installed-test
 
-$(MODEL): | $(VENV)/.installed
+$(SEED_MODEL): | $(VENV)/.installed
 	$(PY) -m cnn_core.train $(TRAIN_ARGS)
 
 train: install
@@ -41,15 +47,16 @@ $(SHAPES_MODEL): | $(VENV)/.installed
 train-shapes: install
 	$(PY) -m cnn_core.train --example shapes
 
-run: install $(MODEL)
-	$(PY) -m app --host $(HOST) --port $(PORT)
+run: install $(SERVED)
+	$(PY) -m app --host $(HOST) --port $(PORT) $(APP_ARGS)
 
 # gunicorn (gunicorn.conf.py): CNN_LENS_HOST/PORT/WORKERS/THREADS... from the environment
-serve: install $(MODEL)
+serve: install $(SERVED)
 	CNN_LENS_HOST=$${CNN_LENS_HOST:-$(HOST)} CNN_LENS_PORT=$${CNN_LENS_PORT:-$(PORT)} \
+		$(if $(MODEL),CNN_LENS_MODEL=$(MODEL)) $(if $(DATA),CNN_LENS_DATA=$(DATA)) \
 		$(VENV)/bin/gunicorn --config gunicorn.conf.py
 
-test: install-test $(MODEL) $(SHAPES_MODEL)
+test: install-test $(SEED_MODEL) $(SHAPES_MODEL)
 	bash scripts/system-deps.sh
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -62,7 +69,7 @@ format: install-test
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: install-test $(MODEL)
+bench: install-test $(SEED_MODEL) $(SHAPES_MODEL)
 	for script in bench/*.py; do $(PY) $$script || exit 1; done
 
 clean:

@@ -12,6 +12,25 @@ from cnn_core import imaging
 
 MARGIN = dict(l=40, r=10, t=40, b=40)
 
+#: Every `dcc.Graph`'s config: no Plotly logo, the PNG button saves at twice the size.
+GRAPH_CONFIG: dict = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def graph_config(
+    *, filename: str | None = None, small: bool = False, mode_bar: bool = True
+) -> dict:
+    """A `dcc.Graph` config: `GRAPH_CONFIG`, the PNG's file name, and for small figures only
+    the PNG button (so that the mode bar does not cover their titles) or no mode bar at all."""
+    config = dict(GRAPH_CONFIG)
+    if filename:
+        png = GRAPH_CONFIG["toImageButtonOptions"]
+        config["toImageButtonOptions"] = {**png, "filename": filename}
+    if small:
+        config["modeBarButtons"] = [["toImage"]]
+    if not mode_bar:
+        config["displayModeBar"] = False
+    return config
+
 
 def class_labels(n: int) -> list[str]:
     """Category labels of `n` classes on figure axes: their indices ("0", "1", ...), which is
@@ -458,20 +477,29 @@ def map_detail_figure(
 
 
 def digit_figure(image: np.ndarray, *, colormap: str = "gray", title: str | None = None):
-    """An `(H, W)` uint8 image as the model sees it (0 = black), hover gives pixel values."""
+    """An `(H, W)` uint8 grey image as the model sees it (0 = black, in `colormap`), or an
+    `(H, W, 3)` uint8 colour image as it is; hover gives pixel values."""
     image = np.asarray(image, dtype=np.uint8)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 3:
+        trace = dict(
+            type="image",
+            z=image,
+            hovertemplate="row %{y}, col %{x}: RGB %{z}<extra></extra>",
+        )
+    else:
+        trace = dict(
+            type="heatmap",
+            z=image,
+            colorscale=plotly_colorscale(colormap),
+            zmin=0,
+            zmax=255,
+            showscale=False,
+            hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>",
+        )
     return go.Figure(
-        data=[
-            dict(
-                type="heatmap",
-                z=image,
-                colorscale=plotly_colorscale(colormap),
-                zmin=0,
-                zmax=255,
-                showscale=False,
-                hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>",
-            )
-        ],
+        data=[trace],
         layout=dict(
             title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
             height=260,

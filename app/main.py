@@ -338,8 +338,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--port", type=int, default=settings.port, help=f"default ${ENV_PORT} or 8050"
     )
-    parser.add_argument("--data", help=f"mnist.npz or IDX folder (sets ${ENV_DATA})")
-    parser.add_argument("--model", help=f"trained model file (sets ${ENV_MODEL})")
+    parser.add_argument(
+        "--data",
+        help=f"an .npz of images (x_train, y_train, x_test, y_test) or an MNIST IDX folder "
+        f"(sets ${ENV_DATA}; default: the model's own data, else MNIST)",
+    )
+    parser.add_argument(
+        "--model", help=f"any Keras image classifier, .keras (sets ${ENV_MODEL}; default: the seed)"
+    )
     return parser.parse_args(argv)
 
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from cnn_core import config
 from cnn_core.activations import ActivationModel
 from cnn_core.anatomy import ModelDescription
-from cnn_core.data import MnistData, load_mnist
+from cnn_core.compare import comparison_pair, confusion_matrix
+from cnn_core.data import ImageDataset, check_fits, load_for_model
 from cnn_core.model import TrainedModel, load_trained
 
 log = logging.getLogger(__name__)
@@ -31,26 +33,55 @@ class Services:
         acts: the activation model (all layers, one traced graph).
         x_std: `{split: (N, H, W, C) float32}` the images as model input.
         proba: `{split: (N, classes) float32}` class probabilities of every image.
+        confusion: `(classes, classes)` int64 confusion matrix of the test split, computed now.
+        test_accuracy: accuracy on the test split, computed now.
+        compare_pair: the classes the compare page opens with
+            (`cnn_core.compare.comparison_pair`: 4 and 9 for the seed).
     """
 
-    data: MnistData
+    data: ImageDataset
     trained: TrainedModel
     acts: ActivationModel
     x_std: dict[str, np.ndarray] = field(default_factory=dict)
     proba: dict[str, np.ndarray] = field(default_factory=dict)
+    confusion: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
+    test_accuracy: float = float("nan")
+    compare_pair: tuple[int, int] = (0, 1)
     _tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     _tables_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, data_source: str | None = None, model_path: str | None = None) -> Services:
-        data = load_mnist(data_source)
-        trained = load_trained(model_path)
+        """Load any model `load_trained` accepts and its data (`load_for_model`), evaluate it.
+
+        Raises:
+            ModelNotFoundError, ModelLoadError: the model cannot be used (one-line reason).
+            DataError: the data is broken or does not fit the model (one-line reason).
+        """
+        path = config.default_model_path() if model_path is None else model_path
+        trained = load_trained(path)
+        data = load_for_model(data_source, path, trained.meta)
+        desc = trained.desc
+        check_fits(data, desc.input_shape, desc.num_classes)
+        trained.set_pixel_stats(data.x_train)
         acts = ActivationModel(trained)
         services = cls(data, trained, acts)
         for split in ("train", "test"):
             x = trained.standardize(data.images(split))
+            log.info("evaluating %s on %s %s images ...", desc.name, f"{len(x):,}", split)
             services.x_std[split] = x
             services.proba[split] = acts.predict_proba_batched(x)
+        predicted = services.proba["test"].argmax(axis=1)
+        services.confusion = confusion_matrix(data.y_test, predicted, desc.num_classes)
+        services.test_accuracy = float((predicted == data.y_test).mean()) if len(predicted) else 0.0
+        services.compare_pair = comparison_pair(trained.meta, desc.name, services.confusion)
+        log.info(
+            "%s: test accuracy %.2f%% on %s images; compare opens with %s vs %s",
+            desc.name,
+            100 * services.test_accuracy,
+            f"{len(predicted):,}",
+            *(desc.class_names[k] for k in services.compare_pair),
+        )
         return services
 
     @property

@@ -60,6 +60,51 @@ def check_class(value: object, num_classes: int = 10) -> int:
     return cls
 
 
+#: The pair the seed's articles compare (article VI): the seed CNN's default comparison.
+ARTICLES_PAIR = (4, 9)
+
+
+def most_confused_pair(cm: np.ndarray) -> tuple[int, int]:
+    """The two classes a model mixes up most: the largest `cm[a, b] + cm[b, a]`, `a < b`.
+
+    Args:
+        cm: `(n, n)` int confusion matrix, rows = true class (n >= 2).
+
+    Returns:
+        `(a, b)`; ties go to the smaller indices; `(0, 1)` when nothing is confused.
+    """
+    cm = np.asarray(cm, dtype=np.int64)
+    mixed = cm + cm.T
+    pairs = [(a, b) for a in range(len(cm)) for b in range(a + 1, len(cm))]
+    a, b = max(pairs, key=lambda pair: (mixed[pair], -pair[0], -pair[1]))
+    return (a, b) if mixed[a, b] > 0 else (0, 1)
+
+
+def comparison_pair(sidecar: dict, model_name: str, cm: np.ndarray) -> tuple[int, int]:
+    """The classes the compare page opens with.
+
+    The sidecar's `compare_pair` if valid; else 4 and 9 for the seed CNN (the articles' pair;
+    its own most confused pair may differ); else the pair the model confuses most on the data.
+
+    Args:
+        sidecar: the model's metadata (may be empty).
+        model_name: the Keras model's name ("seed_cnn" for the seed).
+        cm: `(n, n)` confusion matrix on the test split.
+    """
+    n = len(cm)
+    pair = sidecar.get("compare_pair")
+    if (
+        isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < n for k in pair)
+        and pair[0] != pair[1]
+    ):
+        return int(pair[0]), int(pair[1])
+    if model_name == "seed_cnn" and n >= 10:
+        return ARTICLES_PAIR
+    return most_confused_pair(cm)
+
+
 def default_pair(num_classes: int) -> tuple[int, int]:
     """The classes compared by default: 4 and 9 (the seed's articles' pair) when the model has
     them, else the first two."""

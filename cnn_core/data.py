@@ -520,3 +520,54 @@ def _check_class_names(names: np.ndarray | tuple[str, ...] | None, where: str) -
     if len(set(result)) != len(result) or not all(result):
         raise DataError(f"{where}: {CLASS_NAMES_KEY} must be unique and non-empty: {result}")
     return result
+
+
+def load_for_model(
+    source: str | os.PathLike[str] | None,
+    model_path: str | os.PathLike[str],
+    sidecar: dict | None = None,
+) -> ImageDataset:
+    """The data to show a model with: the first that exists of
+
+    1. `source` (argument), then `$CNN_LENS_DATA`: an `.npz` of any images (`load_dataset`;
+       a Keras `mnist.npz` is one) or a folder of MNIST IDX files;
+    2. the file the model's sidecar names (`data.file`, beside the model), e.g. the colour
+       example's `shapes.npz`;
+    3. MNIST from the Keras cache or the embedded subset (`load_mnist`).
+
+    Raises:
+        DataError: the chosen source is missing or malformed.
+    """
+    explicit = source if source is not None else os.environ.get(config.ENV_DATA) or None
+    if explicit is not None:
+        path = Path(explicit).expanduser()
+        if path.is_file() and path.suffix == ".npz":
+            return load_dataset(path)
+        return load_path(path)
+    named = (sidecar or {}).get("data", {})
+    file = named.get("file") if isinstance(named, dict) else None
+    if isinstance(file, str) and file:
+        path = Path(model_path).expanduser().parent / Path(file).name
+        if path.is_file():
+            return load_dataset(path)
+    return load_mnist(None)
+
+
+def check_fits(data: ImageDataset, input_shape: tuple[int, int, int], classes: int) -> None:
+    """Raise `DataError` (one line) unless `data`'s images and labels fit a model.
+
+    Args:
+        data: the images.
+        input_shape: the model's `(H, W, C)`.
+        classes: the model's number of classes.
+    """
+    if data.image_shape != tuple(input_shape):
+        raise DataError(
+            f"{data.source}: images are {data.image_shape} (H, W, C) but the model takes "
+            f"{tuple(input_shape)}; give the model's own data with --data"
+        )
+    largest = int(max(data.y_train.max(initial=0), data.y_test.max(initial=0)))
+    if largest >= classes:
+        raise DataError(
+            f"{data.source}: label {largest} but the model has {classes} classes (0-{classes - 1})"
+        )

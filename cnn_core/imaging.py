@@ -482,10 +482,16 @@ def grid_png(values: np.ndarray, **options) -> bytes:
 
 
 def digit_png(image: np.ndarray, colormap: str = "gray", scale: int = 10) -> bytes:
-    """An `(H, W)` uint8 grey image (or any 2-D array, min..max stretched) as an enlarged PNG."""
+    """An `(H, W)` uint8 grey image (or any 2-D array, min..max stretched) as an enlarged PNG;
+    an `(H, W, 3)` uint8 colour image as it is (`colormap` does not apply)."""
     arr = np.asarray(image, dtype=np.float64)
+    if arr.ndim == 3 and arr.shape[-1] == 3:
+        rgb = np.clip(arr, 0, 255).astype(np.uint8)
+        return png_bytes(rgb.repeat(scale, axis=0).repeat(scale, axis=1))
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
     if arr.ndim != 2:
-        raise ImagingError(f"expected a 2-D image, got {arr.shape}")
+        raise ImagingError(f"expected a grey (H, W) or colour (H, W, 3) image, got {arr.shape}")
     levels = arr / 255.0 if np.asarray(image).dtype == np.uint8 else _stretch(arr, None)
     rgb = colorize(levels, colormap)
     return png_bytes(rgb.repeat(scale, axis=0).repeat(scale, axis=1))

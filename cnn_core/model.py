@@ -92,10 +92,10 @@ class TrainedModel:
                 self.model, self.meta.get("class_names"), normalization
             )
         stats = self.meta.get("pixel_stats")
+        self._sidecar_stats: tuple[float, float] | None = None
         if isinstance(stats, dict) and {"mean", "std"} <= set(stats):
-            self._pixel_stats = (float(stats["mean"]), float(stats["std"]))
-        else:
-            self._pixel_stats = None
+            self._sidecar_stats = (float(stats["mean"]), float(stats["std"]))
+        self._data_stats: tuple[float, float] | None = None
 
     @property
     def desc(self) -> ModelDescription:
@@ -127,22 +127,26 @@ class TrainedModel:
     def pixel_stats(self) -> tuple[float, float]:
         """`(mean, std)` of the training pixels, pixel units: the space OIPs are optimized in.
 
-        From `set_pixel_stats`, else the sidecar's `pixel_stats`, else a mean/std
-        normalization (the seed's), else the pixel range's middle and a quarter of its width.
+        The sidecar's `pixel_stats`, else its global mean/std normalization (the seed's: the
+        training pixels' own), else the data's (`set_pixel_stats`), else the pixel range's middle
+        and a quarter of its width.
         """
-        if self._pixel_stats is not None:
-            return self._pixel_stats
+        if self._sidecar_stats is not None:
+            return self._sidecar_stats
         if self.normalization.source == "sidecar mean/std" and len(self.normalization.mean) == 1:
             return self.mean, self.std
+        if self._data_stats is not None:
+            return self._data_stats
         low, high = self.pixel_range
         return (low + high) / 2, (high - low) / 4
 
     def set_pixel_stats(self, images: np.ndarray) -> None:
-        """Take the OIP space's mean and std from the training images (any shape, pixel units)."""
+        """Give the training images (any shape, pixel units) for `pixel_stats`, used when the
+        sidecar gives none. Call before the model's OIP engine is built."""
         x = np.asarray(images, dtype=np.float64)
         std = float(x.std())
         if x.size and std > 0:
-            self._pixel_stats = (float(x.mean()), std)
+            self._data_stats = (float(x.mean()), std)
 
     def as_batch(self, images: np.ndarray) -> np.ndarray:
         """`(H, W)`, `(H, W, C)`, `(N, H, W)` or `(N, H, W, C)` -> `(N, H, W, C)` float32.
@@ -287,6 +291,7 @@ def train(
                 "test_accuracy": history["val_accuracy"],
             },
             "confusion_matrix": confusion_matrix(data.y_test, y_pred).tolist(),
+            "compare_pair": [4, 9],  # the articles' pair (article VI)
             "data": {
                 "source": data.source,
                 "fingerprint": data.fingerprint,

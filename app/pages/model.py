@@ -1,38 +1,59 @@
-"""Model page: architecture, accuracy, training curves, confusion matrix, data source."""
+"""Model page: the loaded model's layers, accuracy, training curves, confusion matrix, data."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import figures, ids
-from app.services import get_services
+from app.services import Services, get_services
 
 dash.register_page(__name__, path="/", name="Model", title="cnn-lens: model", order=0)
 
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
+SEED_INTRO = (
+    "A small Keras CNN for MNIST (articles II-IV of the seed series): three 3x3 convolutions "
+    "with max-pooling, a 100-node dense layer and a softmax output."
+)
 
-def _layer_table() -> dbc.Table:
-    services = get_services()
-    model = services.trained.model
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return " x ".join(str(d) for d in shape)
+
+
+def _layer_table(services: Services) -> dbc.Table:
+    desc = services.desc
     rows = [
         html.Tr(
             [
-                html.Td(layer.name),
-                html.Td(type(layer).__name__),
-                html.Td(str(tuple(layer.output.shape[1:]))),
-                html.Td(f"{layer.count_params():,}", className="text-end"),
+                html.Td(info.name),
+                html.Td(" + ".join(_kinds(services, info.members))),
+                html.Td("class scores" if info.is_logits else info.kind),
+                html.Td(_shape(info.shape)),
+                html.Td(info.activation if info.class_name not in _NO_ACTIVATION else "—"),
+                html.Td(f"{info.params:,}", className="text-end"),
             ]
         )
-        for layer in model.layers[1:]
+        for info in desc.layers
     ]
     total = html.Tr(
-        [html.Th("total", colSpan=3), html.Th(f"{model.count_params():,}", className="text-end")]
+        [html.Th("total", colSpan=5), html.Th(f"{desc.parameters:,}", className="text-end")]
     )
     head = html.Thead(
-        html.Tr([html.Th("layer"), html.Th("type"), html.Th("output shape"), html.Th("parameters")])
+        html.Tr(
+            [
+                html.Th("layer"),
+                html.Th("Keras layers"),
+                html.Th("gives"),
+                html.Th("output shape"),
+                html.Th("activation"),
+                html.Th("parameters"),
+            ]
+        )
     )
     return dbc.Table(
         [head, html.Tbody([*rows, total])],
@@ -41,78 +62,149 @@ def _layer_table() -> dbc.Table:
         hover=True,
         size="sm",
         striped=True,
+        responsive=True,
     )
 
 
-def _summary() -> dbc.Card:
-    services = get_services()
-    meta = services.trained.meta
-    cfg = meta.get("config", {})
-    data = meta.get("data", {})
-    items = [
-        ("test accuracy", f"{meta['test_accuracy']:.2%} on {data.get('n_test', 0):,} digits"),
-        ("train accuracy", f"{meta.get('train_accuracy', float('nan')):.2%}"),
-        ("trained on", data.get("source", "?")),
-        (
-            "training",
+_NO_ACTIVATION = {
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Flatten",
+}
+
+
+def _kinds(services: Services, names: tuple[str, ...]) -> list[str]:
+    model = services.trained.model
+    return [type(model.get_layer(name)).__name__ for name in names]
+
+
+def _notes(services: Services) -> list[Any]:
+    desc = services.desc
+    notes = []
+    if desc.preprocessing:
+        notes.append(f"Inside the model, before the first layer: {', '.join(desc.preprocessing)}.")
+    if desc.not_shown:
+        listed = ", ".join(f"{name} ({why.split(' is ')[0]})" for name, why in desc.not_shown)
+        notes.append(f"Computed but not shown: {listed}.")
+    return [html.P(note, className="small text-muted mb-1") for note in notes]
+
+
+def _training(meta: dict[str, Any]) -> str | None:
+    cfg = meta.get("config")
+    if not isinstance(cfg, dict):
+        return None
+    if {"learning_rate", "momentum", "schedule"} <= set(cfg):
+        return (
             f"{cfg.get('epochs')} epochs, SGD lr {cfg.get('learning_rate')} "
             f"({cfg.get('schedule')}), momentum {cfg.get('momentum')}, "
-            f"L2 {cfg.get('l2')}, batch {cfg.get('batch_size')}, seed {cfg.get('seed')}",
+            f"L2 {cfg.get('l2')}, batch {cfg.get('batch_size')}, seed {cfg.get('seed')}"
+        )
+    return ", ".join(f"{key} {value}" for key, value in cfg.items())
+
+
+def _summary(services: Services) -> dbc.Card:
+    desc, meta = services.desc, services.trained.meta
+    n_test = len(services.data.y_test)
+    items: list[tuple[str, str | None]] = [
+        ("test accuracy", f"{services.test_accuracy:.2%} on the {n_test:,} test images shown"),
+        (
+            "as trained",
+            f"{meta['test_accuracy']:.2%} test, {meta.get('train_accuracy', float('nan')):.2%} "
+            "train (from its sidecar)"
+            if isinstance(meta.get("test_accuracy"), int | float)
+            else None,
         ),
-        ("time", f"{meta.get('seconds', 0):.1f} s"),
-        ("normalization", f"mean {services.trained.mean:.2f}, std {services.trained.std:.2f}"),
+        ("input", f"{_shape(desc.input_shape)} ({'colour' if desc.channels == 3 else 'grey'})"),
+        ("classes", ", ".join(desc.class_names)),
+        ("normalization", desc.normalization.describe()),
+        ("trained on", (meta.get("data") or {}).get("source")),
+        ("training", _training(meta)),
+        (
+            "time",
+            f"{meta['seconds']:.1f} s" if isinstance(meta.get("seconds"), int | float) else None,
+        ),
     ]
-    body = [html.H4(f"{meta['test_accuracy']:.2%}", id=ids.MODEL_ACCURACY, className="card-title")]
-    body += [html.Div([html.Strong(f"{k}: "), html.Span(v)], className="small") for k, v in items]
+    body = [
+        html.H4(f"{services.test_accuracy:.2%}", id=ids.MODEL_ACCURACY, className="card-title"),
+    ]
+    body += [
+        html.Div([html.Strong(f"{key}: "), html.Span(value)], className="small")
+        for key, value in items
+        if value
+    ]
     return dbc.Card(dbc.CardBody(body))
 
 
-def _data_source() -> html.Div:
-    services = get_services()
+def _data_source(services: Services) -> html.Div:
     children = [html.Strong("Data shown: "), html.Span(services.data.source)]
     warning = None
-    if not services.data_matches_model:
+    recorded = (services.trained.meta.get("data") or {}).get("fingerprint")
+    if recorded and recorded != services.data.fingerprint:
         warning = dbc.Alert(
-            "The digits loaded now are not the ones this model was trained on (fingerprints "
-            "differ): accuracy and confusion matrix above refer to its training data. Retrain "
-            "with `make train` to match.",
+            "The images loaded now are not the ones this model was trained on (fingerprints "
+            "differ): the accuracy and confusion matrix here are measured on the images shown.",
             color="warning",
             id=ids.MODEL_WARNING,
         )
     return html.Div([html.P(children, id=ids.MODEL_DATA_SOURCE, className="small"), warning])
 
 
+def _curves(meta: dict[str, Any]) -> Any:
+    history = meta.get("history")
+    if isinstance(history, dict) and history.get("epoch"):
+        return dcc.Graph(
+            id=ids.MODEL_CURVES,
+            figure=figures.training_curves_figure(history),
+            config=GRAPH_CONFIG,
+        )
+    return html.P(
+        "No training history: the model's sidecar (<model>.json) has none.",
+        id=ids.MODEL_CURVES,
+        className="text-muted small",
+    )
+
+
+def _confusion_title(services: Services) -> str:
+    return f"Confusion matrix ({len(services.data.y_test):,} test images)"
+
+
 def layout(**_query: str) -> html.Div:
-    meta = get_services().trained.meta
+    services = get_services()
+    desc = services.desc
+    seed = desc.name == "seed_cnn"
+    intro = (
+        SEED_INTRO
+        if seed
+        else (
+            f"A Keras image classifier ({desc.name}): {_shape(desc.input_shape)} input, "
+            f"{len(desc.map_layers)} map layers, {len(desc.node_layers)} node layers, "
+            f"{desc.num_classes} classes."
+        )
+    )
     return html.Div(
         [
-            html.H2("The seed CNN"),
-            html.P(
-                "A small Keras CNN for MNIST (articles II-IV of the seed series): three 3x3 "
-                "convolutions with max-pooling, a 100-node dense layer and a softmax output.",
-                className="text-muted",
-            ),
+            html.H2("The seed CNN" if seed else f"Model: {desc.name}"),
+            html.P(intro, className="text-muted"),
             dbc.Row(
                 [
-                    dbc.Col([_layer_table(), _data_source()], lg=6),
-                    dbc.Col(_summary(), lg=6),
+                    dbc.Col(
+                        [_layer_table(services), *_notes(services), _data_source(services)], lg=7
+                    ),
+                    dbc.Col(_summary(services), lg=5),
                 ],
                 className="mb-3",
             ),
             dbc.Row(
                 [
-                    dbc.Col(
-                        dcc.Graph(
-                            id=ids.MODEL_CURVES,
-                            figure=figures.training_curves_figure(meta["history"]),
-                            config=GRAPH_CONFIG,
-                        ),
-                        lg=7,
-                    ),
+                    dbc.Col(_curves(services.trained.meta), lg=7),
                     dbc.Col(
                         dcc.Graph(
                             id=ids.MODEL_CONFUSION,
-                            figure=figures.confusion_matrix_figure(meta["confusion_matrix"]),
+                            figure=figures.confusion_matrix_figure(
+                                services.confusion, title=_confusion_title(services)
+                            ),
                             config=GRAPH_CONFIG,
                         ),
                         lg=5,
