@@ -1,0 +1,39 @@
+"""The app's services load any model with its own data (the colour example), evaluated at start."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from app.services import Services
+from cnn_core.data import DataError, save_dataset
+
+
+def test_colour_model_is_served_with_its_own_data_evaluated_at_start(shapes_path, caplog):
+    with caplog.at_level(logging.INFO, logger="app.services"):
+        services = Services.load(model_path=str(shapes_path))
+    assert services.desc.input_shape == (32, 32, 3)
+    assert services.x_std["test"].shape == (600, 32, 32, 3)
+    assert services.confusion.shape == (6, 6) and services.confusion.sum() == 600
+    assert services.test_accuracy >= 0.95
+    assert services.test_accuracy == pytest.approx(np.trace(services.confusion) / 600)
+    assert services.compare_pair[0] != services.compare_pair[1]
+    text = caplog.text
+    assert "evaluating shapes_cnn on 600 test images" in text and "test accuracy" in text
+    # pixel statistics come from its data (no normalization in its sidecar)
+    assert services.trained.pixel_stats == pytest.approx(
+        (services.data.x_train.mean(), services.data.x_train.std()), rel=1e-6
+    )
+
+
+def test_seed_services_open_compare_with_four_and_nine(services):
+    assert services.compare_pair == (4, 9)
+    assert services.test_accuracy == pytest.approx(services.trained.meta["test_accuracy"])
+
+
+def test_a_model_shown_with_data_of_another_size_is_refused(shapes_path, data, tmp_path):
+    mnist = save_dataset(data, tmp_path / "mnist.npz")  # 28x28 grey digits for a 32x32x3 model
+    with pytest.raises(DataError, match=r"\(28, 28, 1\) .*model takes \(32, 32, 3\)"):
+        Services.load(model_path=str(shapes_path), data_source=str(mnist))
