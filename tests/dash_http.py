@@ -115,8 +115,59 @@ def post_json(base_url: str, path: str, payload: Any, timeout: float = 30.0) -> 
 
 def update(base_url: str, dep: Dependency, values: dict[str, Any], changed: str | None = None):
     """POST one callback; `(status, parsed JSON response or None)`."""
-    status, body = post_json(base_url, "/_dash-update-component", callback_body(dep, values, changed))
+    status, body = post_json(
+        base_url, "/_dash-update-component", callback_body(dep, values, changed)
+    )
     try:
         return status, json.loads(body) if body else None
     except ValueError:
         return status, None
+
+
+def walk_layout(tree: Any, found: dict[tuple[str, str], list]) -> None:
+    """Collect `(id, prop) -> [values]` from a serialized Dash component tree (dropdown and
+    radio options count as values of `value`)."""
+    if isinstance(tree, list):
+        for child in tree:
+            walk_layout(child, found)
+        return
+    if not isinstance(tree, dict):
+        return
+    if "props" not in tree:  # a response envelope: look inside
+        for value in tree.values():
+            walk_layout(value, found)
+        return
+    props = tree["props"]
+    comp_id = props.get("id")
+    if isinstance(comp_id, str):
+        for prop, value in props.items():
+            if prop in ("children", "id", "style", "className"):
+                continue
+            found.setdefault((comp_id, prop), []).append(value)
+            if prop == "options" and isinstance(value, list):
+                for option in value:
+                    option_value = option.get("value") if isinstance(option, dict) else option
+                    found.setdefault((comp_id, "value"), []).append(option_value)
+    for value in props.values():
+        if isinstance(value, list | dict):
+            walk_layout(value, found)
+
+
+def layout_values(
+    base_url: str, deps: list[Dependency], paths: tuple[str, ...]
+) -> dict[tuple[str, str], list]:
+    """Values the pages at `paths` put in their components: `(id, prop) -> unique values`."""
+    pages = find(deps, "_pages_content.children")
+    found: dict[tuple[str, str], list] = {}
+    for path in paths:
+        values = {"_pages_location.pathname": path, "_pages_location.search": ""}
+        status, payload = update(base_url, pages, values, "_pages_location.pathname")
+        assert status == 200, (path, status)
+        walk_layout(payload, found)
+    unique: dict[tuple[str, str], list] = {}
+    for key, values in found.items():
+        unique[key] = []
+        for value in values:
+            if value not in unique[key]:
+                unique[key].append(value)
+    return unique

@@ -26,6 +26,7 @@ from tests.dash_http import (
     dependencies,
     find,
     is_pattern,
+    layout_values,
     post_json,
     request,
     update,
@@ -57,47 +58,12 @@ def deps(server):
     return dependencies(server.url)
 
 
-def walk(tree, found: dict[tuple[str, str], list]) -> None:
-    """Collect `(id, prop) -> [values]` from a serialized Dash component tree."""
-    if isinstance(tree, list):
-        for child in tree:
-            walk(child, found)
-        return
-    if not isinstance(tree, dict) or "props" not in tree:
-        return
-    props = tree["props"]
-    comp_id = props.get("id")
-    if isinstance(comp_id, str):
-        for prop, value in props.items():
-            if prop in ("children", "id", "style", "className"):
-                continue
-            found.setdefault((comp_id, prop), []).append(value)
-            if prop == "options" and isinstance(value, list):
-                for option in value:
-                    option_value = option.get("value") if isinstance(option, dict) else option
-                    found.setdefault((comp_id, "value"), []).append(option_value)
-    for value in props.values():
-        if isinstance(value, list | dict):
-            walk(value, found)
-
-
 @pytest.fixture(scope="module")
 def good_values(server, deps) -> dict[tuple[str, str], list]:
     """Values the pages themselves put in their components (from each page's layout)."""
-    pages = find(deps, "_pages_content.children")
-    found: dict[tuple[str, str], list] = {}
-    for path in PAGES:
-        values = {"_pages_location.pathname": path, "_pages_location.search": ""}
-        status, payload = update(server.url, pages, values, "_pages_location.pathname")
-        assert status == 200, (path, status)
-        walk(payload, found)
-    for key, values in found.items():
-        unique = []
-        for value in values:
-            if value not in unique:
-                unique.append(value)
-        found[key] = unique[:12]
-    return found
+    found = layout_values(server.url, deps, PAGES)
+    assert ("act-layer", "value") in found and ("oip-kind", "value") in found
+    return {key: values[:12] for key, values in found.items()}
 
 
 def png_data_url(width: int, height: int, mode: str = "L", fill: int = 0) -> str:
