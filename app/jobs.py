@@ -33,9 +33,11 @@ import numpy as np
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from app import settings as app_settings
+from app.jobspec import ENGINE_DEFAULTS, KINDS, JobSpec, JobSpecError, objective_layers
 from cnn_core.anatomy import ModelDescription
-from cnn_core.compare import default_pair
-from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node, OipProgress
+from cnn_core.oip import OipProgress
+
+__all__ = ["ENGINE_DEFAULTS", "KINDS", "JobSpec", "JobSpecError", "objective_layers"]
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +46,7 @@ JOB_TTL_S = 15 * 60  # finished jobs are forgotten after this
 RESULT_TTL_S = 24 * 3600  # cached results (same parameters: instant)
 STALE_AFTER_S = 60.0  # default; a running job with no progress for this long is declared dead
 FRAME_INTERVAL_S = 0.2  # at most 5 progress writes per second
-MAX_SEEDS = 8
-MAX_STEPS = 2000
-KINDS = ("map", "node", "class", "contrast", "gallery")
-#: The engine's own defaults (tuned so every Conv2D_3 map beats the best test digit).
-ENGINE_DEFAULTS = AscentOptions()
 TERMINAL = ("done", "cancelled", "error")
-
-
-class JobSpecError(ValueError):
-    """A job request with a bad kind, layer, unit or parameter; the message says which."""
 
 
 class JobNotFoundError(KeyError):
@@ -70,100 +63,23 @@ class JobsUnavailableError(JobNotFoundError):
 # --------------------------------------------------------------------------- specs
 
 
-def _int(raw: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
-    value = raw.get(key, default)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise JobSpecError(f"{key} must be an integer, got {value!r}") from None
-    if not lo <= number <= hi or (isinstance(value, float) and value != number):
-        raise JobSpecError(f"{key} must be an integer in {lo}..{hi}, got {value!r}")
-    return number
-
-
-def _float(raw: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
-    value = raw.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise JobSpecError(f"{key} must be a number, got {value!r}") from None
-    if not lo <= number <= hi:
-        raise JobSpecError(f"{key} must be in {lo}..{hi}, got {value!r}")
-    return number
-
-
-def objective_layers(kind: str, desc: ModelDescription) -> tuple[str, ...]:
-    """The layers a job of `kind` can target: map layers (map, gallery) or the hidden node
-    layers, from the output back (node: for the seed Dense_1 before Flatten)."""
-    if kind in ("map", "gallery"):
-        return desc.map_layers
-    return desc.hidden_node_layers[::-1] if kind == "node" else ()
-
-
 def parse_spec(raw: dict[str, Any], desc: ModelDescription) -> dict[str, Any]:
-    """Validate and normalize a job request against the loaded model's description.
-
-    Args:
-        raw: `kind` (map | node | class | contrast | gallery), `layer`, `unit` (map/node),
-            `a`, `b` (class / contrast), `units` (gallery: list of ints or "all"), `steps`,
-            `step_size`, `wavelength`, `blur_sigma`, `seed`, `n_seeds`, `pace` (steps per
-            second for watching; 0 = as fast as possible).
-        desc: the model's description (its layers, units, classes and image size).
-
-    Returns:
-        A canonical JSON-able dict (stable key order: it is also the cache key).
+    """`JobSpec.parse(raw, desc)` in its canonical dict form (what job states and Celery carry).
 
     Raises:
         JobSpecError: any field out of range or unknown.
     """
-    if not isinstance(raw, dict):
-        raise JobSpecError("job request must be an object")
-    kind = raw.get("kind")
-    if kind not in KINDS:
-        raise JobSpecError(f"unknown objective kind {kind!r}; choose one of {', '.join(KINDS)}")
-    spec: dict[str, Any] = {"kind": kind}
-    if kind in ("map", "node", "gallery"):
-        layers = objective_layers(kind, desc)
-        layer = raw.get("layer")
-        if layer not in layers:
-            choices = ", ".join(layers) or "none: this model has no such layer"
-            raise JobSpecError(f"layer {layer!r} has no {kind}s to optimize; choose {choices}")
-        spec["layer"] = layer
-        n_units = desc.units(layer)
-        if kind == "gallery":
-            units = raw.get("units", "all")
-            if units == "all":
-                units = list(range(n_units))
-            if not isinstance(units, list) or not units:
-                raise JobSpecError("units must be 'all' or a non-empty list of indices")
-            spec["units"] = [_int({"unit": u}, "unit", 0, 0, n_units - 1) for u in units]
-        else:
-            spec["unit"] = _int(raw, "unit", 0, 0, n_units - 1)
-    last_class = desc.num_classes - 1
-    default_a, default_b = default_pair(desc.num_classes)
-    if kind in ("class", "contrast"):
-        spec["a"] = _int(raw, "a", default_a, 0, last_class)
-    if kind == "contrast":
-        spec["b"] = _int(raw, "b", default_b, 0, last_class)
-        if spec["b"] == spec["a"]:
-            raise JobSpecError("a class contrast needs two different classes")
-    defaults = ENGINE_DEFAULTS
-    spec["steps"] = _int(raw, "steps", defaults.steps, 1, MAX_STEPS)
-    spec["step_size"] = _float(raw, "step_size", defaults.step_size, 1e-4, 10.0)
-    side = float(max(desc.height, desc.width))  # a longer wavelength than the image is moot
-    spec["wavelength"] = _float(raw, "wavelength", min(defaults.wavelength, side), 1.0, side)
-    spec["blur_sigma"] = _float(raw, "blur_sigma", defaults.blur_sigma, 0.0, 5.0)
-    spec["seed"] = _int(raw, "seed", 0, 0, 2**31 - 1)
-    spec["n_seeds"] = 1 if kind == "gallery" else _int(raw, "n_seeds", 1, 1, MAX_SEEDS)
-    spec["pace"] = _float(raw, "pace", 0.0, 0.0, 10_000.0)
-    return spec
+    return JobSpec.parse(raw, desc).to_dict()
 
 
 def spec_key(spec: dict[str, Any], model_fingerprint: str) -> str:
     """Cache key of a result: the spec (without pace, which changes no pixel) and the model."""
-    material = {k: v for k, v in spec.items() if k != "pace"}
-    blob = json.dumps(material, sort_keys=True) + model_fingerprint
-    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+    return JobSpec.from_dict(spec).cache_key(model_fingerprint)
+
+
+def describe(spec: dict[str, Any]) -> str:
+    """Human-readable objective of a spec, e.g. 'Conv2D_3 map 17' or 'logit 4 − logit 9'."""
+    return JobSpec.from_dict(spec).describe()
 
 
 def stale_after_s() -> float:
@@ -174,20 +90,6 @@ def stale_after_s() -> float:
 def model_id(meta: dict[str, Any]) -> str:
     """Identity of a trained model: a hash of its metadata (data fingerprint, time, config...)."""
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def describe(spec: dict[str, Any]) -> str:
-    """Human-readable objective of a spec, e.g. 'Conv2D_3 map 17' or 'logit 4 − logit 9'."""
-    kind = spec["kind"]
-    if kind == "map":
-        return f"{spec['layer']} map {spec['unit']}"
-    if kind == "node":
-        return f"{spec['layer']} node {spec['unit']}"
-    if kind == "class":
-        return f"class {spec['a']} logit"
-    if kind == "contrast":
-        return f"logit {spec['a']} − logit {spec['b']}"
-    return f"{spec['layer']}: {len(spec['units'])} maps"
 
 
 # --------------------------------------------------------------------------- stores
@@ -351,22 +253,12 @@ class RedisStore:
 # --------------------------------------------------------------------------- the work
 
 
-def build_objectives(spec: dict[str, Any]) -> list[Any]:
-    """The `cnn_core.oip` objectives of a spec: one per unit (gallery) or one (others)."""
-    kind = spec["kind"]
-    if kind == "gallery":
-        return [MapMean(spec["layer"], unit) for unit in spec["units"]]
-    if kind == "map":
-        return [MapMean(spec["layer"], spec["unit"])]
-    if kind == "node":
-        return [Node(spec["layer"], spec["unit"])]
-    if kind == "class":
-        return [ClassLogit(spec["a"])]
-    return [ClassLogit(spec["a"]) - ClassLogit(spec["b"])]
-
-
 def run_job(
-    job_id: str, spec: dict[str, Any], store: JobStore, engine: Any, cache_key: str | None = None
+    job_id: str,
+    spec: JobSpec | dict[str, Any],
+    store: JobStore,
+    engine: Any,
+    cache_key: str | None = None,
 ) -> None:
     """Run one job to its end, writing progress, frames and the result to `store`.
 
@@ -374,38 +266,29 @@ def run_job(
 
     Args:
         job_id: the job's id.
-        spec: a spec from `parse_spec`.
+        spec: a parsed `JobSpec` (or its `to_dict()`, as a job store or Celery carries it).
         store: where progress goes.
         engine: a warm `cnn_core.oip.OipEngine`.
         cache_key: where to cache a finished result (None: don't).
     """
+    job = spec if isinstance(spec, JobSpec) else JobSpec.from_dict(spec)
     state: dict[str, Any] = {
         "id": job_id,
-        "spec": spec,
-        "description": describe(spec),
+        "spec": job.to_dict(),
+        "description": job.describe(),
         "status": "running",
         "step": 0,
-        "steps": spec["steps"],
+        "steps": job.steps,
         "started": time.time(),
         "updated": time.time(),
         "error": None,
     }
     store.put(job_id, state)
     try:
-        options = AscentOptions(
-            steps=spec["steps"],
-            step_size=spec["step_size"],
-            wavelength=spec["wavelength"],
-            blur_sigma=spec["blur_sigma"],
-        )
-        objectives = build_objectives(spec)
-        seeds = [spec["seed"] + i for i in range(spec["n_seeds"])]
-        pace = spec["pace"]
+        options, objectives, seeds, pace = job.options(), job.objectives(), job.seeds(), job.pace
         # Each progress callback is a sync point of the traced loop: watched runs take one every
         # few steps (frames), full-speed runs every ~10% (at most 25 steps: cancel stays quick).
-        every = (
-            max(1, min(5, int(pace // 10))) if pace > 0 else min(25, max(5, spec["steps"] // 10))
-        )
+        every = max(1, min(5, int(pace // 10))) if pace > 0 else min(25, max(5, job.steps // 10))
         last_write = 0.0
         started = time.perf_counter()
         curve_steps: list[int] = []
@@ -490,9 +373,9 @@ class CeleryRunner:
         self._model = model
 
     def submit(self, job_id: str, spec: dict[str, Any], cache_key: str) -> None:
-        from app.worker import celery_app
+        from app.celery_app import RUN_OIP, celery_app  # Celery loads only when it is used
 
-        celery_app.send_task("cnn_lens.run_oip", args=[job_id, spec, cache_key, self._model])
+        celery_app.send_task(RUN_OIP, args=[job_id, spec, cache_key, self._model])
 
 
 # --------------------------------------------------------------------------- manager
@@ -547,14 +430,14 @@ class JobManager:
     def _store_errors(self) -> tuple[type[BaseException], ...]:
         return getattr(self.store, "_errors", ())
 
-    def submit(self, raw_spec: dict[str, Any]) -> str:
+    def submit(self, raw_spec: Any) -> str:
         """Validate, then start a job (or answer from the cache); returns its signed handle.
 
         Raises:
             JobSpecError: a bad request.
             JobsUnavailableError: the job store (Redis) or queue cannot be reached.
         """
-        spec = parse_spec(raw_spec, self.description)
+        spec = JobSpec.parse(raw_spec, self.description)
         try:
             return self._submit(spec)
         except self._store_errors() as exc:
@@ -565,9 +448,9 @@ class JobManager:
                 raise self._unavailable(exc) from None
             raise
 
-    def _submit(self, spec: dict[str, Any]) -> str:
+    def _submit(self, job: JobSpec) -> str:
         job_id = uuid.uuid4().hex
-        key = spec_key(spec, self._fingerprint)
+        key, spec = job.cache_key(self._fingerprint), job.to_dict()
         cached = self.store.cache_get(key)
         if cached is not None:
             state, arrays = cached
@@ -577,10 +460,10 @@ class JobManager:
             queued = {
                 "id": job_id,
                 "spec": spec,
-                "description": describe(spec),
+                "description": job.describe(),
                 "status": "queued",
                 "step": 0,
-                "steps": spec["steps"],
+                "steps": job.steps,
                 "updated": time.time(),
                 "error": None,
             }

@@ -14,26 +14,12 @@ import threading
 import time
 from typing import Any
 
-from celery import Celery
 from celery.signals import worker_ready
 
+from app.celery_app import DEFAULT_REDIS, RUN_OIP, celery_app, redis_url
 from app.jobs import RedisStore, model_id, run_job
-from app.settings import load_settings
 
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
-
-
-def redis_url() -> str:
-    return load_settings().redis_url or DEFAULT_REDIS
-
-
-celery_app = Celery("cnn_lens", broker=redis_url())
-celery_app.conf.update(
-    task_ignore_result=True,  # progress and results go to RedisStore, not Celery's backend
-    worker_prefetch_multiplier=1,  # one OIP job at a time per worker: fair across machines
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-)
+__all__ = ["DEFAULT_REDIS", "celery_app", "engine", "redis_url", "run_oip"]
 
 _lock = threading.Lock()
 _engine: Any = None
@@ -58,7 +44,7 @@ def _warm_up(**_: Any) -> None:
     engine()
 
 
-@celery_app.task(name="cnn_lens.run_oip")
+@celery_app.task(name=RUN_OIP)
 def run_oip(job_id: str, spec: dict[str, Any], cache_key: str, expected_model: str) -> None:
     store = RedisStore(redis_url())
     warm = engine()

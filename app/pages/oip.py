@@ -23,10 +23,12 @@ from app.jobs import (
     objective_layers,
     parse_spec,
 )
+from app.jobspec import LIMITS
 from app.services import get_services
 from app.urlsync import keep_address_in_step
 from cnn_core import imaging
 from cnn_core.compare import default_pair
+from cnn_core.oip.ascent import Range
 
 dash.register_page(
     __name__, path="/oip", name="OIP", title="cnn-lens: optimal input patterns", order=3
@@ -224,6 +226,11 @@ def _number(id_: str, value: Any, label: str, **kwargs: Any) -> dbc.Col:
     )
 
 
+def _bounds(allowed: Range) -> dict[str, float]:
+    """An input's min and max: the job spec's limits (`app.jobspec.LIMITS`)."""
+    return {"min": allowed.lo, "max": allowed.hi}
+
+
 def _dropdown(id_: str, options: list, value: Any, label: str, width: int) -> dbc.Col:
     return dbc.Col(
         [
@@ -266,39 +273,37 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                 html.Hr(className="my-2"),
                 dbc.Row(
                     [
-                        _number(ids.OIP_STEPS, view["steps"], "steps", min=1, max=2000, step=1),
+                        _number(
+                            ids.OIP_STEPS, view["steps"], "steps", step=1, **_bounds(LIMITS.steps)
+                        ),
                         _number(
                             ids.OIP_STEP_SIZE,
                             view["step_size"],
                             "step size",
-                            min=0.001,
-                            max=10,
                             step=0.01,
+                            **_bounds(LIMITS.step_size),
                         ),
                         _number(
                             ids.OIP_WAVELENGTH,
                             view["wavelength"],
                             "noise wavelength (px)",
-                            min=2,
-                            max=max(desc.height, desc.width),
                             step=1,
+                            **_bounds(LIMITS.wavelength_for(desc)),
                         ),
                         _number(
                             ids.OIP_BLUR,
                             view["blur_sigma"],
                             "high-freq. suppression (σ px)",
-                            min=0,
-                            max=3,
                             step=0.1,
+                            **_bounds(LIMITS.blur_sigma),
                         ),
-                        _number(ids.OIP_SEED, view["seed"], "seed", min=0, step=1),
+                        _number(ids.OIP_SEED, view["seed"], "seed", step=1, **_bounds(LIMITS.seed)),
                         _number(
                             ids.OIP_N_SEEDS,
                             view["n_seeds"],
                             "seeds side by side",
-                            min=1,
-                            max=8,
                             step=1,
+                            **_bounds(LIMITS.n_seeds),
                         ),
                     ],
                     className="g-2",
@@ -343,9 +348,8 @@ def _controls(view: dict[str, Any]) -> dbc.Card:
                             ids.OIP_GALLERY_STEPS,
                             view["gallery_steps"],
                             "steps",
-                            min=1,
-                            max=2000,
                             step=1,
+                            **_bounds(LIMITS.steps),
                         ),
                     ],
                     className="g-2",

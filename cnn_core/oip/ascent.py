@@ -38,8 +38,34 @@ from cnn_core.oip.transforms import (
 
 #: Most images one `run` optimizes at once (memory: about 0.5 MB of activations per image).
 MAX_BATCH = 1024
-MAX_STEPS = 10_000
-_SEED_LIMIT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive range of allowed values."""
+
+    lo: float
+    hi: float
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int | float | np.number) and self.lo <= value <= self.hi  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class AscentLimits:
+    """The allowed ranges of the ascent's parameters: the one source for the engine, the job
+    requests of the app (`app.jobspec`) and the ranges of the OIP page's inputs."""
+
+    steps: Range = Range(1, 2_000)
+    step_size: Range = Range(1e-4, 10.0)
+    wavelength: Range = Range(1.0, 256.0)  # at most the image's longer side is used
+    blur_sigma: Range = Range(0.0, 5.0)
+    seed: Range = Range(0, 2**31 - 2)
+
+
+LIMITS = AscentLimits()
+MAX_STEPS = int(LIMITS.steps.hi)
+_SEED_LIMIT = 2**31 - 1  # the modulus of the per-image jitter generator; seeds stay below
 _MINSTD = 48_271  # Lehmer generator multiplier: per-image jitter offsets from (seed, step)
 
 
@@ -48,7 +74,7 @@ class AscentOptions:
     """How to ascend. The defaults give every Conv2D_3 map an OIP above the best test digit.
 
     Attributes:
-        steps: gradient steps (1-10,000).
+        steps: gradient steps (`LIMITS.steps`: 1-2,000).
         step_size: step length; the gradient is normalized to RMS 1 per pixel and the image kept
             at per-image std 1, so this is the fraction of the image's spread moved per step.
         wavelength: longest scale in px of the long-range starting noise (1-256, at most the
@@ -110,14 +136,14 @@ class AscentOptions:
                 bound = f"> {low}" if low_open else f">= {low}"
                 raise OipError(f"{name} must be {bound} and <= {high}, got {value}")
 
-        integer("steps", 1, MAX_STEPS)
-        number("step_size", 0.0, 10.0, low_open=True)
-        number("wavelength", 1.0, 256.0)
+        integer("steps", int(LIMITS.steps.lo), MAX_STEPS)
+        number("step_size", LIMITS.step_size.lo, LIMITS.step_size.hi)
+        number("wavelength", LIMITS.wavelength.lo, LIMITS.wavelength.hi)
         integer("octaves", 1, 5)
         if self.init not in INITS:
             raise OipError(f"init must be one of {', '.join(INITS)}, got {self.init!r}")
         integer("blur_every", 0, MAX_STEPS)
-        number("blur_sigma", 0.0, 5.0)
+        number("blur_sigma", LIMITS.blur_sigma.lo, LIMITS.blur_sigma.hi)
         integer("jitter", 0, 8)
         number("tv", 0.0, 100.0)
         number("l2", 0.0, 100.0)

@@ -1,0 +1,121 @@
+"""The OIP job spec: parsed once, its limits shared by the page, the jobs and the engine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.jobspec import LIMITS, JobSpec, JobSpecError
+from cnn_core.oip import AscentOptions, OipError
+from cnn_core.oip.ascent import LIMITS as ENGINE_LIMITS
+
+
+def test_a_request_parses_into_a_frozen_typed_spec(services):
+    spec = JobSpec.parse(
+        {"kind": "map", "layer": "Conv2D_3", "unit": "17", "steps": 50}, services.desc
+    )
+    assert (spec.kind, spec.layer, spec.unit, spec.steps) == ("map", "Conv2D_3", 17, 50)
+    with pytest.raises(AttributeError):
+        spec.steps = 60  # type: ignore[misc]
+    assert spec.describe() == "Conv2D_3 map 17"
+    assert spec.options().steps == 50 and len(spec.objectives()) == 1
+
+
+def test_to_dict_and_back_is_the_same_spec(services):
+    for raw in (
+        {"kind": "gallery", "layer": "Conv2D_1", "units": [3, 1], "steps": 7},
+        {"kind": "contrast", "a": 4, "b": 9, "n_seeds": 3, "seed": 5, "pace": 40},
+        {"kind": "node", "layer": "Dense_1", "unit": 99},
+    ):
+        spec = JobSpec.parse(raw, services.desc)
+        again = JobSpec.from_dict(spec.to_dict())
+        assert again == spec and again.to_dict() == spec.to_dict()
+        assert JobSpec.parse(spec.to_dict(), services.desc) == spec  # canonical form re-parses
+
+
+def test_the_cache_key_ignores_the_pace_only(services):
+    watched = JobSpec.parse({"kind": "class", "a": 3, "pace": 40}, services.desc)
+    fast = JobSpec.parse({"kind": "class", "a": 3, "pace": 0}, services.desc)
+    other = JobSpec.parse({"kind": "class", "a": 3, "seed": 1}, services.desc)
+    assert watched.cache_key("m") == fast.cache_key("m") != other.cache_key("m")
+    assert watched.cache_key("m") != watched.cache_key("another model")
+
+
+def test_the_job_limits_are_the_engines():
+    for name in ("steps", "step_size", "wavelength", "blur_sigma", "seed"):
+        assert getattr(LIMITS, name) is getattr(ENGINE_LIMITS, name)
+
+
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [
+        ("steps", LIMITS.steps.lo, LIMITS.steps.hi),
+        ("step_size", LIMITS.step_size.lo, LIMITS.step_size.hi),
+        ("blur_sigma", LIMITS.blur_sigma.lo, LIMITS.blur_sigma.hi),
+    ],
+)
+def test_jobs_and_engine_accept_and_refuse_the_same_values(services, name, low, high):
+    for value in (low, high):
+        spec = JobSpec.parse({"kind": "class", "a": 1, name: value}, services.desc)
+        assert getattr(spec.options(), name) == value  # the engine takes what a job takes
+    above = high + 1
+    with pytest.raises(JobSpecError, match=name):
+        JobSpec.parse({"kind": "class", "a": 1, name: above}, services.desc)
+    with pytest.raises(OipError, match=name):
+        AscentOptions(**{name: above})
+
+
+def test_seeds_and_wavelength_limits(services):
+    with pytest.raises(JobSpecError, match="n_seeds"):
+        JobSpec.parse({"kind": "class", "n_seeds": LIMITS.n_seeds.hi + 1}, services.desc)
+    last = int(LIMITS.seed.hi)
+    with pytest.raises(JobSpecError, match="seed"):  # seed + n_seeds - 1 stays in range
+        JobSpec.parse({"kind": "class", "seed": last, "n_seeds": 2}, services.desc)
+    assert JobSpec.parse({"kind": "class", "seed": last}, services.desc).seeds() == [last]
+    assert LIMITS.wavelength_for(services.desc).hi == 28.0  # the image side, not 256
+
+
+def test_the_oip_page_inputs_take_their_ranges_from_the_limits(services):
+    import json
+
+    import importlib
+
+    from app import ids, main
+
+    main.create_app()  # pages load once an app exists
+    layout = importlib.import_module("app.pages.oip").layout
+    tree = json.loads(json.dumps(layout().to_plotly_json(), default=lambda o: o.to_plotly_json()))
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            props = node.get("props", {})
+            if isinstance(props, dict) and "id" in props and "max" in props:
+                found[props["id"]] = (props["min"], props["max"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(tree)
+    assert found[ids.OIP_STEPS] == (LIMITS.steps.lo, LIMITS.steps.hi) == (1, 2000)
+    assert found[ids.OIP_GALLERY_STEPS] == (LIMITS.steps.lo, LIMITS.steps.hi)
+    assert found[ids.OIP_STEP_SIZE] == (LIMITS.step_size.lo, LIMITS.step_size.hi)
+    assert found[ids.OIP_BLUR] == (LIMITS.blur_sigma.lo, LIMITS.blur_sigma.hi)
+    assert found[ids.OIP_N_SEEDS] == (LIMITS.n_seeds.lo, LIMITS.n_seeds.hi)
+    assert found[ids.OIP_WAVELENGTH] == (LIMITS.wavelength.lo, 28.0)
+
+
+def test_jobs_and_worker_do_not_import_each_other():
+    code = (
+        "import sys, app.jobs; assert 'app.worker' not in sys.modules, 'jobs imports worker'; "
+        "import app.worker; print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    source = "".join(Path(f"app/{name}.py").read_text() for name in ("worker", "jobs"))
+    assert "from app.worker" not in source and "import app.worker" not in source
