@@ -15,7 +15,7 @@ PORT ?= 8050
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run serve install install-test train test lint format bench worker clean
+.PHONY: run serve soak install install-test train test lint format bench worker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +70,12 @@ format: install-test
 	$(PY) -m ruff format .
 
 bench: install-test $(SEED_MODEL) $(SHAPES_MODEL)
-	for script in bench/*.py; do $(PY) $$script || exit 1; done
+	for script in bench/*.py; do \
+		case $$script in *soak.py) continue;; esac; $(PY) $$script || exit 1; done
+
+# 11 minutes: gunicorn under steady load, the worker's memory growth (one JSON line)
+soak: install-test $(SEED_MODEL)
+	$(PY) bench/soak.py
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .ruff_cache
