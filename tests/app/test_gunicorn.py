@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -17,10 +20,12 @@ from tests.redis_fixtures import celery_worker, redis_url  # noqa: F401 - fixtur
 
 pytestmark = pytest.mark.slow
 
+SECRET = "never-log-me-7f3a9c"
+
 
 @pytest.fixture(scope="module")
 def server(trained):
-    server = start_gunicorn(name="gunicorn-basic")
+    server = start_gunicorn({"CNN_LENS_SECRET_KEY": SECRET}, name="gunicorn-basic")
     yield server
     server.stop()
 
@@ -45,6 +50,20 @@ def test_tensorflow_is_not_loaded_in_the_gunicorn_master(server):
     maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
     assert "tensorflow" not in maps
     assert "preload" not in server.log().lower()
+
+
+def test_the_secret_key_is_never_logged_nor_printed(server):
+    request(server.url, "GET", "/oip")
+    time.sleep(0.3)
+    assert SECRET not in server.log()
+    shown = subprocess.run(
+        [sys.executable, "-m", "app.settings"],
+        env={**os.environ, "CNN_LENS_SECRET_KEY": SECRET},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "CNN_LENS_SECRET_KEY" in shown and SECRET not in shown
 
 
 def one_line_reason(output: str) -> list[str]:
