@@ -163,3 +163,19 @@ def test_two_workers_on_redis_share_job_handles(redis_url, celery_worker):  # no
         assert "done in" in messages[-1], messages[-3:]
     finally:
         server.stop()
+
+
+def test_the_development_server_refuses_a_missing_model_with_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "--model", str(tmp_path / "none.keras")],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode != 0
+    assert one_line_reason(done.stderr) == [
+        f"cnn-lens: cannot start: no trained model at {tmp_path / 'none.keras'} "
+        "(set CNN_LENS_MODEL, or train one: make train)"
+    ]
