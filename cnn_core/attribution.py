@@ -610,16 +610,15 @@ class Attributor:
         seed = _integer("seed", seed, 0, 2**31 - 1)
         pixels = h * w
         counts = np.round(fracs * pixels).astype(np.int64)
-        # rank[i, p]: when pixel p of image i is deleted (0 first). Ties in the attribution are
-        # broken in the same random order that serves as the reference.
+        # rank[i, p]: when pixel p of image i is deleted (0 first). One random order for every
+        # image (so an image's curves do not depend on its batch); ties in a map are broken in
+        # that order.
+        random_rank = np.empty(pixels, np.int64)
+        random_rank[np.random.default_rng(seed).permutation(pixels)] = np.arange(pixels)
         ranks = np.empty((2, n, pixels), np.int64)
+        ranks[1] = random_rank
         for i in range(n):
-            random_order = np.random.default_rng((seed, i)).permutation(pixels)
-            random_rank = np.empty(pixels, np.int64)
-            random_rank[random_order] = np.arange(pixels)
-            order = np.lexsort((random_rank, -maps[i].ravel()))
-            ranks[0, i, order] = np.arange(pixels)
-            ranks[1, i] = random_rank
+            ranks[0, i, np.lexsort((random_rank, -maps[i].ravel()))] = np.arange(pixels)
         deleted = ranks[:, :, None, :] < counts[None, None, :, None]  # (2, N, F, HW)
         deleted = deleted.reshape(2, n, len(fracs), h, w, 1)
         batch = np.where(deleted, self.black, images[None, :, None]).astype(np.float32)
@@ -794,8 +793,9 @@ def deletion_curves(
     """Deletion check of many images: the target probability as the most-attributed pixels are
     set to black (model space, `standardize(0)`), against a random order.
 
-    All fractions of all images (both orders) run as batches of the traced softmax; image `i`'s
-    random order comes from `(seed, i)`, and ties in a map are broken in that order.
+    All fractions of all images (both orders) run as batches of the traced softmax. The random
+    order comes from `seed` and is the same for every image, so an image's curves do not depend
+    on the rest of the batch; ties in a map are broken in that order.
 
     Args:
         trained: the model.
