@@ -204,10 +204,18 @@ class RedisStore:
             return False
 
     def unavailable(self, exc: BaseException) -> JobsUnavailableError:
-        """The error a page shows while Redis is down."""
+        """The error a page shows while Redis is down (or full)."""
+        import redis
+
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
+            what = f"cannot be reached ({type(exc).__name__})"
+        elif isinstance(exc, redis.exceptions.OutOfMemoryError):
+            what = "is full (out of memory)"
+        else:  # answered, but refused: a read-only replica...
+            what = f"refused the request ({str(exc).split('caused error: ')[-1][:80]})"
         return JobsUnavailableError(
-            f"the job queue (Redis) cannot be reached ({type(exc).__name__}); OIP jobs resume "
-            "when it is back, the other pages keep working"
+            f"the job queue (Redis) {what}; OIP jobs resume when it is back, the other pages "
+            "keep working"
         )
 
     def _key(self, *parts: str) -> str:
@@ -237,14 +245,13 @@ class RedisStore:
         return bool(self._redis.exists(self._key("cancel", job_id)))
 
     def cache_get(self, key: str) -> tuple[dict[str, Any], Arrays] | None:
-        pipe = self._redis.pipeline()
-        pipe.get(self._key("result", key))
-        pipe.get(self._key("result_arrays", key))
-        state, blob = pipe.execute()
+        # one MGET (atomic, and allowed when Redis is full, unlike a MULTI block)
+        state, blob = self._redis.mget(self._key("result", key), self._key("result_arrays", key))
         return (json.loads(state), _unpack(blob)) if state and blob else None
 
     def cache_put(self, key: str, state: dict[str, Any], arrays: Arrays) -> None:
-        pipe = self._redis.pipeline()
+        # one MULTI/EXEC transaction: both keys or neither, never a state without its arrays
+        pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._key("result", key), json.dumps(state), ex=RESULT_TTL_S)
         pipe.set(self._key("result_arrays", key), _pack(arrays), ex=RESULT_TTL_S)
         pipe.execute()
@@ -332,7 +339,11 @@ def run_job(
         )
         store.put(job_id, state, arrays)
         if not result.stopped and cache_key:
-            store.cache_put(cache_key, state, arrays)
+            try:
+                store.cache_put(cache_key, state, arrays)
+            except Exception as exc:  # a full cache costs the next run its shortcut, no more
+                log.warning("job %s: result not cached (%s: %.120s)", job_id,
+                            type(exc).__name__, exc)  # fmt: skip
         log.info("job %s %s: %s in %.2f s", job_id, state["description"], state["status"],
                  state["seconds"])  # fmt: skip
     except Exception as exc:  # a job that dies must say why on the page, not kill the app

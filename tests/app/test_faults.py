@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from app.components.digit_picker import EXPLORER_CHOICE
 from tests.dash_http import dependencies, find, request, update
 from tests.gunicorn_server import start_gunicorn
 from tests.processes import free_port, stop
@@ -169,7 +170,7 @@ def test_redis_stopped_gives_a_message_other_pages_work_and_jobs_resume(cluster)
     # a page that needs no job answers as usual
     render = find(dependencies(url), "act-grid.figure")
     values = {
-        "act-source.data": {"kind": "dataset", "split": "test", "index": 3},
+        EXPLORER_CHOICE: {"kind": "dataset", "split": "test", "index": 3},
         "act-layer.value": "Conv2D_2",
         "act-cmap.value": "jet",
         "act-scaling.value": "seed",
@@ -195,3 +196,35 @@ def test_redis_stopped_gives_a_message_other_pages_work_and_jobs_resume(cluster)
     assert "done in" in message, message
     assert json.loads(request(url, "GET", "/readyz")[1])["redis"] == "up"
     assert "Traceback" not in cluster["server"].log()
+
+
+def test_a_full_redis_leaves_no_half_written_result_and_says_so(tmp_path, monkeypatch, services):
+    import numpy as np
+    import redis
+
+    from app import jobs
+    from app.jobs import RedisStore
+
+    port = free_port()
+    proc = start_redis(port, tmp_path)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(url)
+        store = RedisStore(url)
+        state, arrays = {"status": "done"}, {"images": np.ones((1, 28, 28), np.float32)}
+        used = int(client.info("memory")["used_memory"])
+        client.config_set("maxmemory", str(used // 2))  # already over: every write is refused
+        with pytest.raises(redis.ResponseError, match="maxmemory"):
+            store.cache_put("k", state, arrays)
+        assert client.exists("cnn_lens:result:k", "cnn_lens:result_arrays:k") == 0
+        assert store.cache_get("k") is None  # nothing half-written to serve later
+        monkeypatch.setenv("REDIS_URL", url)
+        manager = jobs.make_manager("secret", services.oip_engine, "m", services.desc)
+        with pytest.raises(jobs.JobsUnavailableError, match=r"\(Redis\) is full"):
+            manager.submit({"kind": "class", "a": 3, "steps": 5})
+        client.config_set("maxmemory", "0")  # room again: the same write works whole
+        store.cache_put("k", state, arrays)
+        cached = store.cache_get("k")
+        assert cached is not None and cached[1]["images"].shape == (1, 28, 28)
+    finally:
+        stop(proc)
