@@ -67,15 +67,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 BASELINES: tuple[str, ...] = ("black", "blurred")
 
-#: Inclusive ranges of the numeric options (window and stride are also bounded by the image).
+#: Inclusive ranges of the numeric options. Occlusion's `window` is 1 to the image's size and
+#: its `stride` 1 to the window (so every pixel is covered).
 LIMITS: dict[str, tuple[float, float]] = {
     "samples": (1, MAX_ROWS),
     "noise": (0.0, 1.0),
     "seed": (0, 2**31 - 1),
     "steps": (1, MAX_ROWS),
     "blur_sigma": (0.1, 100.0),
-    "window": (1, 4096),
-    "stride": (1, 4096),
 }
 
 
