@@ -73,17 +73,13 @@ COMPARE_ADD = "compare-add"  # pattern-matching: {"type": COMPARE_ADD, "index": 
 COMPARE_PAIR = "compare-pair"  # pattern-matching: {"type": COMPARE_PAIR, "a": t, "b": p}
 COMPARE_DOWNLOAD = "compare-download"
 COMPARE_DOWNLOAD_BUTTON = "compare-download-button"
+COMPARE_PICKER = (
+    "compare"  # the digit picker for one more digit: `DigitPickerIds.*(COMPARE_PICKER)`
+)
+COMPARE_PICKER_ADD = "compare-picker-add"
 
-# Activation explorer page (issue #3)
-ACT_SPLIT = "act-split"
-ACT_INDEX = "act-index"
-ACT_PREV = "act-prev"
-ACT_NEXT = "act-next"
-ACT_CLASS = "act-class"
-ACT_RANDOM = "act-random"
-ACT_MISCLASSIFIED = "act-misclassified"
-ACT_UPLOAD = "act-upload"
-ACT_SOURCE = "act-source"  # store: the digit shown (dataset split/index, or an uploaded digit)
+# Activation explorer page (issue #3); the digit picker's parts: `DigitPickerIds.*(ACT_PICKER)`
+ACT_PICKER = "explorer"
 ACT_SOURCE_INFO = "act-source-info"
 ACT_LAYER = "act-layer"
 ACT_CMAP = "act-cmap"
@@ -92,7 +88,6 @@ ACT_RANGE = "act-range"
 ACT_PER_ROW = "act-per-row"
 ACT_INPUT_CMAP = "act-input-cmap"
 ACT_URL_MESSAGE = "act-url-message"
-ACT_MESSAGE = "act-message"
 ACT_VIEW_MESSAGE = "act-view-message"
 ACT_DIGIT = "act-digit"
 ACT_DIGIT_INFO = "act-digit-info"
@@ -107,5 +102,4 @@ ACT_DOWNLOAD_BUTTON = "act-download-button"
 ACT_DOWNLOAD = "act-download"
 ACT_QUERY = "act-query"
 ACT_URL_SINK = "act-url-sink"
-ACT_UPLOAD_SINK = "act-upload-sink"
 OIP_AUTOSTART = "oip-autostart"

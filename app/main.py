@@ -239,11 +239,15 @@ def callback_body_problem(body: object, callback_map: dict) -> str | None:
             return f"{key} do not match the callback ({len(spec.get(key, []))} expected)"
         for item, expected in zip(items, spec.get(key, []), strict=True):
             pattern = isinstance(expected.get("id"), str) and expected["id"].startswith("{")
-            if pattern != isinstance(item, list):
-                return f"{key} do not match the callback (a list for a pattern, else an object)"
+            # ALL / ALLSMALLER give a list of matches; MATCH gives one object with a dict id
+            multi = pattern and ('["ALL"]' in expected["id"] or '["ALLSMALLER"]' in expected["id"])
+            if multi != isinstance(item, list) or not isinstance(item, list | dict):
+                return f"{key} do not match the callback (a list for ALL, else an object)"
             if not pattern and item.get("id") != expected.get("id"):
                 return f"{key} do not match the callback (unexpected id)"
-            for entry in item if pattern else [item]:
+            if pattern and not multi and not isinstance(item.get("id"), dict):
+                return f"{key} do not match the callback (a pattern's id is an object)"
+            for entry in item if multi else [item]:
                 if not isinstance(entry, dict) or not isinstance(entry.get("property"), str):
                     return f"each of {key} must be an object with an id and a property"
                 if "id" not in entry:

@@ -17,6 +17,11 @@ function(search) {
 """
 
 
+def sync_code(path: str) -> str:
+    """The clientside function writing a query store's "?..." to the address bar on `path`."""
+    return _SYNC_JS % path
+
+
 def keep_address_in_step(query_store: str, sink_store: str, path: str) -> None:
     """Register a clientside callback that writes `query_store`'s "?..." string to the URL.
 
@@ -25,4 +30,4 @@ def keep_address_in_step(query_store: str, sink_store: str, path: str) -> None:
         sink_store: id of a `dcc.Store` the callback writes to (Dash needs an output).
         path: the page's path, e.g. "/compare".
     """
-    clientside_callback(_SYNC_JS % path, Output(sink_store, "data"), Input(query_store, "data"))
+    clientside_callback(sync_code(path), Output(sink_store, "data"), Input(query_store, "data"))

@@ -52,12 +52,11 @@ def naive_grid(values, per_row: int = 8) -> go.Figure:
 
 def main() -> None:
     create_app()  # loads data and model once, registers the page
-    import dash
+    from app.digits import dataset_choice as dataset_source
+    from app.pages.activations.callbacks import draw as render
+    from app.services import get_services
 
-    entry = next(p for p in dash.page_registry.values() if p["path"] == "/activations")
-    page = entry["layout"].__globals__
-    render, dataset_source = page["render"], page["dataset_source"]
-    services = page["get_services"]()
+    services = get_services()
     digits = itertools.cycle(range(200))
 
     for layer in ("Conv2D_1", "Conv2D_3"):
@@ -68,7 +67,7 @@ def main() -> None:
             out = render(
                 dataset_source("test", next(digits)), layer, "jet", "seed", "layer", 8, "gray"
             )
-            sizes.append(len(to_json_plotly(list(out))))  # the whole update, as Dash sends it
+            sizes.append(len(to_json_plotly(list(out.values()))))  # the whole update, as sent
 
         base_sizes: list[int] = []
 
@@ -80,7 +79,7 @@ def main() -> None:
         ours = time_calls(ours_new_digit, repeats=100, warmup=30)
         for i in range(20):  # the grid figure alone, outside the timing
             out = render(dataset_source("test", i), layer, "jet", "seed", "layer", 8, "gray")
-            grid_sizes.append(len(pio.to_json(out[0], validate=False)))
+            grid_sizes.append(len(pio.to_json(out["grid"], validate=False)))
         baseline = time_calls(baseline_new_digit, repeats=8 if layer == "Conv2D_1" else 4)
         comparison(
             f"explorer_update_new_digit_{layer}",
@@ -101,7 +100,7 @@ def main() -> None:
 
     def ours_new_layer():
         out = render(dataset_source("test", 312), next(layers), "viridis", "raw", "map", 8, "gray")
-        layer_sizes.append(len(to_json_plotly(list(out))))
+        layer_sizes.append(len(to_json_plotly(list(out.values()))))
 
     ms = time_calls(ours_new_layer, repeats=100, warmup=5)
     ordered = sorted(ms)

@@ -21,10 +21,12 @@ class Dependency:
     def outputs(self) -> list[dict[str, str]]:
         """The `outputs` field the renderer sends (a list for multi-output callbacks)."""
         parts = self.output.strip(".").split("...") if self.multi else [self.output]
-        return [
-            {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
-            for part in parts
-        ]
+        outputs = []
+        for part in parts:
+            dep_id, prop = part.rsplit(".", 1)[0], part.rsplit(".", 1)[1].split("@")[0]
+            concrete = match_instance(dep_id) if is_pattern(dep_id) else dep_id
+            outputs.append({"id": concrete, "property": prop})
+        return outputs
 
     @property
     def multi(self) -> bool:
@@ -33,6 +35,16 @@ class Dependency:
 
 def is_pattern(dep_id: str) -> bool:
     return dep_id.startswith("{")
+
+
+def is_multi(dep_id: str) -> bool:
+    """A pattern with ALL or ALLSMALLER: the renderer sends a list of matches (MATCH: one)."""
+    return is_pattern(dep_id) and ('["ALL"]' in dep_id or '["ALLSMALLER"]' in dep_id)
+
+
+def match_instance(dep_id: str, value: Any = "fuzz") -> dict[str, Any]:
+    """A concrete id for a MATCH pattern (its wildcard replaced by `value`)."""
+    return {k: (value if v == ["MATCH"] else v) for k, v in json.loads(dep_id).items()}
 
 
 def dependencies(base_url: str) -> list[Dependency]:
@@ -64,14 +76,17 @@ def callback_body(
     dep: Dependency, values: dict[str, Any], changed: str | None = None
 ) -> dict[str, Any]:
     """The JSON body the renderer would POST: `values` maps "id.property" to a value
-    (missing: None; a pattern-matching input takes a list of `{"id", "property", "value"}`)."""
+    (missing: None; an ALL input takes a list of `{"id", "property", "value"}`, a MATCH input
+    one value, sent with `match_instance`'s id)."""
 
     def items(pairs):
         out = []
         for dep_id, prop in pairs:
             value = values.get(f"{dep_id}.{prop}")
-            if is_pattern(dep_id):
+            if is_multi(dep_id):
                 out.append(value or [])
+            elif is_pattern(dep_id):
+                out.append({"id": match_instance(dep_id), "property": prop, "value": value})
             else:
                 out.append({"id": dep_id, "property": prop, "value": value})
         return out

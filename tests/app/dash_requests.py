@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from tests.dash_http import is_multi, is_pattern, match_instance
+
 
 def callback_key(app, output: str, trigger: str = "") -> str:
     """The callback-map key of the callback writing `output` (and listening to `trigger`)."""
@@ -24,7 +26,7 @@ def post_callback(client, app, output: str, values: dict, changed: str | None = 
         app: the Dash app.
         output: "id.property" of an output of the callback (enough to find it).
         values: `{"id.property": value}` for its inputs and states (missing ones: None);
-            pattern-matching dependencies take a list under their JSON id.
+            ALL dependencies take a list under their JSON id, dict ids (MATCH) one value.
         changed: the "id.property" that triggered it.
     """
     key = callback_key(app, output)
@@ -36,16 +38,21 @@ def post_callback(client, app, output: str, values: dict, changed: str | None = 
             dep_id = dep["id"]
             name = dep_id if isinstance(dep_id, str) else json.dumps(dep_id, sort_keys=True)
             value = values.get(f"{name}.{dep['property']}")
-            if isinstance(dep_id, dict) or dep_id.startswith("{"):
+            if is_multi(name):
                 out.append(value or [])
+            elif is_pattern(name):  # a dict id, or MATCH: one object with a concrete id
+                concrete = match_instance(name)
+                out.append({"id": concrete, "property": dep["property"], "value": value})
             else:
                 out.append({"id": dep_id, "property": dep["property"], "value": value})
         return out
 
-    outputs = [
-        {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
-        for part in key.strip(".").split("...")
-    ]
+    outputs = []
+    for part in key.strip(".").split("..."):
+        out_id, prop = part.rsplit(".", 1)[0], part.rsplit(".", 1)[1].split("@")[0]
+        outputs.append(
+            {"id": match_instance(out_id) if is_pattern(out_id) else out_id, "property": prop}
+        )
     body = {
         "output": key,
         "outputs": outputs if key.startswith("..") else outputs[0],

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from app import ids, main
+from app.components.digit_picker import DigitPickerIds, dom_id
 from cnn_core import imaging
 from tests.app.dash_requests import post_callback
 
@@ -22,9 +23,28 @@ def app(services):
 
 @pytest.fixture(scope="module")
 def page(app):
-    """The page module as Dash loaded it (importing it again would register it twice)."""
+    """The page's parts: view, callbacks, render, and the layout as Dash registered it."""
+    from app import digits
+    from app.components import digit_picker
+    from app.pages.activations import callbacks, render, view
+
     entry = next(p for p in dash.page_registry.values() if p["path"] == "/activations")
-    return types.SimpleNamespace(**entry["layout"].__globals__)
+    return types.SimpleNamespace(
+        View=view.ExplorerView,
+        parse_view=view.ExplorerView.from_query,
+        default_view=view.ExplorerView.defaults,
+        layout=entry["layout"],
+        dataset_source=digits.dataset_choice,
+        draw=callbacks.draw,
+        choose_digit=digit_picker.choose_digit,
+        enlarge=callbacks.enlarge,
+        download_grid=callbacks.download_grid,
+        clicked_cell=render.clicked_cell,
+    )
+
+
+#: The main callback's outputs, in the order these tests unpack them.
+DRAWN = ("grid", "grid_info", "digit", "proba", "digit_info", "source_info", "query", "message")
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +58,8 @@ def _render(
     page, source=None, layer="Conv2D_3", cmap="jet", scaling="seed", rng="layer", per_row=8
 ):
     source = source or page.dataset_source("test", 312)
-    return page.render(source, layer, cmap, scaling, rng, per_row, "gray")
+    out = page.draw(source, layer, cmap, scaling, rng, per_row, "gray")
+    return tuple(out[key] for key in DRAWN)
 
 
 def _png_url(image: Image.Image) -> str:
@@ -187,41 +208,44 @@ def test_an_uploaded_digit_is_drawn_without_a_true_label(page):
 # ---- picking digits ---------------------------------------------------------------------------
 
 
-def _pick(page, trigger, index=312, split="test", contents=None, klass="4", source=None):
+def _pick(page, part, index=312, split="test", contents=None, klass="4", source=None):
+    """The digit picker after its part `part` ("next", "upload"...) changed:
+    `(index, index max, chosen digit, message)`."""
     source = source or page.dataset_source(split, index)
-    return page.pick_digit(trigger, split, index, contents, klass, "digit.png", source)
+    out = page.choose_digit(part, split, index, contents, klass, "digit.png", source)
+    return out["index"], out["index_max"], out["choice"], out["message"]
 
 
 def test_previous_and_next_step_and_wrap_around(page):
-    assert _pick(page, ids.ACT_NEXT)[0] == 313
-    assert _pick(page, ids.ACT_PREV)[0] == 311
-    assert _pick(page, ids.ACT_PREV, index=0)[0] == 999
-    value, top, source, message = _pick(page, ids.ACT_NEXT, index=999)
+    assert _pick(page, "next")[0] == 313
+    assert _pick(page, "prev")[0] == 311
+    assert _pick(page, "prev", index=0)[0] == 999
+    value, top, source, message = _pick(page, "next", index=999)
     assert (value, top, source, message) == (0, 999, page.dataset_source("test", 0), None)
 
 
 def test_random_digit_has_the_chosen_class(page, services):
     labels = services.data.labels("test")
     for klass in ("0", "4", "9"):
-        value = _pick(page, ids.ACT_RANDOM, klass=klass)[0]
+        value = _pick(page, "random", klass=klass)[0]
         assert labels[value] == int(klass) and value != 312
 
 
 def test_next_misclassified_is_the_next_digit_the_model_gets_wrong(page, services):
     wrong = np.flatnonzero(services.predicted("test") != services.data.labels("test"))
     assert len(wrong) > 1
-    assert _pick(page, ids.ACT_MISCLASSIFIED, index=int(wrong[0]))[0] == wrong[1]
-    assert _pick(page, ids.ACT_MISCLASSIFIED, index=int(wrong[-1]))[0] == wrong[0]  # wraps
+    assert _pick(page, "misclassified", index=int(wrong[0]))[0] == wrong[1]
+    assert _pick(page, "misclassified", index=int(wrong[-1]))[0] == wrong[0]  # wraps
 
 
 def test_switching_split_keeps_the_index_when_it_fits(page):
-    assert _pick(page, ids.ACT_SPLIT, index=3500, split="test")[:2] == (999, 999)
-    assert _pick(page, ids.ACT_SPLIT, index=312, split="train")[:2] == (312, 3999)
+    assert _pick(page, "split", index=3500, split="test")[:2] == (999, 999)
+    assert _pick(page, "split", index=312, split="train")[:2] == (312, 3999)
 
 
 @pytest.mark.parametrize("index", [1000, -1, None, "1e3", 2.5])
 def test_a_bad_index_keeps_the_view_with_a_message(page, index):
-    value, top, source, message = _pick(page, ids.ACT_INDEX, index=index)
+    value, top, source, message = _pick(page, "index", index=index)
     assert value is top is source is dash.no_update
     assert "cannot show this digit" in _text(message)
 
@@ -229,7 +253,7 @@ def test_a_bad_index_keeps_the_view_with_a_message(page, index):
 def test_an_uploaded_png_becomes_the_digit_source(page):
     image = Image.new("L", (120, 160), 255)
     ImageDraw.Draw(image).line([(60, 20), (60, 140)], fill=0, width=12)
-    _value, _top, source, message = _pick(page, ids.ACT_UPLOAD, contents=_png_url(image))
+    _value, _top, source, message = _pick(page, "upload", contents=_png_url(image))
     assert message is None
     assert source["kind"] == "upload" and np.asarray(source["digit"]).shape == (28, 28)
 
@@ -244,7 +268,7 @@ def test_an_uploaded_png_becomes_the_digit_source(page):
     ],
 )
 def test_a_bad_upload_keeps_the_view_with_a_message(page, contents, fragment):
-    value, top, source, message = _pick(page, ids.ACT_UPLOAD, contents=contents)
+    value, top, source, message = _pick(page, "upload", contents=contents)
     assert value is top is source is dash.no_update
     assert "cannot use this file" in _text(message) and fragment in _text(message)
 
@@ -260,10 +284,15 @@ def test_clicked_position_maps_to_its_cell(page):
     assert page.clicked_cell({"points": [{"x": "nan", "y": 0}]}, maps, 8) is None
 
 
+def _enlarge(page, *args):
+    out = page.enlarge(*args)
+    return out["figure"], out["style"], out["hint"]
+
+
 def test_a_clicked_map_is_enlarged_with_its_values(page, services):
     source = page.dataset_source("test", 312)
-    fig, style, hint = page.enlarge(
-        {"layer": "Conv2D_1", "cell": 5}, source, "Conv2D_1", "jet", "seed", "layer"
+    fig, style, hint = _enlarge(
+        page, {"layer": "Conv2D_1", "cell": 5}, source, "Conv2D_1", "jet", "seed", "layer"
     )
     assert style == {"display": "block"} and hint is None
     expected = services.acts.activations(services.x_std["test"][312:313])["Conv2D_1"][0][..., 5]
@@ -274,8 +303,8 @@ def test_a_clicked_map_is_enlarged_with_its_values(page, services):
 
 def test_a_clicked_node_shows_the_node_grid_with_values(page):
     source = page.dataset_source("test", 312)
-    fig, style, _ = page.enlarge(
-        {"layer": "Dense_1", "cell": 42}, source, "Dense_1", "viridis", "raw", "layer"
+    fig, style, _ = _enlarge(
+        page, {"layer": "Dense_1", "cell": 42}, source, "Dense_1", "viridis", "raw", "layer"
     )
     assert style["display"] == "block"
     assert np.asarray(fig.data[0].text).shape == (10, 10) and fig.data[0].texttemplate
@@ -284,16 +313,17 @@ def test_a_clicked_node_shows_the_node_grid_with_values(page):
 
 def test_a_selection_from_another_layer_hides_the_detail(page):
     source = page.dataset_source("test", 312)
-    _, style, hint = page.enlarge(
-        {"layer": "Conv2D_1", "cell": 5}, source, "Conv2D_3", "jet", "seed", "layer"
+    _, style, hint = _enlarge(
+        page, {"layer": "Conv2D_1", "cell": 5}, source, "Conv2D_3", "jet", "seed", "layer"
     )
     assert style == {"display": "none"} and "Click a map" in hint
 
 
 def test_download_is_a_png_of_the_whole_grid(page):
-    data, message = page.download_grid(
+    out = page.download_grid(
         1, page.dataset_source("test", 312), "Conv2D_3", "inferno", "seed", "map", 8
     )
+    data, message = out["download"], out["message"]
     assert message is dash.no_update
     image = Image.open(io.BytesIO(base64.b64decode(data["content"])))
     assert image.format == "PNG" and data["filename"].endswith(".png")
@@ -308,13 +338,21 @@ def _post(client, app, output: str, inputs: list[tuple[str, str, object]], chang
     return post_callback(client, app, output, values, changed)
 
 
+CHOICE = dom_id(DigitPickerIds.choice(ids.ACT_PICKER))
+
+
+def _picker_pattern(part: str) -> str:
+    """The id of a picker part in the pickers' MATCH callbacks, as the callback map writes it."""
+    return dom_id(DigitPickerIds.part(part, ["MATCH"]))
+
+
 def test_http_render_of_an_unknown_layer_is_a_200_with_a_message(app, client):
     response = _post(
         client,
         app,
         f"{ids.ACT_GRID}.figure",
         [
-            (ids.ACT_SOURCE, "data", {"kind": "dataset", "split": "test", "index": 312}),
+            (CHOICE, "data", {"kind": "dataset", "split": "test", "index": 312}),
             (ids.ACT_LAYER, "value", "<script>"),
             (ids.ACT_CMAP, "value", "jet"),
             (ids.ACT_SCALING, "value", "seed"),
@@ -331,12 +369,13 @@ def test_http_render_of_an_unknown_layer_is_a_200_with_a_message(app, client):
 
 
 def test_http_index_out_of_range_is_a_200_with_a_message(app, client):
+    index = _picker_pattern("index")
     response = _post(
         client,
         app,
-        f"{ids.ACT_SOURCE}.data",
-        [(ids.ACT_SPLIT, "value", "test"), (ids.ACT_INDEX, "value", 10**9)],
-        f"{ids.ACT_INDEX}.value",
+        f"{_picker_pattern('choice')}.data",
+        [(_picker_pattern("split"), "value", "test"), (index, "value", 10**9)],
+        f"{dom_id(DigitPickerIds.index(ids.ACT_PICKER))}.value",
     )
     assert response.status_code == 200
     assert "outside the test split" in response.data.decode()
@@ -352,14 +391,14 @@ def test_the_page_is_in_the_navbar_and_served(client):
 
 def test_the_clicked_map_is_framed_in_the_grid(page):
     selected = {"layer": "Conv2D_3", "cell": 9}
-    grid = page.render(
+    grid = page.draw(
         page.dataset_source("test", 312), "Conv2D_3", "jet", "seed", "layer", 8, "gray", selected
-    )[0]
+    )["grid"]
     rects = [s for s in grid.layout.shapes if s.type == "rect"]
     assert rects and (rects[0].x0, rects[0].y0, rects[0].x1, rects[0].y1) == (2.5, 2.5, 5.5, 5.5)
-    other_layer = page.render(
+    other_layer = page.draw(
         page.dataset_source("test", 312), "Conv2D_1", "jet", "seed", "layer", 8, "gray", selected
-    )[0]
+    )["grid"]
     assert not [s for s in other_layer.layout.shapes if s.type == "rect"]
 
 
@@ -395,7 +434,9 @@ def test_while_an_upload_is_shown_the_url_keeps_the_last_dataset_digit(page):
     digit = np.zeros((28, 28), np.uint8)
     digit[4:24, 12:16] = 255
     source = {"kind": "upload", "digit": digit.tolist(), "name": "one.png"}
-    query = page.render(source, "Dense_1", "jet", "raw", "layer", 8, "gray", None, "train", 77)[6]
+    query = page.draw(source, "Dense_1", "jet", "raw", "layer", 8, "gray", None, "train", 77)[
+        "query"
+    ]
     assert query.startswith("?split=train&index=77&layer=Dense_1&cmap=jet&scaling=raw")
-    query = page.render(source, "Dense_1", "jet", "raw", "layer", 8, "gray", None, "x", 77)[6]
+    query = page.draw(source, "Dense_1", "jet", "raw", "layer", 8, "gray", None, "x", 77)["query"]
     assert query.startswith("?split=test&index=0&")

@@ -326,3 +326,67 @@ def test_a_click_that_is_not_a_click_lists_the_default_cell(app, client):
 
 def test_a_cell_listing_with_broken_classes_is_a_message(app, client):
     assert "cannot list this cell" in _cell(app, client, None, a=[4], b=9)
+
+
+def test_the_digit_pickers_test_digit_joins_its_class(app, client, services):
+    from app.components.digit_picker import DigitPickerIds, dom_id
+
+    four = int(np.flatnonzero(services.data.y_test == 4)[7])
+    key = callback_key(app, f"{ids.COMPARE_INDICES_A}.value", trigger=ids.COMPARE_PICKER_ADD)
+    spec = app.callback_map[key]
+    choice = {"kind": "dataset", "split": "test", "index": four}
+    values = {
+        ids.COMPARE_PICKER_ADD: 1,
+        dom_id(DigitPickerIds.choice(ids.COMPARE_PICKER)): choice,
+        ids.COMPARE_CLASS_A: 4,
+        ids.COMPARE_CLASS_B: 9,
+        ids.COMPARE_INDICES_A: "",
+        ids.COMPARE_INDICES_B: "",
+        ids.COMPARE_SHOWN: {"a": [1, 7], "b": [2]},
+    }
+
+    def item(dep):
+        dep_id = json.loads(dep["id"]) if dep["id"].startswith("{") else dep["id"]
+        return {"id": dep_id, "property": dep["property"], "value": values[dep["id"]]}
+
+    body = {
+        "output": key,
+        "outputs": [
+            {"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
+            for part in key.strip(".").split("...")
+        ],
+        "inputs": [item(dep) for dep in spec["inputs"]],
+        "state": [item(dep) for dep in spec["state"]],
+        "changedPropIds": [f"{ids.COMPARE_PICKER_ADD}.n_clicks"],
+    }
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    resp = json.loads(response.data)["response"]
+    assert resp[ids.COMPARE_INDICES_A]["value"] == f"1, 7, {four}"
+    assert ids.COMPARE_INDICES_B not in resp
+    nine = int(np.flatnonzero(services.data.y_test == 9)[0])
+    values[dom_id(DigitPickerIds.choice(ids.COMPARE_PICKER))] = {**choice, "index": nine}
+    body["state"] = [item(dep) for dep in spec["state"]]
+    resp = json.loads(client.post("/_dash-update-component", json=body).data)["response"]
+    assert resp[ids.COMPARE_INDICES_B]["value"] == f"2, {nine}"
+    seven = int(np.flatnonzero(services.data.y_test == 7)[0])
+    values[dom_id(DigitPickerIds.choice(ids.COMPARE_PICKER))] = {**choice, "index": seven}
+    body["state"] = [item(dep) for dep in spec["state"]]
+    resp = json.loads(client.post("/_dash-update-component", json=body).data)["response"]
+    assert 'is a "7"; choose class 7 first' in resp[ids.COMPARE_MESSAGE]["children"]
+
+
+def test_the_page_lays_out_its_controls_picker_and_url_view(app):
+    import dash
+
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/compare")
+    tree = json.dumps(page["layout"](a="7", b="1", ia="3").to_plotly_json(), default=str)
+    for part in (
+        ids.COMPARE_CLASS_A,
+        ids.COMPARE_PANEL_A,
+        ids.COMPARE_CONFUSION,
+        ids.COMPARE_PICKER_ADD,
+    ):
+        assert part in tree
+    assert "One more digit (test split)" in tree and "Compare two classes" in tree
+    assert "'value': 7" in tree and "'value': 1" in tree and "'value': '3'" in tree

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from app.components.digit_picker import EXPLORER_CHOICE
 from tests.dash_http import dependencies, find, request, update
 from tests.gunicorn_server import start_gunicorn
 from tests.processes import free_port, stop
@@ -169,7 +170,7 @@ def test_redis_stopped_gives_a_message_other_pages_work_and_jobs_resume(cluster)
     # a page that needs no job answers as usual
     render = find(dependencies(url), "act-grid.figure")
     values = {
-        "act-source.data": {"kind": "dataset", "split": "test", "index": 3},
+        EXPLORER_CHOICE: {"kind": "dataset", "split": "test", "index": 3},
         "act-layer.value": "Conv2D_2",
         "act-cmap.value": "jet",
         "act-scaling.value": "seed",

@@ -21,10 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from app import ids
+from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.dash_http import (
     callback_body,
     dependencies,
     find,
+    is_multi,
     is_pattern,
     layout_values,
     post_json,
@@ -216,7 +219,7 @@ def callback_requests(draw, deps, good):
     for index, (dep_id, prop) in enumerate(fields):
         key = f"{dep_id}.{prop}"
         sane = sane_for(dep_id, prop, good)
-        if is_pattern(dep_id):
+        if is_multi(dep_id):
             values[key] = draw(pattern_items(dep_id, prop))
         elif one_bad and index != bad_index:
             values[key] = draw(sane) if sane is not None else None
@@ -279,8 +282,9 @@ def test_after_the_fuzz_the_server_still_answers_correctly(server, deps):
     for path in PAGES:
         assert request(server.url, "GET", path)[0] == 200
     render = find(deps, "act-grid.figure")
+    choice = dom_id(DigitPickerIds.choice(ids.ACT_PICKER))
     values = {
-        "act-source.data": {"kind": "dataset", "split": "test", "index": 312},
+        f"{choice}.data": {"kind": "dataset", "split": "test", "index": 312},
         "act-layer.value": "Conv2D_3",
         "act-cmap.value": "jet",
         "act-scaling.value": "seed",

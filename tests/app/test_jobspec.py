@@ -79,9 +79,8 @@ def test_seeds_and_wavelength_limits(services):
 
 
 def test_the_oip_page_inputs_take_their_ranges_from_the_limits(services):
-    import json
-
     import importlib
+    import json
 
     from app import ids, main
 

@@ -12,10 +12,16 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
+from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
 from tests.browser.driver import console_errors
 
 pytestmark = pytest.mark.browser
+
+
+def _picker(part: str) -> str:
+    """CSS selector of a part of the explorer's digit picker (its ids are dicts)."""
+    return f"[id='{dom_id(DigitPickerIds.part(part, ids.ACT_PICKER))}']"
 
 
 def _wait(driver, timeout: float = 30) -> WebDriverWait:
@@ -123,7 +129,9 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     browser.get(url)
     _wait_cells(browser, 100)
     assert _grid(browser, "g._fullLayout.coloraxis.colorscale[0][1]") == "rgb(68,1,84)"
-    assert browser.find_element(By.ID, ids.ACT_INDEX).get_attribute("value") == str(index)
+    assert browser.find_element(By.CSS_SELECTOR, _picker("index")).get_attribute("value") == str(
+        index
+    )
     assert "Dense_1" in browser.find_element(By.ID, ids.ACT_GRID_INFO).text
 
     # upload a picture of a digit: it becomes what the model sees
@@ -133,7 +141,7 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     draw.line([(140, 30), (80, 200)], fill="black", width=14)
     path = tmp_path / "seven.png"
     picture.save(path)
-    upload = browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_UPLOAD} input[type=file]")
+    upload = browser.find_element(By.CSS_SELECTOR, f"{_picker('upload')} input[type=file]")
     upload.send_keys(str(path))
     _wait(browser, 30).until(
         lambda d: "uploaded: seven.png" in d.find_element(By.ID, ids.ACT_SOURCE_INFO).text
@@ -145,11 +153,11 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     assert "uploaded: seven.png" in _grid(browser, "g._fullLayout.title.text")
     screenshot(browser, "activations_upload_conv2d_1")
     # back to the dataset, then the same file again: it is read again
-    _click(browser, browser.find_element(By.ID, ids.ACT_NEXT))
+    _click(browser, browser.find_element(By.CSS_SELECTOR, _picker("next")))
     _wait(browser, 20).until(
         lambda d: f"test digit {index + 1}" in d.find_element(By.ID, ids.ACT_SOURCE_INFO).text
     )
-    browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_UPLOAD} input[type=file]").send_keys(
+    browser.find_element(By.CSS_SELECTOR, f"{_picker('upload')} input[type=file]").send_keys(
         str(path)
     )
     _wait(browser, 20).until(
@@ -165,11 +173,13 @@ def test_bad_url_and_bad_upload_show_messages_and_keep_a_view(live_server, brows
     assert "outside the test split" in warning and "Conv2D_9" in warning and "hot" in warning
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"this is not a png")
-    browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_UPLOAD} input[type=file]").send_keys(
+    browser.find_element(By.CSS_SELECTOR, f"{_picker('upload')} input[type=file]").send_keys(
         str(broken)
     )
     _wait(browser, 20).until(
-        ec.text_to_be_present_in_element((By.ID, ids.ACT_MESSAGE), "cannot use this file")
+        ec.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, _picker("message")), "cannot use this file"
+        )
     )
     assert "test digit 0" in browser.find_element(By.ID, ids.ACT_SOURCE_INFO).text
     time.sleep(0.3)

@@ -16,6 +16,7 @@ import uuid
 
 import pytest
 
+from app.components.digit_picker import EXPLORER_CHOICE
 from tests.dash_http import dependencies, find, request, update
 from tests.processes import free_port
 
@@ -89,7 +90,7 @@ def test_container_starts_healthy_serves_a_page_runs_a_job_read_only_and_stops(i
         assert status == 200 and b"cnn-lens" in body
         render = find(dependencies(url), "act-grid.figure")  # a page's real callback
         values = {
-            "act-source.data": {"kind": "dataset", "split": "test", "index": 7},
+            EXPLORER_CHOICE: {"kind": "dataset", "split": "test", "index": 7},
             "act-layer.value": "Conv2D_1",
             "act-cmap.value": "jet",
             "act-scaling.value": "seed",

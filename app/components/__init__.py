@@ -1,0 +1,1 @@
+"""Parts every page shares: the URL view, the digit picker, alerts, links, pictures, validators."""

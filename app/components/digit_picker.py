@@ -1,0 +1,302 @@
+"""The digit picker: one all-in-one component for every page that shows a digit.
+
+Sources: a dataset split and index with previous/next, a random digit of a class, the next
+misclassified digit, an uploaded picture. Whatever the source, the chosen digit lands in the
+picker's store (`DigitPickerIds.choice(aio_id)`, data as in `app.digits`), which a page reads
+as an `Input` and turns into picture and model input with `app.digits.resolve`. Several pickers
+can live on one page (distinct `aio_id`s): the callbacks are pattern-matching (MATCH), written
+once here. A new source (drawing) is one more part in the layout, one more input of `choose`
+and one more pixel kind in `app.digits`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
+
+from app import digits, ids
+from app.components.alerts import message
+from app.components.registry import CallbackSet
+from app.components.validate import InvalidValue
+from app.services import get_services
+from cnn_core.compare import default_pair
+from cnn_core.preprocess import UploadError
+
+#: The sources a picker can offer.
+SOURCES = ("dataset", "random", "misclassified", "upload")
+
+
+class DigitPickerIds:
+    """Ids of a picker's parts: `{"component", "subcomponent", "aio_id"}` dicts (MATCH-able)."""
+
+    COMPONENT = "DigitPicker"
+
+    @classmethod
+    def part(cls, subcomponent: str, aio_id: Any) -> dict[str, Any]:
+        return {"component": cls.COMPONENT, "subcomponent": subcomponent, "aio_id": aio_id}
+
+    @classmethod
+    def split(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("split", aio_id)
+
+    @classmethod
+    def index(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("index", aio_id)
+
+    @classmethod
+    def prev(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("prev", aio_id)
+
+    @classmethod
+    def next(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("next", aio_id)
+
+    @classmethod
+    def klass(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("class", aio_id)
+
+    @classmethod
+    def random(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("random", aio_id)
+
+    @classmethod
+    def misclassified(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("misclassified", aio_id)
+
+    @classmethod
+    def upload(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("upload", aio_id)
+
+    @classmethod
+    def upload_sink(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("upload-sink", aio_id)
+
+    @classmethod
+    def choice(cls, aio_id: Any) -> dict[str, Any]:
+        """The store with the chosen digit: what a page listens to."""
+        return cls.part("choice", aio_id)
+
+    @classmethod
+    def message(cls, aio_id: Any) -> dict[str, Any]:
+        return cls.part("message", aio_id)
+
+
+def dom_id(component_id: dict[str, Any]) -> str:
+    """The `id` attribute Dash gives a component with a dict id (keys sorted, compact JSON),
+    e.g. for a CSS selector `[id='...']` in browser tests."""
+    return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
+
+
+def _labelled(label: str, control: Any, hidden: bool = False) -> dbc.Col:
+    return dbc.Col(
+        [dbc.Label(label, className="small text-muted mb-0"), control],
+        width="auto",
+        className="mb-2",
+        style={"display": "none"} if hidden else None,
+    )
+
+
+class DigitPicker(html.Div):
+    """A card to choose a digit; its choice is in the store `DigitPickerIds.choice(aio_id)`.
+
+    Args:
+        aio_id: this picker's id on the page (text).
+        split, index: the dataset digit chosen at first.
+        splits: the splits offered ("test", "train"); one split hides the switch.
+        sources: the ways of picking offered (`SOURCES`); the others are present but hidden,
+            so that every instance has the parts the shared callbacks expect.
+        title: the card's title.
+    """
+
+    ids = DigitPickerIds
+    callbacks = CallbackSet()
+
+    def __init__(
+        self,
+        aio_id: str,
+        split: str = "test",
+        index: int = 0,
+        splits: Sequence[str] = digits.SPLITS,
+        sources: Sequence[str] = SOURCES,
+        title: str = "Digit",
+    ) -> None:
+        super().__init__(className="digit-picker")  # complete before anything can raise
+        ids = self.ids
+        services = get_services()
+        desc = services.desc
+        unknown = set(sources) - set(SOURCES)
+        if unknown:
+            raise ValueError(f"unknown digit sources {sorted(unknown)}; choose from {SOURCES}")
+        index_box = dbc.InputGroup(
+            [
+                dbc.Button("◀", id=ids.prev(aio_id), outline=True, n_clicks=0),
+                dbc.Input(
+                    id=ids.index(aio_id),
+                    type="number",
+                    value=index,
+                    min=0,
+                    max=digits.split_size(split) - 1,
+                    step=1,
+                    debounce=True,
+                    style={"maxWidth": "7em"},
+                ),
+                dbc.Button("▶", id=ids.next(aio_id), outline=True, n_clicks=0),
+            ],
+            size="sm",
+        )
+        split_switch = dbc.RadioItems(
+            id=ids.split(aio_id),
+            options=[{"label": s, "value": s} for s in splits],
+            value=split,
+            inline=True,
+        )
+        random_box = dbc.InputGroup(
+            [
+                dbc.Select(
+                    id=ids.klass(aio_id),
+                    options=[{"label": n, "value": str(k)} for k, n in enumerate(desc.class_names)],
+                    value=str(default_pair(desc.num_classes)[0]),
+                    style={"maxWidth": "5em"},
+                ),
+                dbc.Button("random", id=ids.random(aio_id), n_clicks=0),
+            ],
+            size="sm",
+        )
+        misclassified = dbc.Button(
+            "next misclassified",
+            id=ids.misclassified(aio_id),
+            n_clicks=0,
+            size="sm",
+            color="danger",
+            outline=True,
+        )
+        upload = dcc.Upload(
+            id=ids.upload(aio_id),
+            children=html.Div(["Drop or ", html.A("choose a PNG/JPEG"), " of a handwritten digit"]),
+            accept="image/png,image/jpeg,image/*",
+            max_size=-1,  # checked on the server, with a clear message
+            multiple=False,
+            className="digit-picker-upload small text-center p-2 mt-1",
+            style={
+                "border": "1px dashed #adb5bd",
+                "borderRadius": "6px",
+                "cursor": "pointer",
+                **({} if "upload" in sources else {"display": "none"}),
+            },
+        )
+        body = [
+            html.H6(title, className="card-title"),
+            dbc.Row(
+                [
+                    _labelled("split", split_switch, hidden=len(splits) < 2),
+                    _labelled("index", index_box, hidden="dataset" not in sources),
+                ],
+                className="g-2",
+            ),
+            dbc.Row(
+                [
+                    _labelled("random digit of class", random_box, "random" not in sources),
+                    _labelled("errors", misclassified, "misclassified" not in sources),
+                ],
+                className="g-2",
+            ),
+            upload,
+            html.Div(id=ids.message(aio_id)),
+            dcc.Store(id=ids.choice(aio_id), data=digits.dataset_choice(split, index)),
+            dcc.Store(id=ids.upload_sink(aio_id)),
+        ]
+        self.children = dbc.Card(dbc.CardBody(body), className="mb-2")
+
+    @classmethod
+    def register_callbacks(cls) -> None:
+        """Hand the pickers' callbacks to the app (call from each page that uses a picker)."""
+        cls.callbacks.register()
+
+
+_ids = DigitPickerIds
+
+
+@DigitPicker.callbacks.callback(
+    output=dict(
+        index=Output(_ids.index(MATCH), "value"),
+        index_max=Output(_ids.index(MATCH), "max"),
+        choice=Output(_ids.choice(MATCH), "data"),
+        message=Output(_ids.message(MATCH), "children"),
+        upload=Output(_ids.upload(MATCH), "contents"),
+    ),
+    inputs=dict(
+        split=Input(_ids.split(MATCH), "value"),
+        index=Input(_ids.index(MATCH), "value"),
+        prev=Input(_ids.prev(MATCH), "n_clicks"),
+        next=Input(_ids.next(MATCH), "n_clicks"),
+        random=Input(_ids.random(MATCH), "n_clicks"),
+        misclassified=Input(_ids.misclassified(MATCH), "n_clicks"),
+        contents=Input(_ids.upload(MATCH), "contents"),
+    ),
+    state=dict(
+        klass=State(_ids.klass(MATCH), "value"),
+        filename=State(_ids.upload(MATCH), "filename"),
+        choice=State(_ids.choice(MATCH), "data"),
+    ),
+    prevent_initial_call=True,
+)
+def choose(split, index, contents, klass, filename, choice, **_clicks) -> dict[str, Any]:
+    """Every way of picking a digit ends here: the index box and the picker's choice."""
+    trigger = ctx.triggered_id
+    part = trigger.get("subcomponent") if isinstance(trigger, dict) else None
+    return choose_digit(part, split, index, contents, klass, filename, choice)
+
+
+def choose_digit(part, split, index, contents, klass, filename, choice) -> dict[str, Any]:
+    """The picker's outputs after its part `part` changed (see `choose`).
+
+    Bad input (an index out of range, a broken upload) keeps the digit and says why. The
+    upload's contents are cleared once read, so that choosing the same file again works.
+    """
+    outputs: dict[str, Any] = dict.fromkeys(
+        ("index", "index_max", "choice", "message", "upload"), no_update
+    )
+    try:
+        if part == "upload":
+            if not contents:
+                return outputs
+            outputs.update(choice=digits.upload_choice(contents, filename), message=None)
+            outputs["upload"] = None
+            return outputs
+        value, new_choice = digits.pick(part or "", split, index, klass, choice)
+    except (InvalidValue, UploadError) as err:
+        what = "cannot use this file" if part == "upload" else "cannot show this digit"
+        if part == "upload":
+            outputs["upload"] = None
+        return {**outputs, "message": message(f"{what}: {err}")}
+    n = digits.split_size(new_choice["split"])
+    return {**outputs, "index": value, "index_max": n - 1, "choice": new_choice, "message": None}
+
+
+# A file input fires no change event when the same file is chosen again: empty it after each
+# upload (its contents are cleared on the server side too), so re-uploading a file works.
+DigitPicker.callbacks.clientside(
+    """
+    function(contents) {
+        document.querySelectorAll(".digit-picker-upload input[type=file]").forEach(
+            function(input) { input.value = ""; });
+        return null;
+    }
+    """,
+    Output(_ids.upload_sink(MATCH), "data"),
+    Input(_ids.upload(MATCH), "contents"),
+    prevent_initial_call=True,
+)
+
+
+def choice_key(aio_id: str) -> str:
+    """`"<id>.data"` of a picker's choice store, as callback requests name it (tests, benches)."""
+    return f"{dom_id(DigitPickerIds.choice(aio_id))}.data"
+
+
+#: The explorer's picker's choice, as callback requests name it.
+EXPLORER_CHOICE = choice_key(ids.ACT_PICKER)

@@ -1,0 +1,75 @@
+"""The validators every page, URL view and job request uses: whole numbers, numbers, choices.
+
+Values come from URLs, controls and crafted requests: anything (text, numbers, lists, None).
+Each check returns the typed value or raises `InvalidValue` with a message naming the value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+
+class InvalidValue(ValueError):
+    """A value (from a URL, a control or a request) that cannot be used; the message says why."""
+
+
+def whole_number(value: object, what: str, lo: int | None = None, hi: int | None = None) -> int:
+    """`value` as an int (an int, an integral float, or digits in text), within `lo..hi`.
+
+    Raises:
+        InvalidValue: "`what` 'x' is not a whole number" or "`what` must be between lo and hi".
+    """
+    if isinstance(value, bool):
+        raise InvalidValue(f"{what} {value!r} is not a whole number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdecimal() and len(value) < 12:
+        number = int(value.strip())
+    else:
+        raise InvalidValue(f"{what} {value!r} is not a whole number")
+    return in_range(number, what, lo, hi)
+
+
+def number(value: object, what: str, lo: float | None = None, hi: float | None = None) -> float:
+    """`value` as a finite float (a number or numeric text), within `lo..hi`.
+
+    Raises:
+        InvalidValue: "`what` 'x' is not a number" or "`what` must be between lo and hi".
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidValue(f"{what} {value!r} is not a number")
+    try:
+        result = float(value) if not isinstance(value, str) or len(value) < 40 else math.nan
+    except ValueError:
+        result = math.nan
+    if not math.isfinite(result):
+        raise InvalidValue(f"{what} {value!r} is not a number")
+    return in_range(result, what, lo, hi)
+
+
+def in_range(value, what: str, lo=None, hi=None):
+    """`value` if `lo <= value <= hi` (either bound may be None), else `InvalidValue`."""
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        if lo is not None and hi is not None:
+            raise InvalidValue(f"{what} must be between {lo} and {hi}, got {value}")
+        bound = f">= {lo}" if lo is not None else f"<= {hi}"
+        raise InvalidValue(f"{what} must be {bound}, got {value}")
+    return value
+
+
+def choice(value: object, what: str, choices: Iterable[str]) -> str:
+    """`value` if it is one of `choices`, else `InvalidValue` listing them."""
+    options = tuple(choices)
+    if not isinstance(value, str) or value not in options:
+        raise InvalidValue(f"unknown {what} {value!r}; choose {', '.join(options)}")
+    return value
+
+
+def text(value: object, limit: int = 1000) -> str:
+    """A text box's value as text (a crafted request may send a number, a list or null)."""
+    if value is None:
+        return ""
+    return (value if isinstance(value, str) else str(value))[:limit]

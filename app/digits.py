@@ -1,0 +1,201 @@
+"""Which digit a page shows: picking one (dataset, random of a class, next misclassified, upload)
+and turning a choice into its picture and model input. No Dash: tested without a browser.
+
+A choice is a small JSON object (what the digit picker's store holds):
+`{"kind": "dataset", "split": "test", "index": 312}` or, for pixels that came from the browser,
+`{"kind": "upload", "digit": [[...]], "name": "seven.png"}`. A drawn digit will be one more
+pixel kind (`PIXEL_KINDS`), resolved the same way as an upload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.components.validate import InvalidValue, whole_number
+from app.services import get_services
+from cnn_core.preprocess import FIELD, UploadError, digit_from_list, digit_from_upload
+
+SPLITS = ("test", "train")
+#: Choices that carry their own pixels (validated: they came from the browser).
+PIXEL_KINDS = ("upload",)
+#: How a picker can step from the current digit.
+STEPS = ("prev", "next", "random", "misclassified")
+
+
+@dataclass(frozen=True)
+class Digit:
+    """A digit ready to show.
+
+    Attributes:
+        image: `(H, W)` grey or `(H, W, 3)` colour uint8, as the data holds it.
+        x: `(1, H, W, C)` float32 model input.
+        label: the true class when known (dataset digits), else None.
+        description: "test digit 312", "uploaded: seven.png".
+        split, index: where a dataset digit comes from (None for pixels from the browser).
+    """
+
+    image: np.ndarray
+    x: np.ndarray
+    label: int | None
+    description: str
+    split: str | None = None
+    index: int | None = None
+
+
+def check_split(split: object) -> str:
+    """`split` if it is "test" or "train", else `InvalidValue`."""
+    if split not in SPLITS:
+        raise InvalidValue(f"unknown split {split!r}; choose test or train")
+    return str(split)
+
+
+def split_size(split: str) -> int:
+    return len(get_services().data.labels(split))
+
+
+def check_index(index: object, split: str) -> int:
+    """An index of a digit in `split`, else `InvalidValue` saying the valid range."""
+    n = split_size(split)
+    value = whole_number(index, "index")
+    if not 0 <= value < n:
+        raise InvalidValue(f"index {value} is outside the {split} split (0 to {n - 1})")
+    return value
+
+
+def dataset_choice(split: str, index: int) -> dict[str, Any]:
+    return {"kind": "dataset", "split": split, "index": index}
+
+
+def check_upload_fits() -> None:
+    """`UploadError` unless the model takes what an upload becomes: a `(FIELD, FIELD)` grey
+    MNIST-style digit."""
+    shape = get_services().desc.input_shape
+    if shape != (FIELD, FIELD, 1):
+        raise UploadError(
+            f"an upload becomes a {FIELD}x{FIELD} grey digit (MNIST style); this model takes "
+            f"{shape[0]}x{shape[1]} images with {shape[2]} channel(s)"
+        )
+
+
+def upload_choice(contents: str, filename: object) -> dict[str, Any]:
+    """The choice for an uploaded file (`UploadError` with the reason if it cannot be used)."""
+    check_upload_fits()
+    digit = digit_from_upload(contents)
+    return {"kind": "upload", "digit": digit.tolist(), "name": str(filename or "upload")[:80]}
+
+
+def resolve(choice: object) -> Digit:
+    """The digit a choice names (validated: it came from the browser).
+
+    Raises:
+        InvalidValue: no or a malformed choice, a split or index out of range.
+        UploadError: pixels that are not a digit this model takes.
+    """
+    services = get_services()
+    kind = choice.get("kind") if isinstance(choice, dict) else None
+    if kind in PIXEL_KINDS:
+        check_upload_fits()
+        image = digit_from_list(choice.get("digit"))  # type: ignore[union-attr]
+        name = str(choice.get("name") or kind)[:80]  # type: ignore[union-attr]
+        return Digit(image, services.trained.standardize(image[None]), None, f"uploaded: {name}")
+    if kind != "dataset":
+        raise InvalidValue("no digit selected")
+    split = check_split(choice.get("split"))  # type: ignore[union-attr]
+    index = check_index(choice.get("index"), split)  # type: ignore[union-attr]
+    return Digit(
+        services.data.images(split)[index],
+        services.x_std[split][index : index + 1],
+        int(services.data.labels(split)[index]),
+        f"{split} digit {index}",
+        split,
+        index,
+    )
+
+
+def step(how: str, split: str, current: int, klass: object = None) -> int:
+    """The index after a previous / next / random-of-`klass` / next-misclassified step.
+
+    Raises:
+        InvalidValue: an unknown class, or no digit to step to.
+    """
+    services = get_services()
+    n = split_size(split)
+    if how == "prev":
+        return (current - 1) % n
+    if how == "next":
+        return (current + 1) % n
+    if how == "random":
+        n_classes = services.desc.num_classes
+        try:
+            k = int(str(klass))
+        except ValueError:
+            raise InvalidValue(f"class {klass!r} is not a class 0-{n_classes - 1}") from None
+        if not 0 <= k < n_classes:
+            raise InvalidValue(f"class {k} is not a class 0-{n_classes - 1}")
+        candidates = np.flatnonzero(services.data.labels(split) == k)
+        candidates = candidates[candidates != current]
+        if len(candidates) == 0:
+            raise InvalidValue(f"no other digit of class {k} in the {split} split")
+        return int(np.random.default_rng().choice(candidates))
+    if how == "misclassified":
+        wrong = np.flatnonzero(services.predicted(split) != services.data.labels(split))
+        if len(wrong) == 0:
+            raise InvalidValue(f"the model classifies every {split} digit correctly")
+        after = wrong[wrong > current]
+        return int(after[0] if len(after) else wrong[0])  # wrap around
+    raise InvalidValue(f"unknown step {how!r}")
+
+
+def current_index(index: object, split: str, choice: object) -> int:
+    """The index to step from: the index box if valid, else the shown dataset digit, else 0."""
+    try:
+        return check_index(index, split)
+    except InvalidValue:
+        shown = choice.get("index", 0) if isinstance(choice, dict) else 0
+        valid = isinstance(shown, int) and not isinstance(shown, bool)
+        return shown if valid and 0 <= shown < split_size(split) else 0
+
+
+def pick(
+    trigger: str, split: object, index: object, klass: object = None, choice: object = None
+) -> tuple[int, dict[str, Any]]:
+    """`(index, choice)` after the picker's control `trigger` changed (dataset digits).
+
+    `trigger`: "split" (the same index in the new split, clamped to its size), "index" (the
+    typed index) or one of `STEPS`.
+
+    Raises:
+        InvalidValue: a bad split, index or class; nothing to step to.
+    """
+    split = check_split(split)
+    n = split_size(split)
+    if trigger == "split":
+        other = "train" if split == "test" else "test"
+        try:
+            value = min(check_index(index, other), n - 1)
+        except InvalidValue:
+            value = 0
+    elif trigger == "index":
+        if index is None:
+            raise InvalidValue(f"enter a whole number from 0 to {n - 1}")
+        value = check_index(index, split)
+    else:
+        value = step(trigger, split, current_index(index, split, choice), klass)
+    return value, dataset_choice(split, value)
+
+
+def layer_values(digit: Digit, layer: str) -> tuple[np.ndarray, np.ndarray]:
+    """The digit's output at `layer` (`(H, W, C)` maps or `(units,)` nodes, float32) and what
+    the model outputs for it: `(classes,)` probabilities (the logits layer's values if the
+    model has no softmax)."""
+    services = get_services()
+    activations = services.acts.activations(digit.x)
+    desc = services.desc
+    if desc.output_is_logits:
+        proba = services.acts.predict_proba(digit.x)[0]
+    else:
+        proba = activations[desc.logits_layer][0]
+    return activations[layer][0], proba

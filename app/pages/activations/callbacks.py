@@ -1,0 +1,171 @@
+"""The explorer's callbacks: parse the controls, ask `app.digits`, draw with `render`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from dash import Input, Output, State, dcc, no_update
+
+from app import digits, ids
+from app.components.alerts import message
+from app.components.digit_picker import DigitPickerIds
+from app.components.registry import CallbackSet
+from app.components.urlview import VIEW_ERRORS
+from app.pages.activations import render
+from app.pages.activations.view import ExplorerView, check_input_colormap, check_per_row
+from app.services import check_layer, get_services
+from app.urlsync import sync_code
+from cnn_core import imaging
+from cnn_core.preprocess import UploadError
+
+PATH = "/activations"
+CALLBACKS = CallbackSet()
+ERRORS = (*VIEW_ERRORS, UploadError)
+CHOICE = DigitPickerIds.choice(ids.ACT_PICKER)
+
+
+@CALLBACKS.callback(
+    output=dict(
+        grid=Output(ids.ACT_GRID, "figure"),
+        grid_info=Output(ids.ACT_GRID_INFO, "children"),
+        digit=Output(ids.ACT_DIGIT, "figure"),
+        proba=Output(ids.ACT_PROBA, "figure"),
+        digit_info=Output(ids.ACT_DIGIT_INFO, "children"),
+        source_info=Output(ids.ACT_SOURCE_INFO, "children"),
+        query=Output(ids.ACT_QUERY, "data"),
+        message=Output(ids.ACT_VIEW_MESSAGE, "children"),
+    ),
+    inputs=dict(
+        choice=Input(CHOICE, "data"),
+        layer=Input(ids.ACT_LAYER, "value"),
+        cmap=Input(ids.ACT_CMAP, "value"),
+        scaling=Input(ids.ACT_SCALING, "value"),
+        color_range=Input(ids.ACT_RANGE, "value"),
+        per_row=Input(ids.ACT_PER_ROW, "value"),
+        input_cmap=Input(ids.ACT_INPUT_CMAP, "value"),
+        selected=Input(ids.ACT_SELECTED, "data"),
+        last_split=State(DigitPickerIds.split(ids.ACT_PICKER), "value"),
+        last_index=State(DigitPickerIds.index(ids.ACT_PICKER), "value"),
+    ),
+)
+def draw(
+    choice, layer, cmap, scaling, color_range, per_row, input_cmap="gray", selected=None,
+    last_split=None, last_index=None,
+) -> dict[str, Any]:  # fmt: skip
+    """Draw the digit, its probabilities and the chosen layer's grid; keep the URL in step."""
+    try:
+        view = ExplorerView.from_controls(
+            choice, layer, cmap, scaling, color_range, per_row, last_split, last_index
+        )
+        input_cmap = check_input_colormap(input_cmap)
+        digit = digits.resolve(choice)
+    except ERRORS as err:
+        return {**_unchanged(), "message": message(f"cannot draw this view: {err}")}
+    values, proba = digits.layer_values(digit, view.layer)
+    highlight = render.selected_cell(selected, view.layer)
+    return render.explorer(digit, values, proba, view, input_cmap, highlight)
+
+
+def _unchanged() -> dict[str, Any]:
+    keys = ("grid", "grid_info", "digit", "proba", "digit_info", "source_info", "query")
+    return dict.fromkeys(keys, no_update)
+
+
+@CALLBACKS.callback(Output(ids.ACT_PER_ROW, "disabled"), Input(ids.ACT_LAYER, "value"))
+def per_row_only_for_maps(layer):
+    """Node layers have a fixed layout (100 -> 10x10, 10 -> a row): "maps per row" is off."""
+    return layer in get_services().desc.node_layers
+
+
+@CALLBACKS.callback(
+    Output(ids.ACT_SELECTED, "data"),
+    Input(ids.ACT_GRID, "clickData"),
+    State(ids.ACT_LAYER, "value"),
+    State(ids.ACT_PER_ROW, "value"),
+    prevent_initial_call=True,
+)
+def select_cell(click, layer, per_row):
+    """Remember which map of which layer was clicked."""
+    try:
+        layer, per_row = check_layer(layer), check_per_row(per_row)
+    except ERRORS:
+        return no_update
+    shape = get_services().acts.output_shapes()[layer]
+    cell = render.clicked_cell(click, np.zeros(shape, np.float32), per_row)
+    return no_update if cell is None else {"layer": layer, "cell": cell}
+
+
+@CALLBACKS.callback(
+    output=dict(
+        figure=Output(ids.ACT_DETAIL, "figure"),
+        style=Output(ids.ACT_DETAIL, "style"),
+        hint=Output(ids.ACT_DETAIL_HINT, "children"),
+    ),
+    inputs=dict(
+        selected=Input(ids.ACT_SELECTED, "data"),
+        choice=Input(CHOICE, "data"),
+        layer=Input(ids.ACT_LAYER, "value"),
+        cmap=Input(ids.ACT_CMAP, "value"),
+        scaling=Input(ids.ACT_SCALING, "value"),
+        color_range=Input(ids.ACT_RANGE, "value"),
+    ),
+)
+def enlarge(selected, choice, layer, cmap, scaling, color_range) -> dict[str, Any]:
+    """The clicked map enlarged, coloured as in the grid, with its values written in."""
+    hidden = {"figure": no_update, "style": {"display": "none"}, "hint": render.DETAIL_HINT}
+    try:
+        layer, cmap = check_layer(layer), imaging.check_colormap(cmap)
+        scaling, color_range = imaging.check_scaling(scaling, color_range)
+        cell = render.selected_cell(selected, layer)
+        digit = digits.resolve(choice)
+    except ERRORS:
+        return hidden
+    values = get_services().acts.activations(digit.x)[layer][0]
+    fig = None if cell is None else render.detail_figure(
+        values, cell, layer=layer, description=digit.description, cmap=cmap, scaling=scaling,
+        color_range=color_range,
+    )  # fmt: skip
+    return hidden if fig is None else {"figure": fig, "style": {"display": "block"}, "hint": None}
+
+
+@CALLBACKS.callback(
+    output=dict(
+        download=Output(ids.ACT_DOWNLOAD, "data"),
+        message=Output(ids.ACT_VIEW_MESSAGE, "children", allow_duplicate=True),
+    ),
+    inputs=dict(
+        n_clicks=Input(ids.ACT_DOWNLOAD_BUTTON, "n_clicks"),
+        choice=State(CHOICE, "data"),
+        layer=State(ids.ACT_LAYER, "value"),
+        cmap=State(ids.ACT_CMAP, "value"),
+        scaling=State(ids.ACT_SCALING, "value"),
+        color_range=State(ids.ACT_RANGE, "value"),
+        per_row=State(ids.ACT_PER_ROW, "value"),
+    ),
+    prevent_initial_call=True,
+)
+def download_grid(n_clicks, choice, layer, cmap, scaling, color_range, per_row) -> dict[str, Any]:
+    """The current grid as a full-resolution PNG made on the server (Pillow, no browser)."""
+    if not n_clicks:
+        return {"download": no_update, "message": no_update}
+    try:
+        view = ExplorerView.from_controls(choice, layer, cmap, scaling, color_range, per_row)
+        digit = digits.resolve(choice)
+    except ERRORS as err:
+        return {"download": no_update, "message": message(f"cannot export this grid: {err}")}
+    values = get_services().acts.activations(digit.x)[view.layer][0]
+    png = imaging.grid_png(
+        values,
+        per_row=view.per_row,
+        colormap=view.cmap,
+        scaling=view.scaling,
+        color_range=view.range,
+    )
+    name = render.grid_png_name(view.layer, digit.description, view.cmap, view.scaling)
+    return {"download": dcc.send_bytes(png, name), "message": no_update}
+
+
+CALLBACKS.clientside(
+    sync_code(PATH), Output(ids.ACT_URL_SINK, "data"), Input(ids.ACT_QUERY, "data")
+)

@@ -1,0 +1,166 @@
+"""What the explorer draws for a digit and a view: grid, digit, probabilities, captions, details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import html
+
+from app import figures, ids
+from app.digits import Digit
+from app.pages.activations.view import ExplorerView
+from app.services import get_services
+from cnn_core import imaging
+
+DETAIL_HINT = "Click a map (or node) in the grid to enlarge it with its values."
+
+
+def layer_options() -> list[dict[str, str]]:
+    """One option per layer of the model: `Conv2D_3 · 128 maps of 3×3`, `Dense_1 · 100 nodes`."""
+    services = get_services()
+    shapes = services.acts.output_shapes()
+    options = []
+    for name in services.desc.names:
+        shape = shapes[name]
+        if len(shape) == 3:
+            label = f"{name} · {shape[2]} maps of {shape[0]}×{shape[1]}"
+        else:
+            label = f"{name} · {shape[0]} nodes"
+        options.append({"label": label, "value": name})
+    return options
+
+
+def digit_info(digit: Digit, proba: np.ndarray) -> list:
+    """Badges: the true class (when known), the prediction, whether it is wrong."""
+    predicted = int(proba.argmax())
+    badges = []
+    if digit.label is not None:
+        badges.append(dbc.Badge(f"true {digit.label}", color="secondary", className="me-1"))
+    right = digit.label is None or digit.label == predicted
+    badges.append(
+        dbc.Badge(
+            f"predicted {predicted} ({proba[predicted]:.1%})",
+            color="success" if right else "danger",
+            className="me-1",
+        )
+    )
+    if not right:
+        badges.append(html.Span("misclassified", className="small text-danger"))
+    return badges
+
+
+def grid_info(layer: str, values: np.ndarray, per_row: int) -> list:
+    """`Conv2D_3: 128 maps of 3×3, 8 per row` (the count in its own element, for tests)."""
+    layout = imaging.layout_for(values, per_row)
+    if np.ndim(values) == 1:
+        what, shape = "nodes", f"as {layout.rows}×{layout.cols}"
+    else:
+        what, shape = "maps", f"of {layout.cell_h}×{layout.cell_w}, {layout.cols} per row"
+    count = html.Span(str(layout.n_cells), id=ids.ACT_CELL_COUNT)
+    return [html.Strong(layer), ": ", count, f" {what} {shape}"]
+
+
+def source_info(digit: Digit) -> list:
+    info: list = [html.Strong(digit.description)]
+    if digit.label is None:
+        hint = " (pick a dataset digit to leave the upload)"
+        info.append(html.Span(hint, className="text-muted"))
+    return info
+
+
+def explorer(
+    digit: Digit,
+    values: np.ndarray,
+    proba: np.ndarray,
+    view: ExplorerView,
+    input_cmap: str,
+    highlight: int | None,
+) -> dict[str, Any]:
+    """Every output of the explorer's main callback for one digit and view."""
+    logits_layer = get_services().desc.logits_layer
+    grid = figures.activation_grid_figure(
+        values,
+        per_row=view.per_row,
+        colormap=view.cmap,
+        scaling=view.scaling,
+        color_range=view.range,
+        title=f"{view.layer} · {digit.description}",
+        cell_name="class" if view.layer == logits_layer else None,
+        highlight=highlight,
+    )
+    return dict(
+        grid=grid,
+        grid_info=grid_info(view.layer, values, view.per_row),
+        digit=figures.digit_figure(digit.image, colormap=input_cmap, title="what the model sees"),
+        proba=figures.probabilities_figure(proba, true_label=digit.label, title="probabilities"),
+        digit_info=digit_info(digit, proba),
+        source_info=source_info(digit),
+        query=view.query(),
+        message=None,
+    )
+
+
+def detail_figure(
+    values: np.ndarray,
+    cell: int,
+    *,
+    layer: str,
+    description: str,
+    cmap: str,
+    scaling: str,
+    color_range: str,
+) -> Any:
+    """One map enlarged with every value written in, or for a node the whole node grid with
+    the node outlined (a node alone says little). None if `cell` is not in the layer."""
+    levels = imaging.display_levels(values, scaling, color_range)
+    raw = imaging.as_maps(values)
+    if not 0 <= cell < raw.shape[2]:
+        return None
+    if np.ndim(values) == 1:
+        layout = imaging.layout_for(values)
+        raw2d = imaging.mosaic(raw, layout, fill=np.nan)
+        lev2d = imaging.mosaic(levels, layout, fill=np.nan)
+        title = f"{layer} · {description}<br>node {cell} = {raw[0, 0, cell]:.4g}"
+        fig = figures.map_detail_figure(
+            raw2d, lev2d, colormap=cmap, title=title, show_values=layout.n_cells <= 100
+        )
+        row, col = divmod(cell, layout.cols)
+        box = dict(x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5)
+        fig.add_shape(type="rect", line=dict(color="black", width=3), **box)
+        return fig
+    m = raw[:, :, cell]
+    stats = f"min {m.min():.3g}, max {m.max():.3g}, mean {m.mean():.3g}"
+    if not m.any():
+        stats = "all zero: this map does not respond to this digit"
+    title = f"{layer} map {cell} · {description}<br>{stats}"
+    return figures.map_detail_figure(m, levels[:, :, cell], colormap=cmap, title=title)
+
+
+def selected_cell(selected: object, layer: str) -> int | None:
+    """The clicked cell of `layer` from the `ACT_SELECTED` store, or None (validated)."""
+    if isinstance(selected, dict) and selected.get("layer") == layer:
+        cell = selected.get("cell")
+        if isinstance(cell, int) and not isinstance(cell, bool) and cell >= 0:
+            return cell
+    return None
+
+
+def clicked_cell(click: object, values: np.ndarray, per_row: int) -> int | None:
+    """The map (node) index under a grid click, from its mosaic coordinates, or None."""
+    try:
+        point = click["points"][0]  # type: ignore[index]
+        x, y = round(float(point["x"])), round(float(point["y"]))
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError):
+        return None
+    layout = imaging.layout_for(values, per_row)
+    if not (0 <= x < layout.width and 0 <= y < layout.height):
+        return None
+    cell = (y // layout.cell_h) * layout.cols + x // layout.cell_w
+    return cell if cell < layout.n_cells else None
+
+
+def grid_png_name(layer: str, description: str, cmap: str, scaling: str) -> str:
+    stem = description.replace(":", "").replace(" ", "-")
+    return f"{layer}_{stem}_{cmap}_{scaling}.png"

@@ -1,0 +1,89 @@
+"""The explorer view: which digit, which layer, how it is drawn; kept in the URL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from app import digits
+from app.components.urlview import UrlView
+from app.components.validate import InvalidValue, choice, whole_number
+from app.services import check_layer, get_services
+from cnn_core import imaging
+
+MAX_PER_ROW = 64
+INPUT_COLORMAPS = ("gray", "jet")
+
+
+def check_per_row(per_row: object) -> int:
+    """Maps per row as an int in 1..`MAX_PER_ROW`, else `InvalidValue`."""
+    return whole_number(per_row, "maps per row", 1, MAX_PER_ROW)
+
+
+def check_input_colormap(name: object) -> str:
+    return choice(name, "input colormap", INPUT_COLORMAPS)
+
+
+@dataclass(frozen=True)
+class ExplorerView(UrlView):
+    """Everything the URL holds. `layer` defaults to the model's first layer (`defaults`)."""
+
+    split: str = "test"
+    index: int = 0
+    layer: str = ""
+    cmap: str = "jet"
+    scaling: str = "seed"
+    range: str = "layer"
+    per_row: int = 8
+
+    PARSERS: ClassVar[dict[str, Any]] = {
+        "split": lambda raw, _view: digits.check_split(raw),
+        "index": lambda raw, view: digits.check_index(raw, view.split),
+        "layer": lambda raw, _view: check_layer(raw),
+        "cmap": lambda raw, _view: imaging.check_colormap(raw),
+        "scaling": lambda raw, _view: imaging.check_scaling(raw)[0],
+        "range": lambda raw, _view: imaging.check_scaling("seed", raw)[1],
+        "per_row": lambda raw, _view: check_per_row(raw),
+    }
+
+    @classmethod
+    def defaults(cls) -> ExplorerView:
+        """Test image 0 at the model's first layer."""
+        return cls(layer=get_services().desc.names[0])
+
+    @classmethod
+    def from_controls(
+        cls,
+        choice: object,
+        layer: object,
+        cmap: object,
+        scaling: object,
+        color_range: object,
+        per_row: object,
+        last_split: object = None,
+        last_index: object = None,
+    ) -> ExplorerView:
+        """The controls as a view (raises a `VIEW_ERRORS` error for a bad value).
+
+        While an upload is shown, the URL keeps the dataset digit of the picker's split and
+        index (`last_split`, `last_index`): what the page returns to.
+        """
+        if isinstance(choice, dict) and choice.get("kind") == "dataset":
+            split = digits.check_split(choice.get("split"))
+            index = digits.check_index(choice.get("index"), split)
+        else:
+            try:
+                split = digits.check_split(last_split)
+                index = digits.check_index(last_index, split)
+            except InvalidValue:
+                split, index = cls.split, cls.index
+        scaling, color_range = imaging.check_scaling(scaling, color_range)  # type: ignore[arg-type]
+        return cls(
+            split=split,
+            index=index,
+            layer=check_layer(layer),
+            cmap=imaging.check_colormap(cmap),  # type: ignore[arg-type]
+            scaling=scaling,
+            range=color_range,
+            per_row=check_per_row(per_row),
+        )

@@ -1,0 +1,250 @@
+"""The compare page's callbacks: parse the controls, compute (`app.comparison`), draw (`render`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, ctx, dcc, no_update
+
+from app import ids
+from app.comparison import (
+    add_to_side,
+    compute_comparison,
+    num_classes,
+    statistics_cache,
+)
+from app.components.digit_picker import DigitPickerIds
+from app.components.registry import CallbackSet
+from app.components.validate import text
+from app.pages.compare import render
+from app.pages.compare.view import CompareView
+from app.services import check_layer
+from app.urlsync import sync_code
+from cnn_core import imaging
+from cnn_core.anatomy import UnknownLayerError
+from cnn_core.compare import CompareError, check_class, check_pair
+
+PATH = "/compare"
+CALLBACKS = CallbackSet()
+ERRORS = (CompareError, UnknownLayerError, imaging.ImagingError)
+#: The controls that define a comparison, by the names `compute_comparison` takes.
+CONTROLS = dict(
+    a=ids.COMPARE_CLASS_A,
+    b=ids.COMPARE_CLASS_B,
+    n=ids.COMPARE_N,
+    kind_a=ids.COMPARE_KIND_A,
+    kind_b=ids.COMPARE_KIND_B,
+    typed_a=ids.COMPARE_INDICES_A,
+    typed_b=ids.COMPARE_INDICES_B,
+    layer=ids.COMPARE_LAYER,
+    threshold=ids.COMPARE_THRESHOLD,
+)
+SHOWN = ("panel_a", "panel_b", "legend", "shown", "query")
+
+
+def _message(text_: str | None) -> dict[str, Any]:
+    return {"message": text_, "message_open": text_ is not None}
+
+
+@CALLBACKS.callback(
+    output=dict(
+        panel_a=Output(ids.COMPARE_PANEL_A, "children"),
+        panel_b=Output(ids.COMPARE_PANEL_B, "children"),
+        legend=Output(ids.COMPARE_LEGEND, "children"),
+        shown=Output(ids.COMPARE_SHOWN, "data"),
+        query=Output(ids.COMPARE_QUERY, "data"),
+        message=Output(ids.COMPARE_MESSAGE, "children"),
+        message_open=Output(ids.COMPARE_MESSAGE, "is_open"),
+    ),
+    inputs=dict(
+        **{name: Input(id_, "value") for name, id_ in CONTROLS.items()},
+        cmap=Input(ids.COMPARE_CMAP, "value"),
+    ),
+)
+def update_comparison(cmap, **controls) -> dict[str, Any]:
+    """Digits, grids and circles for the chosen classes; a message (and the old view) on error."""
+    try:
+        cmap = imaging.check_colormap(cmap)
+        comp = compute_comparison(**controls)
+        panels = [render.side_panel(comp, s, controls[f"kind_{s}"], cmap) for s in ("a", "b")]
+    except ERRORS as err:
+        return {**dict.fromkeys(SHOWN, no_update), **_message(str(err))}
+    view = CompareView(
+        comp.a, comp.b, controls["n"], controls["kind_a"], controls["kind_b"], comp.layer,
+        comp.threshold, cmap, text(controls["typed_a"]).strip(), text(controls["typed_b"]).strip(),
+    )  # fmt: skip
+    shown = {"a": comp.indices_a, "b": comp.indices_b}
+    return dict(
+        panel_a=panels[0], panel_b=panels[1], legend=render.legend(comp), shown=shown,
+        query=view.query(), **_message(None),
+    )  # fmt: skip
+
+
+@CALLBACKS.callback(
+    output=dict(
+        diff=Output(ids.COMPARE_DIFF, "figure"),
+        ranking=Output(ids.COMPARE_RANKING, "figure"),
+        top_maps=Output(ids.COMPARE_TOP_MAPS, "figure"),
+        top_maps_style=Output(ids.COMPARE_TOP_MAPS, "style"),
+    ),
+    inputs=dict(
+        a=Input(ids.COMPARE_CLASS_A, "value"),
+        b=Input(ids.COMPARE_CLASS_B, "value"),
+        layer=Input(ids.COMPARE_LAYER, "value"),
+        cmap=Input(ids.COMPARE_CMAP, "value"),
+    ),
+)
+def update_statistics(a, b, layer, cmap) -> dict[str, Any]:
+    """Class-mean difference and the best-separating maps over the whole test split."""
+    try:
+        ca, cb = check_pair(a, b, num_classes())
+        cmap = imaging.check_colormap(cmap)
+        stats = statistics_cache().get(layer)
+        return render.statistics(stats, ca, cb, check_layer(layer), cmap)
+    except ERRORS:  # the comparison callback shows the message
+        return dict.fromkeys(("diff", "ranking", "top_maps", "top_maps_style"), no_update)
+
+
+@CALLBACKS.callback(
+    output=dict(
+        cell=Output(ids.COMPARE_CELL, "children"),
+        confusion=Output(ids.COMPARE_CONFUSION, "figure"),
+    ),
+    inputs=dict(
+        click=Input(ids.COMPARE_CONFUSION, "clickData"),
+        a=Input(ids.COMPARE_CLASS_A, "value"),
+        b=Input(ids.COMPARE_CLASS_B, "value"),
+        layer=Input(ids.COMPARE_LAYER, "value"),
+        cmap=Input(ids.COMPARE_CMAP, "value"),
+    ),
+)
+def list_cell(click, a, b, layer, cmap) -> dict[str, Any]:
+    """The digits of the clicked confusion-matrix cell (by default: true A, predicted B)."""
+    n = num_classes()
+    try:
+        if isinstance(click, dict) and click.get("points"):
+            point = click["points"][0]
+            true_class, predicted = check_class(point["y"], n), check_class(point["x"], n)
+        else:
+            true_class, predicted = check_class(a, n), check_class(b, n)
+        a, b = check_class(a, n), check_class(b, n)
+        layer, cmap = check_layer(layer), imaging.check_colormap(cmap)
+    except (*ERRORS, KeyError, TypeError, IndexError) as err:
+        alert = dbc.Alert(f"cannot list this cell: {err}", color="warning")
+        return {"cell": alert, "confusion": no_update}
+    listing = render.cell_listing(true_class, predicted, a, b, layer, cmap)
+    return {"cell": listing, "confusion": render.cell_outline(true_class, predicted)}
+
+
+ADDED = dict(
+    typed_a=Output(ids.COMPARE_INDICES_A, "value"),
+    typed_b=Output(ids.COMPARE_INDICES_B, "value"),
+    message=Output(ids.COMPARE_MESSAGE, "children", allow_duplicate=True),
+    message_open=Output(ids.COMPARE_MESSAGE, "is_open", allow_duplicate=True),
+)
+#: The same outputs for the picker's "add" button (Dash: a second writer must say so).
+ADDED_TOO = {
+    name: Output(out.component_id, out.component_property, allow_duplicate=True)
+    for name, out in ADDED.items()
+}
+SIDES = dict(
+    a=State(ids.COMPARE_CLASS_A, "value"),
+    b=State(ids.COMPARE_CLASS_B, "value"),
+    typed_a=State(ids.COMPARE_INDICES_A, "value"),
+    typed_b=State(ids.COMPARE_INDICES_B, "value"),
+    shown=State(ids.COMPARE_SHOWN, "data"),
+)
+
+
+def added(index: object, a, b, typed_a, typed_b, shown) -> dict[str, Any]:
+    """The outputs after asking to add test digit `index` to the comparison."""
+    try:
+        side, typed = add_to_side(index, a, b, typed_a, typed_b, shown)
+    except CompareError as err:
+        return {"typed_a": no_update, "typed_b": no_update, **_message(str(err))}
+    other = "typed_b" if side == "a" else "typed_a"
+    return {f"typed_{side}": typed, other: no_update, **_message(None)}
+
+
+@CALLBACKS.callback(
+    output=ADDED,
+    inputs=dict(clicks=Input({"type": ids.COMPARE_ADD, "index": ALL}, "n_clicks"), **SIDES),
+    prevent_initial_call=True,
+)
+def add_digit(clicks, a, b, typed_a, typed_b, shown) -> dict[str, Any]:
+    """Add a digit clicked in the confusion listing to its class's side (as typed indices)."""
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not isinstance(clicks, list) or not any(clicks):
+        return dict.fromkeys(ADDED, no_update)  # the listing was re-rendered (or forged)
+    return added(trigger.get("index"), a, b, typed_a, typed_b, shown)
+
+
+@CALLBACKS.callback(
+    output=ADDED_TOO,
+    inputs=dict(
+        clicks=Input(ids.COMPARE_PICKER_ADD, "n_clicks"),
+        choice=State(DigitPickerIds.choice(ids.COMPARE_PICKER), "data"),
+        **SIDES,
+    ),
+    prevent_initial_call=True,
+)
+def add_picked_digit(clicks, choice, a, b, typed_a, typed_b, shown) -> dict[str, Any]:
+    """Add the digit picker's test digit to its class's side (as typed indices)."""
+    if not clicks:
+        return dict.fromkeys(ADDED, no_update)
+    index = choice.get("index") if isinstance(choice, dict) else None
+    return added(index, a, b, typed_a, typed_b, shown)
+
+
+@CALLBACKS.callback(
+    output=dict(
+        a=Output(ids.COMPARE_CLASS_A, "value"),
+        b=Output(ids.COMPARE_CLASS_B, "value"),
+        typed_a=Output(ids.COMPARE_INDICES_A, "value", allow_duplicate=True),
+        typed_b=Output(ids.COMPARE_INDICES_B, "value", allow_duplicate=True),
+    ),
+    inputs=dict(clicks=Input({"type": ids.COMPARE_PAIR, "a": ALL, "b": ALL}, "n_clicks")),
+    prevent_initial_call=True,
+)
+def compare_pair(clicks) -> dict[str, Any]:
+    """Switch the comparison to the clicked confusion cell's two classes."""
+    trigger = ctx.triggered_id
+    unchanged = dict.fromkeys(("a", "b", "typed_a", "typed_b"), no_update)
+    if not isinstance(trigger, dict) or not isinstance(clicks, list) or not any(clicks):
+        return unchanged
+    try:
+        a, b = check_pair(trigger.get("a"), trigger.get("b"), num_classes())
+    except CompareError:
+        return unchanged
+    return {"a": a, "b": b, "typed_a": "", "typed_b": ""}
+
+
+@CALLBACKS.callback(
+    output=dict(
+        download=Output(ids.COMPARE_DOWNLOAD, "data"),
+        message=Output(ids.COMPARE_MESSAGE, "children", allow_duplicate=True),
+        message_open=Output(ids.COMPARE_MESSAGE, "is_open", allow_duplicate=True),
+    ),
+    inputs=dict(
+        clicks=Input(ids.COMPARE_DOWNLOAD_BUTTON, "n_clicks"),
+        **{name: State(id_, "value") for name, id_ in CONTROLS.items()},
+        cmap=State(ids.COMPARE_CMAP, "value"),
+    ),
+    prevent_initial_call=True,
+)
+def download_png(clicks, cmap, **controls) -> dict[str, Any]:
+    """The comparison as one PNG: digits with probabilities, grids, red and yellow circles."""
+    try:
+        cmap = imaging.check_colormap(cmap)
+        comp = compute_comparison(**controls)
+        png = render.comparison_picture(comp, cmap)
+    except ERRORS as err:
+        return {"download": no_update, **_message(str(err))}
+    name = f"compare_{comp.a}_vs_{comp.b}_{comp.layer}.png"
+    return {"download": dcc.send_bytes(png, name), "message": no_update, "message_open": no_update}
+
+
+CALLBACKS.clientside(
+    sync_code(PATH), Output(ids.COMPARE_URL_SINK, "data"), Input(ids.COMPARE_QUERY, "data")
+)

@@ -1,0 +1,267 @@
+"""The compare page: registered with Dash at `/compare`, laid out from its URL view."""
+
+# No `from __future__ import annotations`: Dash executes this module itself (once per app).
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from app import figures, ids
+from app.comparison import MAX_EXAMPLES
+from app.components.alerts import url_problems_alert
+from app.components.digit_picker import DigitPicker
+from app.pages.compare import callbacks, render
+from app.pages.compare.view import CompareView
+from app.services import get_services
+from cnn_core import imaging
+from cnn_core.compare import EXAMPLE_KINDS
+
+dash.register_page(
+    __name__, path=callbacks.PATH, name="Compare", title="cnn-lens: compare classes", order=3
+)
+# Dash runs this module once per app it builds: every app gets the callbacks.
+callbacks.CALLBACKS.register()
+DigitPicker.register_callbacks()
+
+
+def _class_options() -> list[dict]:
+    return [{"label": name, "value": k} for k, name in enumerate(get_services().desc.class_names)]
+
+
+def _controls(view: CompareView) -> dbc.Card:
+    layer_names = get_services().desc.names
+    kind_options = [{"label": k, "value": k} for k in EXAMPLE_KINDS]
+    row1 = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label("Class A", html_for=ids.COMPARE_CLASS_A),
+                    dcc.Dropdown(
+                        id=ids.COMPARE_CLASS_A,
+                        options=_class_options(),
+                        value=view.a,
+                        clearable=False,
+                    ),
+                ],
+                md=1,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Class B", html_for=ids.COMPARE_CLASS_B),
+                    dcc.Dropdown(
+                        id=ids.COMPARE_CLASS_B,
+                        options=_class_options(),
+                        value=view.b,
+                        clearable=False,
+                    ),
+                ],
+                md=1,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("N each", html_for=ids.COMPARE_N),
+                    dbc.Input(
+                        id=ids.COMPARE_N,
+                        type="number",
+                        min=1,
+                        max=MAX_EXAMPLES,
+                        step=1,
+                        value=view.n,
+                        debounce=True,
+                    ),
+                ],
+                md=1,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("A examples"),
+                    dbc.RadioItems(
+                        id=ids.COMPARE_KIND_A, options=kind_options, value=view.kind, inline=True
+                    ),
+                    dbc.Input(
+                        id=ids.COMPARE_INDICES_A,
+                        placeholder="or test indices: 12, 40, 77",
+                        value=view.ia,
+                        debounce=True,
+                        size="sm",
+                    ),
+                ],
+                md=3,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("B examples"),
+                    dbc.RadioItems(
+                        id=ids.COMPARE_KIND_B, options=kind_options, value=view.kind_b, inline=True
+                    ),
+                    dbc.Input(
+                        id=ids.COMPARE_INDICES_B,
+                        placeholder="or test indices",
+                        value=view.ib,
+                        debounce=True,
+                        size="sm",
+                    ),
+                ],
+                md=3,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Colormap", html_for=ids.COMPARE_CMAP),
+                    dcc.Dropdown(
+                        id=ids.COMPARE_CMAP,
+                        options=list(imaging.COLORMAPS),
+                        value=view.cmap,
+                        clearable=False,
+                    ),
+                ],
+                md=1,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("\u00a0"),
+                    dbc.Button(
+                        "Download PNG",
+                        id=ids.COMPARE_DOWNLOAD_BUTTON,
+                        color="secondary",
+                        className="d-block",
+                    ),
+                    dcc.Download(id=ids.COMPARE_DOWNLOAD),
+                ],
+                md=2,
+            ),
+        ],
+        className="g-2",
+    )
+    row2 = dbc.Row(
+        [
+            dbc.Col(
+                [
+                    dbc.Label("Layer"),
+                    dbc.RadioItems(
+                        id=ids.COMPARE_LAYER,
+                        options=[{"label": name, "value": name} for name in layer_names],
+                        value=view.layer,
+                        className="btn-group flex-wrap",
+                        inputClassName="btn-check",
+                        labelClassName="btn btn-outline-primary btn-sm",
+                        labelCheckedClassName="active",
+                    ),
+                ],
+                md=7,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Threshold (fraction of the layer's maximum)"),
+                    dcc.Slider(
+                        id=ids.COMPARE_THRESHOLD,
+                        min=0,
+                        max=1,
+                        step=0.05,
+                        value=view.threshold,
+                        marks={v / 10: f"{v / 10:g}" for v in range(0, 11, 2)},
+                        tooltip={"placement": "bottom"},
+                        updatemode="mouseup",
+                    ),
+                ],
+                md=5,
+            ),
+        ],
+        className="g-2 mt-1",
+    )
+    return dbc.Card(dbc.CardBody([row1, row2]), className="mb-3")
+
+
+def layout(**query: str) -> html.Div:
+    view, problems = CompareView.from_query(query)
+    url_problem = html.Div(url_problems_alert(problems), id=ids.COMPARE_URL_MESSAGE)
+    return html.Div(
+        [
+            html.H2("Compare two classes"),
+            html.P(
+                "As in article VI of the seed: the activations of a few digits of two classes "
+                "at one layer, with the points that all digits of one class share and the other "
+                "class lacks circled in red, and the points both classes share in yellow. Below, "
+                "the class means over the whole test split, the maps that separate the classes "
+                "best, and the confusion matrix.",
+                className="text-muted",
+            ),
+            url_problem,
+            dbc.Row(
+                [dbc.Col(_controls(view), xl=9), dbc.Col(_extra_digit(view), xl=3)],
+                className="g-2",
+            ),
+            dbc.Alert(id=ids.COMPARE_MESSAGE, is_open=False, color="danger"),
+            html.P(id=ids.COMPARE_LEGEND, className="small"),
+            dcc.Store(id=ids.COMPARE_QUERY),
+            dcc.Store(id=ids.COMPARE_URL_SINK),
+            dcc.Store(id=ids.COMPARE_SHOWN),
+            dcc.Loading(
+                dbc.Row(
+                    [
+                        dbc.Col(html.Div(id=ids.COMPARE_PANEL_A), lg=6),
+                        dbc.Col(html.Div(id=ids.COMPARE_PANEL_B), lg=6),
+                    ]
+                ),
+                delay_show=400,
+            ),
+            html.H3("Over the whole test split", className="mt-4"),
+            dbc.Row(
+                [
+                    dbc.Col(dcc.Graph(id=ids.COMPARE_DIFF, config=figures.GRAPH_CONFIG), lg=6),
+                    dbc.Col(dcc.Graph(id=ids.COMPARE_RANKING, config=figures.GRAPH_CONFIG), lg=6),
+                ]
+            ),
+            html.P(
+                "Left: the difference of the two class means, map by map (raw values). Right: "
+                "each map's (node's) mean activation for both classes; the number above the bars "
+                "is the difference of the means over their pooled standard deviation, the "
+                "ranking criterion (positive: stronger for A).",
+                className="small text-muted",
+            ),
+            dbc.Row(
+                dbc.Col(dcc.Graph(id=ids.COMPARE_TOP_MAPS, config=figures.GRAPH_CONFIG), lg=12)
+            ),
+            html.H3("Where the model confuses classes", className="mt-4"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dcc.Graph(
+                            id=ids.COMPARE_CONFUSION,
+                            figure=render.confusion_figure(),
+                            config=figures.GRAPH_CONFIG,
+                        ),
+                        lg=5,
+                    ),
+                    dbc.Col(
+                        [
+                            html.P(
+                                "Click a cell of the matrix to list its digits.",
+                                className="small text-muted mb-0",
+                            ),
+                            html.Div(id=ids.COMPARE_CELL),
+                        ],
+                        lg=7,
+                    ),
+                ]
+            ),
+        ]
+    )
+
+
+def _extra_digit(view: CompareView) -> html.Div:
+    """A digit picker on the test split: its digit joins its class's side (typed indices)."""
+    add = dbc.Button(
+        "add this digit to the comparison",
+        id=ids.COMPARE_PICKER_ADD,
+        size="sm",
+        color="primary",
+        outline=True,
+        className="w-100",
+    )
+    picker = DigitPicker(
+        ids.COMPARE_PICKER,
+        splits=("test",),
+        sources=("dataset", "random", "misclassified"),
+        title="One more digit (test split)",
+    )
+    return html.Div([picker, add], className="mb-3")

@@ -1,0 +1,298 @@
+"""What the compare page draws: the two sides with their circles, the legend, the statistics,
+the confusion matrix and the digits of one of its cells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import dcc, html
+
+from app import figures, ids
+from app.comparison import SPLIT, Comparison, probability_caption, probability_lines
+from app.components.links import explorer_href
+from app.components.pictures import digit_src
+from app.services import get_services
+from cnn_core.compare import RED_RGB, YELLOW_RGB, comparison_png, confused_digits, rank_units
+
+TOP_UNITS = 12
+TOP_MAPS_SHOWN = 8
+CELL_LISTING_LIMIT = 48
+RED = "#{:02x}{:02x}{:02x}".format(*RED_RGB)  # the same circles as in the PNG download
+YELLOW = "#{:02x}{:02x}{:02x}".format(*YELLOW_RGB)
+
+
+def unit_name(layer: str) -> str:
+    return "map" if layer in get_services().desc.map_layers else "node"
+
+
+def per_row(layer: str) -> int:
+    desc = get_services().desc
+    return 16 if layer in desc.map_layers and desc.units(layer) > 64 else 8
+
+
+def test_digit_src(index: int, scale: int = 3) -> str:
+    return digit_src(get_services().data.images(SPLIT)[index], scale=scale)
+
+
+def markers_for(only: np.ndarray, both: np.ndarray) -> list[figures.GridMarker]:
+    """Red circles for `only`, yellow for `both`; masks `(H, W, C)` or `(units,)` bool."""
+    out = []
+    for mask, color, label in ((only, RED, "only this class"), (both, YELLOW, "both classes")):
+        m = mask.reshape(1, 1, -1) if mask.ndim == 1 else mask
+        for row, col, cell in zip(*np.nonzero(m), strict=True):
+            out.append(figures.GridMarker(int(cell), int(row), int(col), color, label))
+    return out
+
+
+def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
+    """One side: each digit with its probabilities and its grid, circles on top."""
+    cls, other = (comp.a, comp.b) if side == "a" else (comp.b, comp.a)
+    indices, acts, probas, red, typed = (
+        (comp.indices_a, comp.acts_a, comp.proba_a, comp.red_a, comp.typed_a)
+        if side == "a"
+        else (comp.indices_b, comp.acts_b, comp.proba_b, comp.red_b, comp.typed_b)
+    )
+    markers = markers_for(red, comp.yellow)
+    how = "typed digits" if typed else f"{kind} examples"
+    rows: list = [
+        html.H4(
+            [f'Class "{cls}" ', html.Small(f"({how})", className="text-muted")], className="mt-2"
+        )
+    ]
+    for pos, (index, values, proba) in enumerate(zip(indices, acts, probas, strict=True)):
+        caption = html.Div(
+            [
+                html.Img(
+                    src=test_digit_src(index),
+                    className="compare-digit border",
+                    width=84,
+                    height=84,
+                    alt=f"test digit {index}",
+                ),
+                html.Div(
+                    html.A(
+                        f"test #{index}",
+                        href=explorer_href(index, SPLIT, comp.layer, cmap),
+                        title="open in the activation explorer",
+                    ),
+                    className="small",
+                ),
+                html.Div(
+                    [html.Div(line) for line in probability_lines(proba, comp.a, comp.b)],
+                    className="small compare-proba",
+                ),
+            ],
+            style={"width": "130px"},
+            className="text-center",
+        )
+        fig = figures.activation_grid_figure(
+            values,
+            per_row=per_row(comp.layer),
+            colormap=cmap,
+            markers=markers,
+            title=f'{comp.layer}, test #{index} ("{cls}")',
+        )
+        graph = dcc.Graph(
+            id={"type": "compare-grid", "side": side, "pos": pos},
+            figure=fig,
+            config=figures.graph_config(filename=f"compare_{cls}_vs_{other}_{index}"),
+            className=f"compare-grid compare-grid-{side}",
+        )
+        rows.append(
+            html.Div(
+                [caption, html.Div(graph, style={"flex": "1", "minWidth": 0})],
+                className="d-flex align-items-start gap-2 mb-2",
+            )
+        )
+    return rows
+
+
+def legend(comp: Comparison) -> list:
+    n_red_a, n_red_b, n_yellow = (int(m.sum()) for m in (comp.red_a, comp.red_b, comp.yellow))
+    what = "points" if unit_name(comp.layer) == "map" else "nodes"
+    return [
+        html.Span("● ", style={"color": RED}),
+        f'red {what}: active in every "{comp.a}" and in no "{comp.b}" on the left ({n_red_a}), '
+        f"and the other way round on the right ({n_red_b}); ",
+        html.Span("● ", style={"color": YELLOW, "textShadow": "0 0 1px #555"}),
+        f"yellow: active in every digit of both classes ({n_yellow}). ",
+        "Active = above threshold × the layer's maximum over the compared digits "
+        f"(cutoff {comp.cutoff:.3g}).",
+    ]
+
+
+def statistics(stats: Any, ca: int, cb: int, layer: str, cmap: str) -> dict[str, Any]:
+    """Class-mean difference, the best-separating units, their class-mean maps (map layers)."""
+    ranking = rank_units(stats, ca, cb)
+    unit = unit_name(layer)
+    diff = figures.activation_grid_figure(
+        stats.difference(ca, cb),
+        per_row=per_row(layer),
+        colormap=cmap,
+        scaling="raw",
+        title=f'{layer}: mean "{ca}" minus mean "{cb}" (test split, {int(stats.count[ca])} and '
+        f"{int(stats.count[cb])} digits)",
+    )
+    top = ranking.top(TOP_UNITS)
+    bars = figures.unit_means_figure(
+        top.units,
+        top.mean_a,
+        top.mean_b,
+        top.score,
+        class_a=ca,
+        class_b=cb,
+        unit_name=unit,
+        title=f'The {TOP_UNITS} {unit}s that separate "{ca}" from "{cb}" best',
+    )
+    if unit != "map":
+        return dict(diff=diff, ranking=bars, top_maps={}, top_maps_style={"display": "none"})
+    best = ranking.units[:TOP_MAPS_SHOWN]
+    stacked = np.concatenate(
+        [stats.mean_map[ca][..., best], stats.mean_map[cb][..., best]], axis=-1
+    )
+    top_maps = figures.activation_grid_figure(
+        stacked,
+        per_row=len(best),
+        colormap=cmap,
+        scaling="raw",
+        height=280,
+        cell_name="panel",  # panels are not map numbers: the title names the maps
+        title=f"Class-mean maps of the {len(best)} best-separating maps, left to right "
+        f'{", ".join(str(u) for u in best)}: top row mean "{ca}", bottom row mean "{cb}"',
+    )
+    return dict(diff=diff, ranking=bars, top_maps=top_maps, top_maps_style={})
+
+
+def confusion_figure() -> Any:
+    cm = get_services().confusion
+    fig = figures.confusion_matrix_figure(cm, title="Confusion matrix (test split)")
+    fig.update_layout(clickmode="event")
+    return fig
+
+
+def cell_outline(true_class: int, predicted: int) -> dash.Patch:
+    """Outline the listed cell on the confusion matrix (a patch: the heatmap is not resent)."""
+    patch = dash.Patch()
+    patch["layout"]["shapes"] = [
+        dict(
+            type="rect",
+            xref="x",
+            yref="y",
+            x0=predicted - 0.5,
+            x1=predicted + 0.5,
+            y0=true_class - 0.5,
+            y1=true_class + 0.5,
+            line=dict(color="#d62728", width=3),
+        )
+    ]
+    return patch
+
+
+def cell_listing(true_class: int, predicted: int, a: int, b: int, layer: str, cmap: str) -> list:
+    """The digits of one confusion cell: explorer links, "+ add" to the comparison."""
+    services = get_services()
+    labels, proba = services.data.labels(SPLIT), services.proba[SPLIT]
+    cell = confused_digits(labels, proba, true_class, predicted)
+    what = (
+        f'{len(cell)} "{true_class}"s classified correctly'
+        if true_class == predicted
+        else f'{len(cell)} "{true_class}"s classified as "{predicted}"'
+    )
+    order = "least confident first" if true_class == predicted else "most confident first"
+    header: list = [
+        html.H5(f"True {true_class}, predicted {predicted}: {what}", className="mt-2"),
+        html.P(
+            f"{order}. Click a digit to open it in the activation explorer; "
+            "+ add puts it into the comparison (as typed indices).",
+            className="small text-muted",
+        ),
+    ]
+    if true_class != predicted and {true_class, predicted} != {a, b}:
+        header.append(
+            dbc.Button(
+                f'compare "{true_class}" with "{predicted}"',
+                id={"type": ids.COMPARE_PAIR, "a": true_class, "b": predicted},
+                size="sm",
+                color="primary",
+                outline=True,
+                className="mb-2",
+            )
+        )
+    if len(cell) == 0:
+        return [*header, html.P("No digits in this cell.", className="compare-cell-empty")]
+    addable = true_class in (a, b)
+    tiles = [
+        _tile(index, proba[index][predicted], predicted, true_class, addable, layer, cmap)
+        for index in cell[:CELL_LISTING_LIMIT].tolist()
+    ]
+    more = []
+    if len(cell) > CELL_LISTING_LIMIT:
+        more = [html.P(f"showing {CELL_LISTING_LIMIT} of {len(cell)}", className="small")]
+    return [*header, html.Div(tiles, className="d-flex flex-wrap gap-1"), *more]
+
+
+def _tile(index, p, predicted, true_class, addable, layer, cmap) -> html.Div:
+    return html.Div(
+        [
+            html.A(
+                html.Img(
+                    src=test_digit_src(index),
+                    width=56,
+                    height=56,
+                    alt=f"test digit {index}",
+                    className="border",
+                ),
+                href=explorer_href(index, SPLIT, layer, cmap),
+                title=f"test #{index}: open in the activation explorer",
+                className="compare-cell-digit",
+            ),
+            html.Div(f"#{index}", className="small"),
+            html.Div(f'{p:.0%} "{predicted}"', className="small text-muted"),
+            dbc.Button(
+                "+ add",
+                id={"type": ids.COMPARE_ADD, "index": index},
+                size="sm",
+                color="primary",
+                outline=True,
+                className="py-0 px-1 compare-add",
+                disabled=not addable,
+                title="add to the comparison"
+                if addable
+                else f'a "{true_class}": choose class {true_class} as A or B to add it',
+            ),
+        ],
+        className="text-center",
+        style={"width": "72px"},
+    )
+
+
+def comparison_picture(comp: Comparison, cmap: str) -> bytes:
+    """The comparison as one PNG: digits with probabilities, grids, red and yellow circles."""
+    images = get_services().data.images(SPLIT)
+
+    def captions(indices, probas):
+        return [
+            f"#{i}: {probability_caption(p, comp.a, comp.b)}"
+            for i, p in zip(indices, probas, strict=True)
+        ]
+
+    return comparison_png(
+        images[comp.indices_a],
+        images[comp.indices_b],
+        comp.acts_a,
+        comp.acts_b,
+        red_a=comp.red_a,
+        red_b=comp.red_b,
+        both=comp.yellow,
+        captions_a=captions(comp.indices_a, comp.proba_a),
+        captions_b=captions(comp.indices_b, comp.proba_b),
+        title=f'{comp.layer}: "{comp.a}" (left) vs "{comp.b}" (right), threshold '
+        f"{comp.threshold:g} of the layer's maximum (cutoff {comp.cutoff:.3g})\n"
+        "red circles: active in every digit of this side and in none of the other side; "
+        "yellow circles: active in every digit of both sides",
+        per_row=per_row(comp.layer),
+        colormap=cmap,
+    )
