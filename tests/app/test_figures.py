@@ -1,0 +1,108 @@
+"""app/figures.py: the Plotly figures every page draws, built from small known arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app import figures
+from cnn_core import imaging
+
+
+def test_graph_config_is_one_shared_config():
+    assert figures.GRAPH_CONFIG["displaylogo"] is False
+    assert figures.GRAPH_CONFIG["toImageButtonOptions"] == {"format": "png", "scale": 2}
+    named = figures.graph_config(filename="compare_4_vs_9_12")
+    assert named["toImageButtonOptions"]["filename"] == "compare_4_vs_9_12"
+    assert "filename" not in figures.GRAPH_CONFIG["toImageButtonOptions"]  # not mutated
+    assert figures.graph_config(small=True)["modeBarButtons"] == [["toImage"]]
+    assert figures.graph_config(mode_bar=False)["displayModeBar"] is False
+
+
+def test_an_activation_grid_is_one_mosaic_with_raw_values_and_positions():
+    values = np.arange(2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)  # 5 maps of 2x3
+    fig = figures.activation_grid_figure(values, per_row=3, scaling="raw", title="t")
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    assert [h.z.shape for h in heatmaps] == [(2, 9), (2, 6)]  # a full row, then 2 maps
+    assert fig.layout.meta == {"cells": 5, "rows": 2, "cols": 3}
+    np.testing.assert_array_equal(np.asarray(heatmaps[0].text)[:, 3:6], values[:, :, 1])
+    assert heatmaps[0].z.dtype == np.uint8 and heatmaps[0].z.max() <= 255
+    assert tuple(heatmaps[1].customdata[0, 0]) == (3, 0, 0)  # map 3 starts the second row
+    assert fig.layout.title.text == "t"
+
+
+def test_node_layers_draw_one_cell_per_node_with_gaps():
+    fig = figures.activation_grid_figure(np.linspace(0, 1, 10, dtype=np.float32))
+    assert fig.data[0].z.shape == (1, 10) and fig.data[0].xgap == 1
+    assert "node %{customdata[0]}" in fig.data[0].hovertemplate
+    assert not [s for s in fig.layout.shapes if s.type == "path"]  # no separators for nodes
+
+
+def test_grid_highlight_and_bad_input():
+    values = np.ones((2, 2, 4), np.float32)
+    rects = [
+        s
+        for s in figures.activation_grid_figure(values, highlight=3).layout.shapes
+        if s.type == "rect"
+    ]
+    assert len(rects) == 2 and (rects[0].x0, rects[0].y0) == (5.5, -0.5)
+    with pytest.raises(imaging.ImagingError):
+        figures.activation_grid_figure(values, colormap="rainbow")
+    with pytest.raises(imaging.ImagingError):
+        figures.activation_grid_figure(values, markers=[figures.GridMarker(9, 0, 0, "red")])
+
+
+def test_colorscales_follow_the_png_colormaps():
+    scale = figures.plotly_colorscale("gray", stops=3)
+    assert scale == [[0.0, "rgb(0,0,0)"], [0.502, "rgb(128,128,128)"], [1.0, "rgb(255,255,255)"]]
+
+
+def test_probabilities_colour_the_prediction_and_a_missed_true_class():
+    fig = figures.probabilities_figure([0.1, 0.7, 0.2], true_label=2)
+    colors = list(fig.data[0].marker.color)
+    assert colors[1] == "#2c7be5" and colors[2] == "#e63757" and colors[0] == "#adb5bd"
+    assert list(fig.data[0].x) == ["0", "1", "2"] and fig.data[0].text[1] == "70.0%"
+
+
+def test_confusion_matrix_writes_counts_and_colours_row_shares():
+    cm = np.array([[8, 2], [1, 9]])
+    fig = figures.confusion_matrix_figure(cm)
+    np.testing.assert_array_equal(fig.data[0].text, cm)
+    np.testing.assert_allclose(fig.data[0].z, np.sqrt(cm / cm.sum(axis=1, keepdims=True)))
+    np.testing.assert_allclose(fig.data[0].customdata[0], [80.0, 20.0])
+
+
+def test_digit_and_map_detail_figures():
+    image = np.zeros((28, 28), np.uint8)
+    image[5, 7] = 255
+    digit = figures.digit_figure(image, title="what the model sees")
+    assert np.asarray(digit.data[0].z)[5, 7] == 255 and digit.layout.yaxis.autorange == "reversed"
+    raw = np.arange(9, dtype=np.float32).reshape(3, 3)
+    detail = figures.map_detail_figure(raw, raw / 8, title="map 1<br>stats")
+    assert detail.data[0].texttemplate and detail.layout.margin.t == 56
+
+
+def test_unit_means_and_oip_figures():
+    bars = figures.unit_means_figure(
+        [3, 1], [1.0, 0.5], [0.2, 0.4], [2.5, 0.3], class_a=4, class_b=9
+    )
+    assert [t.name for t in bars.data] == ['class "4"', 'class "9"']
+    assert list(bars.data[0].x) == ["map 3", "map 1"]
+    assert [a.text for a in bars.layout.annotations] == ["+2.5", "+0.3"]
+    curve = figures.oip_curve_figure(np.array([1, 2, 3]), np.ones((3, 2)), ["seed 0", "seed 1"])
+    assert [t.name for t in curve.data] == ["seed 0", "seed 1"]
+    band = figures.oip_curve_figure(np.array([1, 2]), np.ones((2, 5)), ["mean"], mean_only=True)
+    assert len(band.data) == 3 and band.data[-1].name == "mean"
+    versus = figures.oip_vs_digits_figure([5.0], ["seed 0"], [2.0, 1.0], ["test 1", "test 2"])
+    assert list(versus.data[0].marker.color) == [figures.OIP_COLOR] + [figures.DIGIT_COLOR] * 2
+
+
+def test_a_picture_grid_is_one_image_with_an_invisible_clickable_heatmap():
+    layout = imaging.layout_for(np.zeros((4, 4, 5), np.float32), 3)
+    fig = figures.picture_grid_figure(
+        "data:image/png;base64,AAAA", layout, cell_px=2, gap_px=1, values=[1, 2, 3, 4, 5]
+    )
+    image, heat = fig.data
+    assert image.type == "image" and heat.opacity == 0
+    assert np.isnan(heat.z[1, 2]) and heat.z[1, 1] == 4  # 5 cells in a 2x3 grid
+    assert "objective %{customdata:.4g}" in heat.hovertemplate
