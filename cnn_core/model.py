@@ -78,6 +78,11 @@ class TrainedModel:
     model: keras.Model
     meta: dict[str, Any] = field(default_factory=dict)
     description: ModelDescription | None = None
+    #: `(epoch, weights, metrics)` kept by training (epoch 0: before the first step); written
+    #: by `save_trained` as the model's checkpoint folder.
+    snapshots: list[tuple[int, list[np.ndarray], dict[str, float]]] = field(
+        default_factory=list, repr=False
+    )
 
     def __post_init__(self) -> None:
         if self.description is None:
@@ -261,7 +266,18 @@ def train(
     optimizer = keras.optimizers.SGD(learning_rate_schedule(cfg, steps), momentum=cfg.momentum)
     model = trained.model
     model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    callbacks: list[keras.callbacks.Callback] = []
+    from cnn_core.timeline import EpochSnapshots  # (timeline builds on this module)
+
+    snapshots = EpochSnapshots()
+    snapshots.take(
+        0,
+        model,
+        {
+            **_loss_and_accuracy(model, x_train, data.y_train),
+            **_loss_and_accuracy(model, x_test, data.y_test, prefix="test_"),
+        },
+    )
+    callbacks: list[keras.callbacks.Callback] = [snapshots]
     if on_batch is not None:
         callbacks.append(_BatchHook(on_batch))
     fit = model.fit(
@@ -277,6 +293,7 @@ def train(
     probs = np.asarray(model(x_test, training=False))
     y_pred = probs.argmax(axis=1)
     history = {key: [float(v) for v in values] for key, values in fit.history.items()}
+    trained.snapshots = snapshots.snapshots
     trained.meta.update(
         {
             "format": 1,
@@ -308,6 +325,20 @@ def train(
     return trained
 
 
+def _loss_and_accuracy(
+    model: keras.Model, x: np.ndarray, y: np.ndarray, prefix: str = "", batch: int = 1000
+) -> dict[str, float]:
+    """Cross-entropy and accuracy of a softmax model on `(x, y)` (no random state used)."""
+    proba = np.concatenate(
+        [np.asarray(model(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
+    )
+    picked = np.clip(proba[np.arange(len(y)), y], 1e-7, 1.0)
+    return {
+        f"{prefix}loss": float(-np.log(picked).mean()),
+        f"{prefix}accuracy": float((proba.argmax(axis=1) == y).mean()),
+    }
+
+
 class _BatchHook(keras.callbacks.Callback):
     def __init__(self, fn: Callable[[int, int, dict[str, float]], None]) -> None:
         super().__init__()
@@ -327,9 +358,15 @@ def meta_path_for(model_path: Path) -> Path:
 
 
 def save_trained(trained: TrainedModel, path: Path | None = None) -> Path:
-    """Write `cnn.keras` and `cnn.json` atomically (a running app never sees half a model)."""
+    """Write `cnn.keras` and `cnn.json` atomically (a running app never sees half a model),
+    and the training's epoch checkpoints (`cnn_checkpoints/`, see `cnn_core.timeline`)."""
     path = Path(path or config.default_model_path())
     path.parent.mkdir(parents=True, exist_ok=True)
+    if trained.snapshots:
+        from cnn_core.timeline import checkpoint_dir_for, save_checkpoints
+
+        folder = save_checkpoints(checkpoint_dir_for(path), trained.model, trained.snapshots)
+        trained.meta["checkpoints"] = folder.name
     tmp_model = path.with_name(f".{path.stem}.tmp.keras")
     tmp_meta = path.with_name(f".{path.stem}.tmp.json")
     trained.model.save(tmp_model)

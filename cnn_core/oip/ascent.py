@@ -242,12 +242,21 @@ class OipEngine:
     Args:
         trained: a trained model (`cnn_core.model.load_trained()`), any the description accepts.
         precision: one of `PRECISIONS`.
+        variants: models of the same architecture as `trained` (e.g. its checkpoints, one per
+            epoch). The batch is then split into `len(variants)` equal, consecutive groups and
+            group `g` runs through `variants[g]`: OIPs of many models as one batched run (see
+            `run_variants`). `trained` then only gives the description.
 
     Raises:
-        OipError: unknown precision.
+        OipError: unknown precision, or variants of another architecture.
     """
 
-    def __init__(self, trained: TrainedModel, precision: str = "auto") -> None:
+    def __init__(
+        self,
+        trained: TrainedModel,
+        precision: str = "auto",
+        variants: Sequence[TrainedModel] | None = None,
+    ) -> None:
         if precision not in PRECISIONS:
             raise OipError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if precision == "auto":
@@ -257,8 +266,17 @@ class OipEngine:
         self.description: ModelDescription = trained.desc
         desc = self.description
         self.image_shape: tuple[int, int, int] = desc.input_shape
-        exact = ExposedForward(trained.model, desc)
-        fast = exact if precision == "float32" else ExposedForward(trained.model, desc, precision)
+        models = [v.model for v in variants] if variants else [trained.model]
+        for variant in variants or []:
+            if variant.desc.summary() != desc.summary():
+                raise OipError(f"variant {variant.desc.name!r} is not the same architecture")
+        self.groups = len(models)
+        exact = [ExposedForward(model, desc) for model in models]
+        fast = (
+            exact
+            if precision == "float32"
+            else [ExposedForward(model, desc, precision) for model in models]
+        )
         # Quantity layout: one column per unit, in this order.
         sizes: dict[tuple[str, str], int] = {}
         for info in desc.layers:
@@ -315,12 +333,13 @@ class OipEngine:
             input_signature=[image, weight, b],
         )
         self._evaluate_cf = self._evaluate_fn.get_concrete_function()
-        self._gradient_cf = self._gradient_fn.get_concrete_function()
+        self._ascend_fns["gradient"] = self._gradient_fn  # traced on first use too
         last = next(iter(sizes))
-        warm = [_objective_for_key(last, 0), ClassLogit(0)]
+        warm = [_objective_for_key(last, 0), ClassLogit(0)] * self.groups
         options = AscentOptions(steps=2, blur_every=1, tv=0.01, valid_pixels=True)
-        self.run(warm, [0], options, every=1)
-        self.gradient_rms(warm, np.zeros((2, *self.image_shape), np.float32))
+        self._ascend_batch(warm, [0] * len(warm), options, None, 1)
+        if self.groups == 1:  # an engine of many variants (a timeline) only runs ascents
+            self.gradient_rms(warm, np.zeros((len(warm), *self.image_shape), np.float32))
 
     # graph pieces ------------------------------------------------------------------------
     def _needed(self, w: tf.Tensor) -> tf.Tensor:
@@ -329,13 +348,29 @@ class OipEngine:
             [tf.reduce_any(tf.not_equal(w[:, lo:hi], 0.0)) for lo, hi in self._block_columns]
         )
 
+    def _run_graphs(
+        self, graphs: list[ExposedForward], x: tf.Tensor
+    ) -> tuple[dict[str, tf.Tensor], dict[str, Callable[[], tf.Tensor] | None], tf.Tensor]:
+        """One model's layers on the whole batch, or each variant's on its group of images."""
+        if len(graphs) == 1:
+            return graphs[0](x)
+        parts = [graph(xg) for graph, xg in zip(graphs, tf.split(x, len(graphs)), strict=True)]
+        outputs = {name: tf.concat([p[0][name] for p in parts], 0) for name in parts[0][0]}
+        pres: dict[str, Callable[[], tf.Tensor] | None] = {}
+        for name, first in parts[0][1].items():
+            fns = [p[1][name] for p in parts]
+            pres[name] = (
+                None if first is None else (lambda fns=fns: tf.concat([f() for f in fns], 0))
+            )
+        return outputs, pres, tf.concat([p[2] for p in parts], 0)
+
     def _forward(
-        self, graph: ExposedForward, x: tf.Tensor, needed: tf.Tensor, pre: tf.Tensor
+        self, graph: list[ExposedForward], x: tf.Tensor, needed: tf.Tensor, pre: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """The quantities to ascend and the real ones, and the logits.
 
         Args:
-            graph: the model's layers (float32, or bfloat16 convolutions).
+            graph: the model's layers (float32, or bfloat16 convolutions), one per variant.
             x: `(N, H, W, C)` float32 model input.
             needed: `(blocks,)` bool from `_needed`; an unused block is not computed (zeros)
                 and no gradient flows back from it.
@@ -346,7 +381,7 @@ class OipEngine:
             quantities, `(N, classes)` float32 logits.
         """
         n = tf.shape(x)[0]
-        outputs, pres, logits = graph(x)
+        outputs, pres, logits = self._run_graphs(graph, x)
         surrogate: list[tf.Tensor] = []
         real: list[tf.Tensor] = []
         for block, (kind, name) in enumerate(self._keys):
@@ -376,8 +411,9 @@ class OipEngine:
         return tf.concat(surrogate, axis=1), tf.concat(real, axis=1), logits
 
     def _ascent_graph(self, name: str):
-        """The traced ascent ("fast" or "exact" precision), traced on first use (thread-safe):
-        runs with jitter need the float32 one, which on most machines is the fast one too."""
+        """The traced ascent ("fast" or "exact" precision) or the "gradient" graph, traced on
+        first use (thread-safe): runs with jitter need the float32 ascent, which on most
+        machines is the fast one too."""
         with self._trace_lock:
             if name not in self._ascend_cfs:
                 self._ascend_cfs[name] = self._ascend_fns[name].get_concrete_function()
@@ -547,7 +583,7 @@ class OipEngine:
         x = self._as_batch(images)
         w = self.weights_for(objectives)
         _check_pairs(w, x)
-        return self._gradient_cf(
+        return self._ascent_graph("gradient")(
             tf.constant(x), tf.constant(w), tf.constant(bool(pre_relu))
         ).numpy()
 
@@ -588,12 +624,55 @@ class OipEngine:
             raise OipError(
                 f"{len(objectives)} objectives x {len(seeds)} seeds is more than {MAX_BATCH} images"
             )
+        if self.groups > 1:
+            raise OipError("an engine of several variants runs with run_variants")
+        pairs = [(o, s) for o in range(len(objectives)) for s in seeds]
+        return self._ascend_batch(
+            [objectives[o] for o, _ in pairs], [s for _, s in pairs], options, callback, every
+        )
+
+    def run_variants(
+        self,
+        objectives: Sequence[Objective],
+        seed: int = 0,
+        options: AscentOptions = AscentOptions(),
+        callback: ProgressCallback | None = None,
+        every: int = 5,
+    ) -> OipResult:
+        """Optimize each objective in each variant (see `variants`), all as one batch.
+
+        Images are ordered variant-major: image `g * len(objectives) + i` is objective `i` in
+        variant `g`; every image starts from the same noise (`seed`), so the variants' OIPs of
+        a unit differ only by the variants' weights.
+
+        Returns:
+            The `OipResult` (`len(variants) * len(objectives)` images).
+
+        Raises:
+            OipError: bad objectives, seed, options, or more than `MAX_BATCH` images.
+        """
+        objectives, seed = list(objectives), _check_seed(seed)
+        if not objectives:
+            raise OipError("need at least one objective")
+        if self.groups * len(objectives) > MAX_BATCH:
+            raise OipError(
+                f"{self.groups} variants x {len(objectives)} objectives is more than {MAX_BATCH}"
+            )
+        per_image = objectives * self.groups
+        return self._ascend_batch(per_image, [seed] * len(per_image), options, callback, every)
+
+    def _ascend_batch(
+        self,
+        objectives: list[Objective],
+        pair_seeds: list[int],
+        options: AscentOptions,
+        callback: ProgressCallback | None,
+        every: int,
+    ) -> OipResult:
+        """Ascend image `i` for `objectives[i]` from seed `pair_seeds[i]`, as one batch."""
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise OipError(f"every must be an integer >= 1, got {every!r}")
-        w_rows = self.weights_for(objectives)
-        pairs = [(o, s) for o in range(len(objectives)) for s in seeds]
-        w = w_rows[[o for o, _ in pairs]]
-        pair_seeds = [s for _, s in pairs]
+        w = self.weights_for(objectives)
         x = starting_images(
             pair_seeds, options.init, options.wavelength, options.octaves, self.image_shape
         )
@@ -648,19 +727,20 @@ class OipEngine:
             history=before[1:],
             activations=final_values.astype(np.float32),
             probabilities=final_proba.astype(np.float32),
-            descriptions=[str(objectives[o]) for o, _ in pairs],
+            descriptions=[str(objective) for objective in objectives],
             seeds=pair_seeds,
             stopped=stopped,
             steps_done=done,
             options=options,
-            objectives=[objectives[o] for o, _ in pairs],
+            objectives=list(objectives),
             initial=initial.astype(np.float32),
         )
 
     def tracing_count(self) -> int:
         """How many times the ascent graphs were traced (1 per precision used, for the engine's
         whole life)."""
-        return sum(fn.experimental_get_tracing_count() for fn in set(self._ascend_fns.values()))
+        ascents = {fn for name, fn in self._ascend_fns.items() if name != "gradient"}
+        return sum(fn.experimental_get_tracing_count() for fn in ascents)
 
 
 def _check_pairs(w: np.ndarray, x: np.ndarray) -> None:
