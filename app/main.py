@@ -33,7 +33,7 @@ from app.settings import (
     check_model_file,
     load_settings,
 )
-from cnn_core.config import ENV_DATA, ENV_MODEL, PROJECT_ROOT
+from cnn_core.config import ENV_CHECKPOINTS, ENV_DATA, ENV_MODEL, PROJECT_ROOT
 
 log = logging.getLogger("cnn_lens")
 
@@ -350,6 +350,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model", help=f"any Keras image classifier, .keras (sets ${ENV_MODEL}; default: the seed)"
     )
+    parser.add_argument(
+        "--checkpoints",
+        help=f"a folder of the model's epoch checkpoints for the timeline "
+        f"(sets ${ENV_CHECKPOINTS}; default: the folder training wrote beside the model)",
+    )
     return parser.parse_args(argv)
 
 
@@ -382,6 +387,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[ENV_DATA] = args.data
         if args.model:
             os.environ[ENV_MODEL] = args.model
+        if args.checkpoints:
+            os.environ[ENV_CHECKPOINTS] = args.checkpoints
         settings = load_settings()
     except SettingsError as err:
         sys.exit(f"cnn-lens: {err}")

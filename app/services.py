@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from cnn_core.anatomy import ModelDescription
 from cnn_core.compare import comparison_pair, confusion_matrix
 from cnn_core.data import ImageDataset, check_fits, load_for_model
 from cnn_core.model import TrainedModel, load_trained
+from cnn_core.timeline import Timeline, TimelineError, checkpoint_dir_for
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,10 @@ class Services:
     compare_pair: tuple[int, int] = (0, 1)
     _tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
     _tables_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    model_path: str = ""
+    _timeline: Any = field(default=None, repr=False)
+    _timeline_error: str | None = field(default=None, repr=False)
+    _timeline_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def load(cls, data_source: str | None = None, model_path: str | None = None) -> Services:
@@ -65,7 +72,7 @@ class Services:
         check_fits(data, desc.input_shape, desc.num_classes)
         trained.set_pixel_stats(data.x_train)
         acts = ActivationModel(trained)
-        services = cls(data, trained, acts)
+        services = cls(data, trained, acts, model_path=str(path))
         for split in ("train", "test"):
             x = trained.standardize(data.images(split))
             log.info("evaluating %s on %s %s images ...", desc.name, f"{len(x):,}", split)
@@ -130,6 +137,43 @@ class Services:
         if spec["kind"] == "contrast":
             return tables[LOGITS][:, spec["a"]] - tables[LOGITS][:, spec["b"]]
         return tables[spec["layer"]][:, spec["unit"]]
+
+    def checkpoint_folder(self) -> Path | None:
+        """`$CNN_LENS_CHECKPOINTS` (`--checkpoints`), else the folder training wrote beside the
+        model (`models/cnn_checkpoints`) if it exists, else None."""
+        given = os.environ.get(config.ENV_CHECKPOINTS)
+        if given:
+            return Path(given).expanduser()
+        folder = checkpoint_dir_for(self.model_path or config.default_model_path())
+        return folder if folder.is_dir() else None
+
+    def timeline(self) -> Any:
+        """The model's `cnn_core.timeline.Timeline`, loaded on first use, or None.
+
+        Raises:
+            TimelineError: the folder cannot be used (the message names the file); also on
+                every later call, without loading again.
+        """
+        with self._timeline_lock:
+            if self._timeline is None and self._timeline_error is None:
+                folder = self.checkpoint_folder()
+                if folder is None:
+                    return None
+                try:
+                    self._timeline = Timeline.load(folder, self.trained)
+                    log.info("timeline: %d checkpoints from %s", len(self._timeline.models), folder)
+                except TimelineError as err:
+                    self._timeline_error = str(err)
+                else:  # every epoch's activation model and confusion, off the request path
+                    threading.Thread(
+                        target=self._timeline.warm,
+                        args=(self.x_std["test"], self.data.y_test),
+                        name="timeline-warm-up",
+                        daemon=True,
+                    ).start()
+            if self._timeline_error is not None:
+                raise TimelineError(self._timeline_error)
+            return self._timeline
 
     def predicted(self, split: str) -> np.ndarray:
         """`(N,)` int64 predicted classes of `split`."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_core.config import ENV_DATA, ENV_MODEL, default_model_path
+from cnn_core.config import ENV_CHECKPOINTS, ENV_DATA, ENV_MODEL, default_model_path
 
 ENV_HOST = "CNN_LENS_HOST"
 ENV_PORT = "CNN_LENS_PORT"
@@ -32,7 +32,13 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 #: `(variable, default, meaning)` for the README's table and `python -m app.settings`.
 DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     (ENV_MODEL, "models/cnn.keras", "trained model file (metadata `.json` beside it)"),
-    (ENV_DATA, "embedded subset", "MNIST source: `mnist.npz` or an IDX folder"),
+    (
+        ENV_DATA,
+        "the model's own",
+        "images: an `.npz` (x_train, y_train, x_test, y_test) or MNIST IDX folder "
+        "(default: the file the model's sidecar names, else MNIST)",
+    ),
+    (ENV_CHECKPOINTS, "beside the model", "the model's epoch checkpoints for the timeline page"),
     (ENV_HOST, "127.0.0.1", "address to listen on (`0.0.0.0` in the container)"),
     (ENV_PORT, "8050", "port to listen on"),
     (ENV_WORKERS, "1", "gunicorn worker processes (more than 1 needs `REDIS_URL`)"),

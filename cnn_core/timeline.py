@@ -278,6 +278,16 @@ class Timeline:
                 self._confusions[key] = cached
         return cached
 
+    def confusions(self, x_std: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """`(checkpoints, classes, classes)` int64: `confusion` of every checkpoint."""
+        return np.stack([self.confusion(i, x_std, labels) for i in range(len(self.models))])
+
+    def warm(self, x_std: np.ndarray, labels: np.ndarray) -> None:
+        """Build every checkpoint's activation model and confusion matrix now (so that moving
+        an epoch slider never waits for one): about a second per checkpoint."""
+        for i in range(len(self.models)):
+            self.confusion(i, x_std, labels)
+
     def accuracy_curve(self, x_std: np.ndarray, labels: np.ndarray) -> list[float]:
         """Test accuracy per checkpoint: from the checkpoints' metrics, else computed."""
         if all("test_accuracy" in c.metrics for c in self.checkpoints):

@@ -1,0 +1,220 @@
+"""The timeline's page: registered with Dash at `/timeline`, laid out from its URL view."""
+
+# No `from __future__ import annotations`: Dash executes this module itself (once per app).
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from app import figures, ids
+from app.components.alerts import url_problems_alert
+from app.components.digit_picker import DigitPicker
+from app.pages.timeline import callbacks, render
+from app.pages.timeline.view import TimelineView, timeline_epochs
+from app.services import get_services
+from app.timeline_runs import MAX_STEPS
+from cnn_core import imaging
+
+dash.register_page(
+    __name__,
+    path=callbacks.PATH,
+    name="Timeline",
+    title="cnn-lens: training timeline",
+    order=5,
+)
+callbacks.CALLBACKS.register()
+DigitPicker.register_callbacks()
+
+INTRO = (
+    "How what the network computes changes while it learns: the same digit's activations, the "
+    "accuracy and the confusions at every saved epoch (0 = before the first training step), "
+    "and the optimal input patterns of a few units at every epoch, computed in one batched run."
+)
+
+
+def _labelled(label: str, control) -> dbc.Col:
+    return dbc.Col(
+        [dbc.Label(label, className="small text-muted mb-0"), control],
+        width="auto",
+        className="mb-2",
+    )
+
+
+def _select(id_: str, options, value, width: str = "12em") -> dbc.Select:
+    return dbc.Select(
+        id=id_,
+        options=[{"label": label, "value": str(v)} for v, label in options],
+        value=str(value),
+        size="sm",
+        style={"minWidth": width},
+    )
+
+
+def _controls(view: TimelineView, epochs: list[int]) -> dbc.Card:
+    desc = get_services().desc
+    slider = dcc.Slider(
+        id=ids.TL_EPOCH,
+        min=epochs[0],
+        max=epochs[-1],
+        step=None,
+        marks=render.epoch_marks(epochs),
+        value=view.epoch,
+        updatemode="drag",
+        tooltip={"placement": "bottom", "always_visible": False},
+    )
+    classes = list(enumerate(desc.class_names))
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Row(
+                    [
+                        _labelled(
+                            "layer", _select(ids.TL_LAYER, [(n, n) for n in desc.names], view.layer)
+                        ),
+                        _labelled(
+                            "colormap",
+                            dbc.RadioItems(
+                                id=ids.TL_CMAP,
+                                options=[{"label": c, "value": c} for c in imaging.COLORMAPS],
+                                value=view.cmap,
+                                inline=True,
+                            ),
+                        ),
+                        _labelled("class a", _select(ids.TL_PAIR_A, classes, view.a, "8em")),
+                        _labelled("class b", _select(ids.TL_PAIR_B, classes, view.b, "8em")),
+                    ],
+                    className="g-3",
+                ),
+                dbc.Row(
+                    [
+                        dbc.Col(
+                            dbc.Button("▶ play", id=ids.TL_PLAY, size="sm", n_clicks=0),
+                            width="auto",
+                        ),
+                        dbc.Col([dbc.Label("epoch", className="small text-muted mb-0"), slider]),
+                    ],
+                    className="g-3 align-items-end",
+                ),
+                dcc.Interval(id=ids.TL_TICK, interval=900, disabled=True),
+            ],
+            className="py-2",
+        ),
+        className="mb-2",
+    )
+
+
+def _oip_section(view: TimelineView) -> dbc.Card:
+    desc = get_services().desc
+    start = dbc.Button("Compute OIPs over all epochs", id=ids.TL_OIP_START, size="sm", n_clicks=0)
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.H5("Optimal input patterns, epoch by epoch"),
+                html.P(
+                    "The same units' OIPs (gradient ascent on the input, as on the OIP page) at "
+                    "every checkpoint, all from the same starting noise; move the epoch slider to "
+                    "see them at that epoch.",
+                    className="small text-muted",
+                ),
+                dbc.Row(
+                    [
+                        _labelled(
+                            "layer",
+                            _select(
+                                ids.TL_OIP_LAYER, [(n, n) for n in desc.map_layers], view.oip_layer
+                            ),
+                        ),
+                        _labelled(
+                            "maps (e.g. 0-7 or 3, 9, 12)",
+                            dbc.Input(
+                                id=ids.TL_OIP_UNITS,
+                                value=view.units,
+                                size="sm",
+                                debounce=True,
+                                style={"maxWidth": "12em"},
+                            ),
+                        ),
+                        _labelled(
+                            "steps",
+                            dbc.Input(
+                                id=ids.TL_OIP_STEPS,
+                                type="number",
+                                value=view.steps,
+                                min=10,
+                                max=MAX_STEPS,
+                                step=10,
+                                size="sm",
+                                debounce=True,
+                                style={"maxWidth": "7em"},
+                            ),
+                        ),
+                        dbc.Col(start, width="auto", className="mb-2"),
+                    ],
+                    className="g-3 align-items-end",
+                ),
+                html.Div(id=ids.TL_OIP_STATUS, className="small mb-1"),
+                dbc.Progress(
+                    id=ids.TL_OIP_PROGRESS, value=0, className="mb-2", style={"height": "6px"}
+                ),
+                html.Div(id=ids.TL_OIP_IMAGES),
+                dcc.Graph(
+                    id=ids.TL_SETTLED, config=figures.GRAPH_CONFIG, style={"display": "none"}
+                ),
+                html.P(render.SETTLED_TEXT, className="small text-muted"),
+                dcc.Store(id=ids.TL_OIP_RUN),
+                dcc.Interval(id=ids.TL_OIP_POLL, interval=700, disabled=True),
+            ]
+        ),
+        className="mb-3",
+    )
+
+
+def layout(**query: str) -> html.Div:
+    epochs = timeline_epochs()
+    head = [html.H2("Training timeline"), html.P(INTRO, className="text-muted")]
+    if not epochs:
+        try:
+            get_services().timeline()
+            reason = callbacks.NO_TIMELINE
+        except ValueError as err:
+            reason = f"The checkpoints cannot be used: {err}"
+        return html.Div([*head, dbc.Alert(reason, color="info", id=ids.TL_VIEW_MESSAGE)])
+    view, problems = TimelineView.from_query(query)
+    graph = dict(config=figures.GRAPH_CONFIG)
+    return html.Div(
+        [
+            *head,
+            html.Div(url_problems_alert(problems), id=ids.TL_URL_MESSAGE),
+            html.Div(id=ids.TL_VIEW_MESSAGE),
+            dcc.Store(id=ids.TL_QUERY),
+            dcc.Store(id=ids.TL_URL_SINK),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        DigitPicker(ids.TL_PICKER, split=view.split, index=view.index), lg=4, xl=3
+                    ),
+                    dbc.Col(
+                        [
+                            _controls(view, epochs),
+                            html.Div(id=ids.TL_GRID_INFO, className="small"),
+                            dbc.Row(
+                                [
+                                    dbc.Col(dcc.Graph(id=ids.TL_GRID, **graph), xl=7),
+                                    dbc.Col(dcc.Graph(id=ids.TL_ACCURACY, **graph), xl=5),
+                                ]
+                            ),
+                            dbc.Row(
+                                [
+                                    dbc.Col(dcc.Graph(id=ids.TL_CONFUSION, **graph), xl=6),
+                                    dbc.Col(dcc.Graph(id=ids.TL_PAIR, **graph), xl=6),
+                                ]
+                            ),
+                            _oip_section(view),
+                        ],
+                        lg=8,
+                        xl=9,
+                    ),
+                ]
+            ),
+        ]
+    )
