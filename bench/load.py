@@ -24,10 +24,51 @@ from urllib.parse import urlsplit
 
 from _common import emit, percentile
 
-from tests.dash_http import callback_body, dependencies, find, layout_values
+from app.components.digit_picker import EXPLORER_CHOICE
+from tests.dash_http import Dependency, callback_body, dependencies, find, layout_values
 from tests.gunicorn_server import start_gunicorn
 
 PAGES = ("/activations", "/compare")
+EXPLORER_PICKER = "explorer"  # the explorer's digit picker (an all-in-one component)
+
+
+def _concrete(dep_id: str, aio_id: str) -> dict:
+    return {k: (aio_id if v == ["MATCH"] else v) for k, v in json.loads(dep_id).items()}
+
+
+def _dom_id(concrete: dict) -> str:
+    return json.dumps(concrete, sort_keys=True, separators=(",", ":"))
+
+
+def picker_body(dep: Dependency, aio_id: str, values: dict, changed: str) -> dict:
+    """A request to a digit picker's MATCH callback, as the renderer sends it for the picker
+    `aio_id`: `values` and `changed` name props as "subcomponent.prop" ("upload.contents")."""
+
+    def items(pairs):
+        out = []
+        for dep_id, prop in pairs:
+            concrete = _concrete(dep_id, aio_id)
+            value = values.get(f"{concrete.get('subcomponent')}.{prop}")
+            out.append({"id": concrete, "property": prop, "value": value})
+        return out
+
+    outputs = []
+    for part in dep.output.strip(".").split("..."):
+        dep_id, prop = part.rsplit(".", 1)
+        outputs.append({"id": _concrete(dep_id, aio_id), "property": prop.split("@")[0]})
+    subcomponent, prop = changed.split(".")
+    changed_id = next(
+        _dom_id(_concrete(dep_id, aio_id))
+        for dep_id, p in dep.inputs
+        if p == prop and _concrete(dep_id, aio_id).get("subcomponent") == subcomponent
+    )
+    return {
+        "output": dep.output,
+        "outputs": outputs,
+        "inputs": items(dep.inputs),
+        "state": items(dep.state),
+        "changedPropIds": [f"{changed_id}.{prop}"],
+    }
 
 
 def first(values: dict, key: tuple[str, str], default=None):
@@ -43,7 +84,7 @@ class Workload:
         self.layout = layout_values(url, deps, PAGES)
         self.render = find(deps, "act-grid.figure")
         self.detail = find(deps, "act-detail.figure")
-        self.choose = find(deps, "act-source.data")
+        self.choose = find(deps, '"subcomponent":"choice"}.data')
         self.panels = find(deps, "compare-panel-a.children")
         self.stats = find(deps, "compare-diff.figure")
         self.layers = [v for v in self.layout.get(("act-layer", "value"), []) if v]
@@ -54,14 +95,13 @@ class Workload:
 
     def explorer_values(self, rnd: random.Random) -> dict:
         return {
-            "act-source.data": {"kind": "dataset", "split": "test", "index": rnd.randrange(1000)},
+            EXPLORER_CHOICE: {"kind": "dataset", "split": "test", "index": rnd.randrange(1000)},
             "act-layer.value": rnd.choice(self.layers),
             "act-cmap.value": rnd.choice(["jet", "viridis", "gray"]),
             "act-scaling.value": "seed",
             "act-range.value": rnd.choice(["layer", "map"]),
             "act-per-row.value": 8,
             "act-input-cmap.value": "gray",
-            "act-split.value": "test",
         }
 
     def compare_values(self, rnd: random.Random) -> dict:
@@ -94,12 +134,13 @@ class Workload:
             return kind, callback_body(self.detail, values, "act-selected.data")
         if kind == "choose":
             values = {
-                "act-split.value": "test",
-                "act-index.value": 0,
-                "act-class.value": str(rnd.randrange(10)),
-                "act-source.data": {"kind": "dataset", "split": "test", "index": 0},
+                "split.value": "test",
+                "index.value": 0,
+                "random.n_clicks": 1,
+                "class.value": rnd.randrange(10),
+                "choice.data": {"kind": "dataset", "split": "test", "index": 0},
             }
-            return kind, callback_body(self.choose, values, "act-random.n_clicks")
+            return kind, picker_body(self.choose, EXPLORER_PICKER, values, "random.n_clicks")
         values = self.compare_values(rnd)
         dep = self.panels if kind == "panels" else self.stats
         return kind, callback_body(dep, values, "compare-class-a.value")

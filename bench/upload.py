@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 from _common import emit, percentile
+from load import EXPLORER_PICKER, picker_body
 from PIL import Image, ImageDraw
 
 from tests.dash_http import dependencies, find, post_json
@@ -61,29 +62,22 @@ def pictures() -> dict[str, str]:
 def main() -> None:
     server = start_gunicorn({"CNN_LENS_LOG_LEVEL": "warning"}, name="bench-upload")
     try:
-        choose = find(dependencies(server.url), "act-source.data")
+        choose = find(dependencies(server.url), '"subcomponent":"choice"}.data')
         for name, contents in pictures().items():
-            body = {
-                "output": choose.output,
-                "outputs": choose.outputs,
-                "inputs": [
-                    {"id": i, "property": p, "value": contents if p == "contents" else None}
-                    for i, p in choose.inputs
-                ],
-                "state": [{"id": i, "property": p, "value": None} for i, p in choose.state],
-                "changedPropIds": ["act-upload.contents"],
-            }
+            values = {"upload.contents": contents, "upload.filename": f"{name}.png"}
+            body = picker_body(choose, EXPLORER_PICKER, values, "upload.contents")
             times, message, status = [], "", 0
             for _ in range(REPEATS):
                 start = time.perf_counter()
                 status, payload = post_json(server.url, "/_dash-update-component", body)
                 times.append((time.perf_counter() - start) * 1000)
             response = json.loads(payload).get("response", {}) if status == 200 else {}
-            source = response.get("act-source", {}).get("data")
-            if source:
-                message = f"accepted as a digit ({source.get('kind')})"
+            parts = {json.loads(key).get("subcomponent"): value for key, value in response.items()}
+            choice = parts.get("choice", {}).get("data")
+            if choice:
+                message = f"accepted as a digit ({choice.get('kind')})"
             else:
-                message = json.dumps(response.get("act-message", {}))[:160]
+                message = json.dumps(parts.get("message", {}))[:160]
             emit(
                 "upload",
                 picture=name,
