@@ -685,3 +685,182 @@ def picture_grid_figure(
         ),
     )
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Attribution page (issue #11)
+# --------------------------------------------------------------------------------------------
+
+MAP_ORDER_COLOR = "#e63757"
+RANDOM_ORDER_COLOR = "#868e96"
+
+
+def attribution_figure(
+    background: np.ndarray,
+    levels: np.ndarray,
+    values: np.ndarray,
+    names: Sequence[str],
+    fractions: Sequence[float],
+    probabilities: np.ndarray,
+    random_probabilities: np.ndarray,
+    areas: Sequence[float],
+    random_areas: Sequence[float],
+    *,
+    colormap: str = "jet",
+    opacity: float = 0.5,
+    title: str | None = None,
+    followed: str = "probability",
+) -> go.Figure:
+    """Attribution maps over their image side by side, each above its deletion curve.
+
+    Args:
+        background: `(H, W, 3)` uint8, the picture under every map.
+        levels: `(M, H, W)` float in 0..1, the maps' colours (`colormap`).
+        values: `(M, H, W)` the maps' values, shown on hover.
+        names: `M` panel titles.
+        fractions: `(F,)` fractions of the pixels deleted, rising in 0..1.
+        probabilities: `(M, F)` the followed probability, each map's most important pixels
+            deleted first.
+        random_probabilities: `(M, F)` the same in a random order.
+        areas, random_areas: `M` areas under those curves (written above each curve).
+        colormap: one of `imaging.COLORMAPS`.
+        opacity: the maps' opacity over the picture, 0..1.
+        title: figure title.
+        followed: what the curves' y axis follows, e.g. `P("7")`.
+
+    Returns:
+        One figure: row 1 the `M` overlays (axes 1..M), row 2 the curves (axes M+1..2M);
+        `layout.meta` = `{"methods": M, "areas": [...]}`.
+    """
+    levels = np.asarray(levels, dtype=np.float32)
+    values = np.asarray(values, dtype=np.float32)
+    m = len(names)
+    if levels.shape != values.shape or levels.ndim != 3 or len(levels) != m:
+        raise imaging.ImagingError(
+            f"expected {m} maps as levels and values of one shape, got {levels.shape} and "
+            f"{values.shape}"
+        )
+    scale = plotly_colorscale(colormap)
+    percent = (np.asarray(fractions, dtype=np.float64) * 100).tolist()
+    gap, width = 0.025, (1.0 - 0.025 * (m - 1)) / m
+    data: list[dict] = []
+    layout: dict = dict(
+        title=dict(text=title, x=0.01, font=dict(size=15)) if title else None,
+        height=560,
+        margin=dict(l=40, r=20, t=70 if title else 40, b=50),
+        plot_bgcolor="white",
+        showlegend=True,
+        legend=dict(orientation="h", x=0, y=-0.12, yanchor="top"),
+        meta={"methods": m, "areas": [float(a) for a in areas]},
+        annotations=[],
+    )
+    for k, name in enumerate(names):
+        left = k * (width + gap)
+        image_axis, curve_axis = k + 1, m + k + 1
+        xa, ya = (f"x{image_axis}", f"y{image_axis}")
+        xc, yc = (f"x{curve_axis}", f"y{curve_axis}")
+        data.append(dict(type="image", z=background, xaxis=xa, yaxis=ya, hoverinfo="skip"))
+        data.append(
+            dict(
+                type="heatmap",
+                z=levels[k],
+                customdata=values[k],
+                zmin=0.0,
+                zmax=1.0,
+                colorscale=scale,
+                opacity=opacity,
+                showscale=k == m - 1,
+                colorbar=dict(
+                    tickvals=[0, 1],
+                    ticktext=["0", "map max"],
+                    len=0.5,
+                    y=1,
+                    yanchor="top",
+                    thickness=10,
+                    x=1.0,
+                    xpad=4,
+                ),
+                xaxis=xa,
+                yaxis=ya,
+                name=name,
+                hovertemplate="row %{y}, col %{x}: %{customdata:.3g}<extra>" + name + "</extra>",
+            )
+        )
+        for order, curve, color, dash in (
+            ("most important first", probabilities, MAP_ORDER_COLOR, "solid"),
+            ("random order", random_probabilities, RANDOM_ORDER_COLOR, "dash"),
+        ):
+            data.append(
+                dict(
+                    type="scatter",
+                    x=percent,
+                    y=np.asarray(curve[k], dtype=np.float64).tolist(),
+                    mode="lines+markers" if dash == "solid" else "lines",
+                    marker=dict(size=4),
+                    line=dict(color=color, dash=dash, width=2),
+                    name=order,
+                    legendgroup=order,
+                    showlegend=k == 0,
+                    xaxis=xc,
+                    yaxis=yc,
+                    hovertemplate=f"{name}, {order}: %{{x:.0f}}% deleted, "
+                    f"{followed} %{{y:.3f}}<extra></extra>",
+                )
+            )
+        domain = [left, left + width]
+        suffix = lambda i: "" if i == 1 else str(i)  # noqa: E731 - layout keys: xaxis, xaxis2
+        layout[f"xaxis{suffix(image_axis)}"] = dict(
+            domain=domain, visible=False, constrain="domain", anchor=ya
+        )
+        layout[f"yaxis{suffix(image_axis)}"] = dict(
+            domain=[0.44, 1.0],
+            visible=False,
+            autorange="reversed",
+            scaleanchor=xa,
+            constrain="domain",
+            anchor=xa,
+        )
+        layout[f"xaxis{suffix(curve_axis)}"] = dict(
+            domain=domain,
+            anchor=yc,
+            range=[0, 100],
+            ticksuffix="%",
+            gridcolor="#eee",
+            title=dict(text="pixels deleted", font=dict(size=11)),
+        )
+        layout[f"yaxis{suffix(curve_axis)}"] = dict(
+            domain=[0.0, 0.32],
+            anchor=xc,
+            range=[0, 1.05],
+            gridcolor="#eee",
+            showticklabels=k == 0,
+            title=dict(text=followed, font=dict(size=11)) if k == 0 else None,
+        )
+        layout["annotations"].append(
+            dict(
+                text=f"<b>{name}</b>",
+                x=left + width / 2,
+                y=1.0,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(size=13),
+            )
+        )
+        better = areas[k] < random_areas[k]
+        layout["annotations"].append(
+            dict(
+                text=f"area <b>{areas[k]:.2f}</b> · random {random_areas[k]:.2f}",
+                x=left + width / 2,
+                y=0.34,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(size=12, color="#1a7f37" if better else "#b02a37"),
+            )
+        )
+    return go.Figure(data=data, layout=layout)

@@ -128,6 +128,15 @@ def test_explorer_links_name_split_index_layer_and_colormap():
     )
 
 
+def test_attribution_links_name_the_digit_the_class_and_its_contrast():
+    assert links.attribution_href(7) == "/attribution?split=test&index=7"
+    assert (
+        links.attribution_href(np.int64(12), "train", target=np.int64(4), contrast=9, cmap="jet")
+        == "/attribution?split=train&index=12&target=4&contrast=9&cmap=jet"
+    )
+    assert links.page_href("/x") == "/x"
+
+
 def test_pictures_are_png_data_uris_of_the_right_size():
     def decode(src):
         assert src.startswith("data:image/png;base64,")

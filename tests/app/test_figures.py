@@ -106,3 +106,39 @@ def test_a_picture_grid_is_one_image_with_an_invisible_clickable_heatmap():
     assert image.type == "image" and heat.opacity == 0
     assert np.isnan(heat.z[1, 2]) and heat.z[1, 1] == 4  # 5 cells in a 2x3 grid
     assert "objective %{customdata:.4g}" in heat.hovertemplate
+
+
+def test_attribution_maps_lie_over_their_image_each_above_its_deletion_curve():
+    background = np.full((4, 5, 3), 200, np.uint8)
+    values = np.stack([np.arange(20, dtype=np.float32).reshape(4, 5), -np.ones((4, 5))])
+    levels = np.clip(values / 19, 0, 1)
+    fig = figures.attribution_figure(
+        background, levels, values, ["A", "B"], [0.0, 0.5, 1.0],
+        np.array([[1.0, 0.2, 0.0], [1.0, 0.9, 0.5]]), np.full((2, 3), 0.8),
+        [0.3, 0.8], [0.8, 0.8], colormap="viridis", opacity=0.3, followed='P("7")',
+    )  # fmt: skip
+    images = [t for t in fig.data if t.type == "image"]
+    heatmaps = [t for t in fig.data if t.type == "heatmap"]
+    curves = [t for t in fig.data if t.type == "scatter"]
+    assert len(images) == 2 and len(heatmaps) == 2 and len(curves) == 4
+    for k, heat in enumerate(heatmaps):  # over its own image, on its own axes
+        assert (heat.xaxis, heat.yaxis) == (images[k].xaxis, images[k].yaxis)
+        assert heat.opacity == 0.3 and heat.name == "AB"[k]
+    assert heatmaps[0].xaxis != heatmaps[1].xaxis
+    np.testing.assert_array_equal(heatmaps[0].customdata, values[0])  # hover: the raw values
+    assert [list(stop) for stop in heatmaps[0].colorscale] == figures.plotly_colorscale("viridis")
+    assert list(curves[0].x) == [0.0, 50.0, 100.0] and list(curves[1].y) == [0.8] * 3
+    assert {c.xaxis for c in curves[:2]} == {"x3"} and {c.xaxis for c in curves[2:]} == {"x4"}
+    assert [c.showlegend for c in curves] == [True, True, False, False]
+    texts = [a.text for a in fig.layout.annotations]
+    assert "<b>A</b>" in texts and "area <b>0.30</b> · random 0.80" in texts
+    assert fig.layout.meta == {"methods": 2, "areas": [0.3, 0.8]}
+    assert fig.layout.yaxis.autorange == "reversed" and fig.layout.yaxis3.range == (0, 1.05)
+
+
+def test_attribution_figure_refuses_maps_that_do_not_match():
+    with pytest.raises(imaging.ImagingError):
+        figures.attribution_figure(
+            np.zeros((4, 4, 3), np.uint8), np.zeros((2, 4, 4)), np.zeros((2, 4, 5)), ["A", "B"],
+            [0.0, 1.0], np.ones((2, 2)), np.ones((2, 2)), [0.5, 0.5], [0.5, 0.5],
+        )  # fmt: skip

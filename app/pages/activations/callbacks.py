@@ -35,6 +35,7 @@ CHOICE = DigitPickerIds.choice(ids.ACT_PICKER)
         source_info=Output(ids.ACT_SOURCE_INFO, "children"),
         query=Output(ids.ACT_QUERY, "data"),
         message=Output(ids.ACT_VIEW_MESSAGE, "children"),
+        explain=Output(ids.ACT_EXPLAIN, "children"),
     ),
     inputs=dict(
         choice=Input(CHOICE, "data"),
@@ -68,7 +69,7 @@ def draw(
 
 
 def _unchanged() -> dict[str, Any]:
-    keys = ("grid", "grid_info", "digit", "proba", "digit_info", "source_info", "query")
+    keys = ("grid", "grid_info", "digit", "proba", "digit_info", "source_info", "query", "explain")
     return dict.fromkeys(keys, no_update)
 
 

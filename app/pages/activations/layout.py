@@ -105,6 +105,7 @@ def _digit_column(view: ExplorerView) -> list:
             [
                 html.Div(id=ids.ACT_SOURCE_INFO, className="small"),
                 html.Div(id=ids.ACT_DIGIT_INFO, className="mb-1"),
+                html.Div(id=ids.ACT_EXPLAIN, className="small mb-1"),
                 dcc.Graph(id=ids.ACT_DIGIT, config=small),
                 dcc.Graph(id=ids.ACT_PROBA, config=small),
             ]

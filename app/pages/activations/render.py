@@ -9,6 +9,7 @@ import numpy as np
 from dash import html
 
 from app import figures, ids
+from app.components.links import attribution_href
 from app.digits import Digit
 from app.pages.activations.view import ExplorerView
 from app.services import get_services
@@ -99,7 +100,16 @@ def explorer(
         source_info=source_info(digit),
         query=view.query(),
         message=None,
+        explain=explain_link(digit, view.cmap),
     )
+
+
+def explain_link(digit: Digit, cmap: str) -> html.A | None:
+    """The "explain this digit" link to the attribution page (None for an upload)."""
+    if digit.split is None or digit.index is None:
+        return None
+    href = attribution_href(digit.index, digit.split, cmap=cmap)
+    return html.A("Explain this digit →", href=href, title="which pixels drove the decision")
 
 
 def detail_figure(

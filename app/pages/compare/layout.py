@@ -17,7 +17,7 @@ from cnn_core import imaging
 from cnn_core.compare import EXAMPLE_KINDS
 
 dash.register_page(
-    __name__, path=callbacks.PATH, name="Compare", title="cnn-lens: compare classes", order=3
+    __name__, path=callbacks.PATH, name="Compare", title="cnn-lens: compare classes", order=2
 )
 # Dash runs this module once per app it builds: every app gets the callbacks.
 callbacks.CALLBACKS.register()

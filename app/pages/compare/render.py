@@ -12,7 +12,7 @@ from dash import dcc, html
 
 from app import figures, ids
 from app.comparison import SPLIT, Comparison, probability_caption, probability_lines
-from app.components.links import explorer_href
+from app.components.links import attribution_href, explorer_href
 from app.components.pictures import digit_src
 from app.services import get_services
 from cnn_core.compare import RED_RGB, YELLOW_RGB, comparison_png, confused_digits, rank_units
@@ -77,6 +77,15 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
                         f"test #{index}",
                         href=explorer_href(index, SPLIT, comp.layer, cmap),
                         title="open in the activation explorer",
+                    ),
+                    className="small",
+                ),
+                html.Div(
+                    html.A(
+                        "explain this digit",
+                        href=attribution_href(index, SPLIT, cls, other, cmap),
+                        title=f'why "{cls}" rather than "{other}": the attribution page',
+                        className=ids.COMPARE_EXPLAIN,
                     ),
                     className="small",
                 ),

@@ -1,0 +1,224 @@
+"""The attribution page: registered with Dash at `/attribution`, laid out from its URL view."""
+
+# No `from __future__ import annotations`: Dash executes this module itself (once per app).
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from app import figures, ids
+from app.attributions import DELETION_EXPLANATION
+from app.components.alerts import url_problems_alert
+from app.components.digit_picker import DigitPicker
+from app.pages.attribution import callbacks, render
+from app.pages.attribution.view import (
+    BACKGROUNDS,
+    OPACITY_RANGE,
+    AttributionView,
+    int_limits,
+    max_window,
+)
+from app.services import get_services
+from cnn_core import imaging
+from cnn_core.attribution import BASELINES, LIMITS
+
+dash.register_page(
+    __name__,
+    path=callbacks.PATH,
+    name="Attribution",
+    title="cnn-lens: attribution",
+    order=2.5,  # after Compare (2), before OIP (3)
+)
+# Dash runs this module once per app it builds: every app gets the callbacks.
+callbacks.CALLBACKS.register()
+DigitPicker.register_callbacks()
+
+
+def _labelled(label: str, control, hidden: bool = False) -> dbc.Col:
+    return dbc.Col(
+        [dbc.Label(label, className="small text-muted mb-0"), control],
+        width="auto",
+        className="mb-2",
+        style={"display": "none"} if hidden else None,
+    )
+
+
+def _radio(id_: str, values, value) -> dbc.RadioItems:
+    options = [{"label": v, "value": v} for v in values]
+    return dbc.RadioItems(id=id_, options=options, value=value, inline=True)
+
+
+def _number(id_: str, value, low, high, step=1) -> dbc.Input:
+    return dbc.Input(
+        id=id_,
+        type="number",
+        value=value,
+        min=low,
+        max=high,
+        step=step,
+        debounce=True,
+        size="sm",
+        style={"maxWidth": "6em"},
+    )
+
+
+def _classes(view: AttributionView) -> dbc.Card:
+    """The class explained (default: the prediction) and the class it is contrasted with."""
+    options = render.class_options()
+    target = dcc.Dropdown(
+        id=ids.ATTR_TARGET,
+        options=options,
+        value=view.target,
+        placeholder="the prediction",
+        clearable=True,
+        searchable=False,
+        style={"minWidth": "10em"},
+    )
+    contrast = dcc.Dropdown(
+        id=ids.ATTR_CONTRAST,
+        options=options,
+        value=view.contrast,
+        placeholder="none",
+        clearable=True,
+        searchable=False,
+        style={"minWidth": "10em"},
+    )
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                html.H6("Question", className="card-title"),
+                dbc.Row(
+                    [_labelled("why class", target), _labelled("rather than", contrast)],
+                    className="g-2",
+                ),
+                html.Div(
+                    "With a contrast class the maps explain the difference of the two class "
+                    "scores (logits): what makes the model say one rather than the other.",
+                    className="small text-muted",
+                ),
+                html.Div(id=ids.ATTR_DIGIT_INFO, className="mt-2"),
+            ]
+        ),
+        className="mb-2",
+    )
+
+
+def _drawing(view: AttributionView) -> dbc.Card:
+    opacity = dcc.Slider(
+        id=ids.ATTR_OPACITY,
+        min=OPACITY_RANGE[0],
+        max=OPACITY_RANGE[1],
+        step=0.05,
+        value=view.opacity,
+        marks={0: "0", 0.5: "0.5", 1: "1"},
+        tooltip={"placement": "bottom"},
+    )
+    colour = get_services().desc.input_shape[2] == 3
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                dbc.Row(
+                    [
+                        _labelled("colormap", _radio(ids.ATTR_CMAP, imaging.COLORMAPS, view.cmap)),
+                        _labelled(
+                            "under the maps",
+                            _radio(ids.ATTR_BACKGROUND, BACKGROUNDS, view.background),
+                            hidden=not colour,
+                        ),
+                        dbc.Col(
+                            [dbc.Label("opacity", className="small text-muted mb-0"), opacity],
+                            style={"minWidth": "12em"},
+                        ),
+                    ],
+                    className="g-3",
+                ),
+            ],
+            className="py-2",
+        ),
+        className="mb-2",
+    )
+
+
+def _options(view: AttributionView) -> dbc.Card:
+    """Each method's options, ranges from the core's `LIMITS`."""
+    map_layers = get_services().desc.map_layers
+    layer = dcc.Dropdown(
+        id=ids.ATTR_LAYER,
+        options=[{"label": name, "value": name} for name in map_layers],
+        value=view.layer or None,
+        clearable=False,
+        searchable=False,
+        disabled=not map_layers,
+        style={"minWidth": "10em"},
+    )
+    window = max_window()
+    row = dbc.Row(
+        [
+            _labelled("IG steps", _number(ids.ATTR_STEPS, view.steps, *int_limits("steps"))),
+            _labelled("IG baseline", _radio(ids.ATTR_BASELINE, BASELINES, view.baseline)),
+            _labelled(
+                "SmoothGrad samples",
+                _number(ids.ATTR_SAMPLES, view.samples, *int_limits("samples")),
+            ),
+            _labelled(
+                "SmoothGrad noise",
+                _number(ids.ATTR_NOISE, view.noise, *LIMITS["noise"], step=0.05),
+            ),
+            _labelled("Grad-CAM layer", layer, hidden=not map_layers),
+            _labelled("occlusion window", _number(ids.ATTR_WINDOW, view.window, 1, window)),
+            _labelled("occlusion stride", _number(ids.ATTR_STRIDE, view.stride, 1, window)),
+        ],
+        className="g-3",
+    )
+    return dbc.Card(dbc.CardBody([row], className="py-2"), className="mb-2")
+
+
+def _maps() -> list:
+    download = dbc.Button(
+        "Download PNG", id=ids.ATTR_DOWNLOAD_BUTTON, size="sm", outline=True, color="secondary"
+    )
+    graph = dcc.Loading(
+        dcc.Graph(
+            id=ids.ATTR_FIGURE,
+            config=figures.graph_config(filename="attribution"),
+            className="attr-figure",
+        ),
+        delay_show=300,
+    )
+    return [
+        dbc.Row(
+            [
+                dbc.Col(html.P(DELETION_EXPLANATION, className="small text-muted mb-1")),
+                dbc.Col(download, width="auto"),
+            ],
+            className="mb-1",
+        ),
+        graph,
+        html.Div(id=ids.ATTR_TABLE),
+    ]
+
+
+def layout(**query: str) -> html.Div:
+    view, problems = AttributionView.from_query(query)
+    picker = DigitPicker(ids.ATTR_PICKER, split=view.split, index=view.index)
+    return html.Div(
+        [
+            html.H2("Attribution"),
+            html.P(
+                "Which pixels made the model decide? Five ways of answering, side by side over "
+                "the digit, each checked by deleting the pixels it points at.",
+                className="text-muted",
+            ),
+            html.Div(url_problems_alert(problems), id=ids.ATTR_URL_MESSAGE),
+            html.Div(id=ids.ATTR_VIEW_MESSAGE),
+            dcc.Store(id=ids.ATTR_QUERY),
+            dcc.Store(id=ids.ATTR_URL_SINK),
+            dcc.Download(id=ids.ATTR_DOWNLOAD),
+            dbc.Row(
+                [
+                    dbc.Col([picker, _classes(view)], lg=4, xl=3),
+                    dbc.Col([_drawing(view), _options(view), *_maps()], lg=8, xl=9),
+                ]
+            ),
+        ]
+    )
