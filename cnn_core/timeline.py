@@ -271,9 +271,17 @@ class Timeline:
         with self._epoch_locks[i]:
             cached = self._confusions.get(key)
         if cached is None:
-            proba = self.activation_model(i).predict_proba_batched(x_std)
+            # one eager call per 1,000 images: no traced function to build for a checkpoint
+            # whose grid nobody has asked for yet
+            model = self.models[i].model
+            scores = np.concatenate(
+                [
+                    np.asarray(model(x_std[j : j + 1000], training=False))
+                    for j in range(0, len(x_std), 1000)
+                ]
+            )
             n = self.reference.desc.num_classes
-            cached = confusion_matrix(labels, proba.argmax(axis=1), n)
+            cached = confusion_matrix(labels, scores.argmax(axis=1), n)
             with self._epoch_locks[i]:
                 self._confusions[key] = cached
         return cached
@@ -283,10 +291,11 @@ class Timeline:
         return np.stack([self.confusion(i, x_std, labels) for i in range(len(self.models))])
 
     def warm(self, x_std: np.ndarray, labels: np.ndarray) -> None:
-        """Build every checkpoint's activation model and confusion matrix now (so that moving
-        an epoch slider never waits for one): about a second per checkpoint."""
+        """Compute every checkpoint's confusion matrix, then build its activation model, now (so
+        that moving an epoch slider never waits for one): about a second per checkpoint."""
+        self.confusions(x_std, labels)
         for i in range(len(self.models)):
-            self.confusion(i, x_std, labels)
+            self.activation_model(i)
 
     def accuracy_curve(self, x_std: np.ndarray, labels: np.ndarray) -> list[float]:
         """Test accuracy per checkpoint: from the checkpoints' metrics, else computed."""
