@@ -1,4 +1,4 @@
-"""A real `gunicorn --config gunicorn.conf.py` process on a free loopback port, for tests and benches."""
+"""A real `gunicorn --config gunicorn.conf.py` on a free loopback port, for tests and benches."""
 
 from __future__ import annotations
 
@@ -109,5 +109,9 @@ def run_gunicorn_to_exit(env_extra: dict[str, str], timeout: float = 120.0):
             timeout=timeout,
         )
     except subprocess.TimeoutExpired as exc:
-        return None, (exc.stdout or "") + (exc.stderr or "")
+        out = [
+            part.decode() if isinstance(part, bytes) else part or ""
+            for part in (exc.stdout, exc.stderr)
+        ]
+        return None, "".join(out)
     return done.returncode, done.stdout + done.stderr
