@@ -746,7 +746,7 @@ def attribution_figure(
     data: list[dict] = []
     layout: dict = dict(
         title=dict(text=title, x=0.01, font=dict(size=15)) if title else None,
-        height=560,
+        height=500,
         margin=dict(l=40, r=20, t=70 if title else 40, b=50),
         plot_bgcolor="white",
         showlegend=True,
@@ -829,7 +829,7 @@ def attribution_figure(
             title=dict(text="pixels deleted", font=dict(size=11)),
         )
         layout[f"yaxis{suffix(curve_axis)}"] = dict(
-            domain=[0.0, 0.32],
+            domain=[0.0, 0.33],
             anchor=xc,
             range=[0, 1.05],
             gridcolor="#eee",
@@ -854,7 +854,7 @@ def attribution_figure(
             dict(
                 text=f"area <b>{areas[k]:.2f}</b> · random {random_areas[k]:.2f}",
                 x=left + width / 2,
-                y=0.34,
+                y=0.36,
                 xref="paper",
                 yref="paper",
                 xanchor="center",
