@@ -100,6 +100,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         suppress_callback_exceptions=True,
         on_error=_on_callback_error,
     )
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)
     app.server.secret_key = _secret_key(settings)
     app.server.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     ready = threading.Event()
@@ -120,7 +121,10 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         ready.set()  # jobs run on Celery workers; the activations were warmed by loading
     log.info("OIP jobs run on the %s backend", manager.backend)
     app.layout = html.Div(
-        [navbar(), dbc.Container(dash.page_container, fluid=True, className="py-3")]
+        [
+            navbar(),
+            html.Main(dbc.Container(dash.page_container, fluid=True, className="py-3"), id="main"),
+        ]
     )
     _install_health_routes(app.server, manager)
     _install_error_handlers(app)

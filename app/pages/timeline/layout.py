@@ -33,8 +33,11 @@ INTRO = (
 
 
 def _labelled(label: str, control) -> dbc.Col:
+    """A control with its visible label, tied to it (`for=` its id) for screen readers."""
+    target = getattr(control, "id", None)
+    tie = {"html_for": target} if isinstance(target, str) else {}
     return dbc.Col(
-        [dbc.Label(label, className="small text-muted mb-0"), control],
+        [dbc.Label(label, className="small text-muted mb-0", **tie), control],
         width="auto",
         className="mb-2",
     )
@@ -91,7 +94,16 @@ def _controls(view: TimelineView, epochs: list[int]) -> dbc.Card:
                             dbc.Button("▶ play", id=ids.TL_PLAY, size="sm", n_clicks=0),
                             width="auto",
                         ),
-                        dbc.Col([dbc.Label("epoch", className="small text-muted mb-0"), slider]),
+                        dbc.Col(
+                            [
+                                dbc.Label(
+                                    "epoch",
+                                    html_for=ids.TL_EPOCH,
+                                    className="small text-muted mb-0",
+                                ),
+                                slider,
+                            ]
+                        ),
                     ],
                     className="g-3 align-items-end",
                 ),
