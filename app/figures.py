@@ -742,7 +742,7 @@ def attribution_figure(
         )
     scale = plotly_colorscale(colormap)
     percent = (np.asarray(fractions, dtype=np.float64) * 100).tolist()
-    gap, width = 0.025, (1.0 - 0.025 * (m - 1)) / m
+    gap, width = 0.04, (1.0 - 0.04 * (m - 1)) / m
     data: list[dict] = []
     layout: dict = dict(
         title=dict(text=title, x=0.01, font=dict(size=15)) if title else None,
@@ -824,9 +824,9 @@ def attribution_figure(
             domain=domain,
             anchor=yc,
             range=[0, 100],
-            ticksuffix="%",
+            tickvals=[0, 50, 100],
             gridcolor="#eee",
-            title=dict(text="pixels deleted", font=dict(size=11)),
+            title=dict(text="% of pixels deleted", font=dict(size=11)),
         )
         layout[f"yaxis{suffix(curve_axis)}"] = dict(
             domain=[0.0, 0.33],

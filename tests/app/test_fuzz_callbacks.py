@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 #: `CNN_LENS_FUZZ_RANDOM=1` draws new requests instead of the same ones every run.
 EXAMPLES = int(os.environ.get("CNN_LENS_FUZZ_EXAMPLES", "520"))
 RANDOM = os.environ.get("CNN_LENS_FUZZ_RANDOM") == "1"
-PAGES = ("/", "/activations", "/compare", "/oip")
+PAGES = ("/", "/activations", "/compare", "/attribution", "/oip")
 BAD_LOG = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|callback failed")
 
 
@@ -66,6 +66,7 @@ def good_values(server, deps) -> dict[tuple[str, str], list]:
     """Values the pages themselves put in their components (from each page's layout)."""
     found = layout_values(server.url, deps, PAGES)
     assert ("act-layer", "value") in found and ("oip-kind", "value") in found
+    assert ("attr-steps", "value") in found
     return {key: values[:12] for key, values in found.items()}
 
 
@@ -185,7 +186,9 @@ def sane_for(dep_id: str, prop: str, good: dict) -> st.SearchStrategy | None:
 
 
 QUERY_KEYS = ["split", "index", "layer", "cmap", "scaling", "range", "per_row", "a", "b", "n",
-              "kind", "kind_b", "ia", "ib", "threshold", "run", "unit", "steps", "x"]  # fmt: skip
+              "kind", "kind_b", "ia", "ib", "threshold", "run", "unit", "steps", "x", "target",
+              "contrast", "opacity", "background", "baseline", "samples", "noise", "window",
+              "stride"]  # fmt: skip
 queries = st.lists(
     st.tuples(
         st.sampled_from(QUERY_KEYS),
