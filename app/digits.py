@@ -3,8 +3,9 @@ and turning a choice into its picture and model input. No Dash: tested without a
 
 A choice is a small JSON object (what the digit picker's store holds):
 `{"kind": "dataset", "split": "test", "index": 312}` or, for pixels that came from the browser,
-`{"kind": "upload", "digit": [[...]], "name": "seven.png"}`. A drawn digit will be one more
-pixel kind (`PIXEL_KINDS`), resolved the same way as an upload.
+`{"kind": "upload", "digit": [[...]], "name": "seven.png"}`. A digit drawn on the picker's
+canvas is `{"kind": "drawn", "code": "z..."}`: its model-input pixels as the compact code of
+`cnn_core.drawing` (also the explorer's `drawn=` URL parameter).
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import numpy as np
 
 from app.components.validate import InvalidValue, whole_number
 from app.services import get_services
+from cnn_core import drawing
 from cnn_core.preprocess import FIELD, UploadError, digit_from_list, digit_from_upload
 
 SPLITS = ("test", "train")
 #: Choices that carry their own pixels (validated: they came from the browser).
 PIXEL_KINDS = ("upload",)
+#: A digit drawn on the picker's canvas.
+DRAWN = "drawn"
 #: How a picker can step from the current digit.
 STEPS = ("prev", "next", "random", "misclassified")
 
@@ -87,12 +91,52 @@ def upload_choice(contents: str, filename: object) -> dict[str, Any]:
     return {"kind": "upload", "digit": digit.tolist(), "name": str(filename or "upload")[:80]}
 
 
+def drawn_choice(code: object) -> dict[str, Any]:
+    """The choice for a drawn digit's pixel code (`drawing.DrawingError` unless it fits)."""
+    drawing.decode_pixels(code, get_services().desc.input_shape)
+    return {"kind": DRAWN, "code": code}
+
+
+def choice_from_drawing(picture: object) -> dict[str, Any]:
+    """The choice for the canvas's picture, `{"png": "data:image/png;base64,...", ...}` as the
+    page sends it (validated: `drawing.DrawingError` with the reason)."""
+    png = picture.get("png") if isinstance(picture, dict) else None
+    if not isinstance(png, str):
+        raise drawing.DrawingError("the drawing did not arrive as a PNG picture")
+    desc = get_services().desc
+    pixels = drawing.drawing_to_pixels(png, desc.input_shape, paper_colour())
+    return {"kind": DRAWN, "code": drawing.encode_pixels(pixels)}
+
+
+_PAPER: dict[int, tuple[tuple[int, ...], list[tuple[int, ...]]]] = {}
+
+
+def _palette() -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
+    data = get_services().data
+    key = id(data)
+    if key not in _PAPER:
+        sample = data.x_train[:2000]
+        _PAPER[key] = (drawing.background_colour(sample), drawing.ink_colours(sample))
+    return _PAPER[key]
+
+
+def paper_colour() -> tuple[int, ...]:
+    """The data's background: `(grey,)` or `(r, g, b)` (what the canvas is painted with)."""
+    return _palette()[0]
+
+
+def ink_colours() -> list[tuple[int, ...]]:
+    """The pen's colours: the data's common ink colours (one for grey data)."""
+    return _palette()[1]
+
+
 def resolve(choice: object) -> Digit:
     """The digit a choice names (validated: it came from the browser).
 
     Raises:
         InvalidValue: no or a malformed choice, a split or index out of range.
-        UploadError: pixels that are not a digit this model takes.
+        UploadError: pixels that are not a digit this model takes (`DrawingError`: a drawn
+            digit's code that is not this model's input).
     """
     services = get_services()
     kind = choice.get("kind") if isinstance(choice, dict) else None
@@ -101,6 +145,10 @@ def resolve(choice: object) -> Digit:
         image = digit_from_list(choice.get("digit"))  # type: ignore[union-attr]
         name = str(choice.get("name") or kind)[:80]  # type: ignore[union-attr]
         return Digit(image, services.trained.standardize(image[None]), None, f"uploaded: {name}")
+    if kind == DRAWN:
+        code = choice.get("code")  # type: ignore[union-attr]
+        pixels = drawing.decode_pixels(code, services.desc.input_shape)
+        return Digit(pixels, services.trained.standardize(pixels[None]), None, "drawn digit")
     if kind != "dataset":
         raise InvalidValue("no digit selected")
     split = check_split(choice.get("split"))  # type: ignore[union-attr]

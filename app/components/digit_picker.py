@@ -1,12 +1,18 @@
 """The digit picker: one all-in-one component for every page that shows a digit.
 
 Sources: a dataset split and index with previous/next, a random digit of a class, the next
-misclassified digit, an uploaded picture. Whatever the source, the chosen digit lands in the
-picker's store (`DigitPickerIds.choice(aio_id)`, data as in `app.digits`), which a page reads
-as an `Input` and turns into picture and model input with `app.digits.resolve`. Several pickers
-can live on one page (distinct `aio_id`s): the callbacks are pattern-matching (MATCH), written
-once here. A new source (drawing) is one more part in the layout, one more input of `choose`
-and one more pixel kind in `app.digits`.
+misclassified digit, an uploaded picture, a digit drawn on a canvas. Whatever the source, the
+chosen digit lands in the picker's store (`DigitPickerIds.choice(aio_id)`, data as in
+`app.digits`), which a page reads as an `Input` and turns into picture and model input with
+`app.digits.resolve`. Several pickers can live on one page (distinct `aio_id`s): the
+callbacks are pattern-matching (MATCH), written once here. A new source is one more part in
+the layout, one more input of `choose` and one more pixel kind in `app.digits`.
+
+Drawing: the canvas is drawn in the browser (`assets/draw.js`: pointer events, pen width and
+colour, clear, undo); at most 6 times a second per tab, and always once a stroke ends, the
+script writes a small PNG of it into the picker's drawing store (`dash_clientside.set_props`).
+`choose` turns that into model input (`app.digits.choice_from_drawing`), shows what the model
+sees beside the canvas and links the drawing to the attribution page.
 """
 
 from __future__ import annotations
@@ -20,14 +26,25 @@ from dash import MATCH, Input, Output, State, ctx, dcc, html, no_update
 
 from app import digits, ids
 from app.components.alerts import message
+from app.components.links import ATTRIBUTION_PATH, page_href
+from app.components.pictures import digit_src
 from app.components.registry import CallbackSet
 from app.components.validate import InvalidValue
 from app.services import get_services
+from cnn_core import drawing
 from cnn_core.compare import default_pair
 from cnn_core.preprocess import UploadError
 
 #: The sources a picker can offer.
-SOURCES = ("dataset", "random", "misclassified", "upload")
+SOURCES = ("dataset", "random", "misclassified", "upload", "draw")
+#: The explorer's canvas's `id` (the page's one canvas); other pickers get `draw-canvas-<aio_id>`.
+DRAW_CANVAS = "draw-canvas"
+#: The canvas's longer side in pixels, and the picture sent: the model's input size times this
+#: (at most the canvas), e.g. 112 x 112 for MNIST: a few KB of PNG.
+CANVAS_SIDE = 280
+SEND_SCALE = 4
+#: Pen widths in canvas pixels (the default suits a 28 x 28 digit drawn across the canvas).
+PEN_WIDTHS = (4, 48, 22)
 
 
 class DigitPickerIds:
@@ -76,6 +93,21 @@ class DigitPickerIds:
         return cls.part("upload-sink", aio_id)
 
     @classmethod
+    def drawing(cls, aio_id: Any) -> dict[str, Any]:
+        """The store the canvas script writes its picture to: `{"png": data URL, "seq": n}`."""
+        return cls.part("drawing", aio_id)
+
+    @classmethod
+    def seen(cls, aio_id: Any) -> dict[str, Any]:
+        """The drawn digit as the model sees it (an image beside the canvas)."""
+        return cls.part("seen", aio_id)
+
+    @classmethod
+    def explain(cls, aio_id: Any) -> dict[str, Any]:
+        """The link sending the drawn digit to the attribution page."""
+        return cls.part("explain", aio_id)
+
+    @classmethod
     def choice(cls, aio_id: Any) -> dict[str, Any]:
         """The store with the chosen digit: what a page listens to."""
         return cls.part("choice", aio_id)
@@ -110,6 +142,11 @@ class DigitPicker(html.Div):
         sources: the ways of picking offered (`SOURCES`); the others are present but hidden,
             so that every instance has the parts the shared callbacks expect.
         title: the card's title.
+        drawn: a drawn digit's pixel code (`cnn_core.drawing`, e.g. from a `drawn=` URL
+            parameter): shown at first instead of the dataset digit, and on the canvas.
+        canvas_id: the canvas's `id` (default `draw-canvas-<aio_id>`; the explorer's is
+            `DRAW_CANVAS`).
+        explain_link: offer the "explain this drawing" link to the attribution page.
     """
 
     ids = DigitPickerIds
@@ -123,6 +160,9 @@ class DigitPicker(html.Div):
         splits: Sequence[str] = digits.SPLITS,
         sources: Sequence[str] = SOURCES,
         title: str = "Digit",
+        drawn: str | None = None,
+        canvas_id: str | None = None,
+        explain_link: bool = True,
     ) -> None:
         super().__init__(className="digit-picker")  # complete before anything can raise
         ids = self.ids
@@ -188,6 +228,17 @@ class DigitPicker(html.Div):
                 **({} if "upload" in sources else {"display": "none"}),
             },
         )
+        first = digits.dataset_choice(split, index)
+        if drawn and "draw" in sources:
+            try:
+                first = digits.drawn_choice(drawn)
+            except drawing.DrawingError:
+                drawn = None  # the page's URL view reports a bad `drawn=` parameter
+        else:
+            drawn = None
+        pad = _draw_pad(
+            aio_id, canvas_id or f"{DRAW_CANVAS}-{aio_id}", drawn, explain_link, "draw" in sources
+        )
         body = [
             html.H6(title, className="card-title"),
             dbc.Row(
@@ -205,9 +256,11 @@ class DigitPicker(html.Div):
                 className="g-2",
             ),
             upload,
+            pad,
             html.Div(id=ids.message(aio_id)),
-            dcc.Store(id=ids.choice(aio_id), data=digits.dataset_choice(split, index)),
+            dcc.Store(id=ids.choice(aio_id), data=first),
             dcc.Store(id=ids.upload_sink(aio_id)),
+            dcc.Store(id=ids.drawing(aio_id)),
         ]
         self.children = dbc.Card(dbc.CardBody(body), className="mb-2")
 
@@ -215,6 +268,102 @@ class DigitPicker(html.Div):
     def register_callbacks(cls) -> None:
         """Hand the pickers' callbacks to the app (call from each page that uses a picker)."""
         cls.callbacks.register()
+
+
+def _hex(colour: Sequence[int]) -> str:
+    rgb = tuple(colour) * 3 if len(colour) == 1 else tuple(colour)
+    return "#" + "".join(f"{int(v):02x}" for v in rgb[:3])
+
+
+def _draw_pad(
+    aio_id: str, canvas_id: str, drawn: str | None, explain_link: bool, offered: bool
+) -> html.Div:
+    """The drawing part: canvas, pen width and colours, undo and clear, what the model sees.
+
+    The canvas is the data's background colour and the model input's aspect ratio; the data
+    attributes tell `assets/draw.js` where to send the picture and at what size.
+    """
+    ids = DigitPickerIds
+    h, w, _c = get_services().desc.input_shape
+    scale = CANVAS_SIDE / max(h, w)
+    canvas_w, canvas_h = round(w * scale), round(h * scale)
+    send = min(SEND_SCALE, scale)
+    paper = _hex(digits.paper_colour())
+    inks = [_hex(colour) for colour in digits.ink_colours()]
+    seen_src, initial = None, None
+    if drawn:
+        pixels = drawing.decode_pixels(drawn, get_services().desc.input_shape)
+        seen_src, initial = digit_src(pixels, scale=3), digit_src(pixels, scale=1)
+    canvas = html.Canvas(
+        id=canvas_id,
+        width=canvas_w,
+        height=canvas_h,
+        className="draw-canvas",
+        title="draw here (mouse, finger or pen)",
+        style={"backgroundColor": paper},
+        **{
+            "data-store": dom_id(ids.drawing(aio_id)),
+            "data-paper": paper,
+            "data-ink": inks[0],
+            "data-send-width": str(round(w * send)),
+            "data-send-height": str(round(h * send)),
+            "data-initial": initial or "",
+        },
+    )
+    swatches = [
+        html.Button(
+            className="draw-swatch" + (" active" if k == 0 else ""),
+            title=f"pen colour {ink}",
+            style={"backgroundColor": ink},
+            **{"data-colour": ink, "aria-label": f"pen colour {ink}"},
+        )
+        for k, ink in enumerate(inks)
+    ]
+    low, high, default = PEN_WIDTHS
+    tools = html.Div(
+        [
+            html.Label("pen width", className="small text-muted mb-0 me-1"),
+            dcc.Input(
+                type="range",
+                min=low,
+                max=high,
+                step=1,
+                value=default,
+                className="draw-pen-width",
+            ),
+            html.Span(swatches, style=None if len(inks) > 1 else {"display": "none"}),
+            html.Button("undo", className="btn btn-sm btn-outline-secondary draw-undo ms-1"),
+            html.Button("clear", className="btn btn-sm btn-outline-secondary draw-clear ms-1"),
+        ],
+        className="draw-tools d-flex align-items-center flex-wrap gap-1 mb-1",
+    )
+    seen = html.Div(
+        [
+            html.Div("what the model sees", className="small text-muted"),
+            html.Img(id=ids.seen(aio_id), src=seen_src, className="draw-seen"),
+            html.Div(  # the callback shows the link; a page without it hides the wrapper
+                html.A(
+                    "explain this drawing →",
+                    id=ids.explain(aio_id),
+                    href=page_href(ATTRIBUTION_PATH, drawn=drawn) if drawn else None,
+                    className="small d-block",
+                    style=None if drawn else {"display": "none"},
+                    title="which pixels drove the decision: the attribution page",
+                ),
+                style=None if explain_link else {"display": "none"},
+            ),
+        ],
+        className="draw-seen-box",
+    )
+    return html.Div(
+        [
+            html.Div("or draw a digit", className="small text-muted mt-2"),
+            tools,
+            html.Div([canvas, seen], className="d-flex flex-wrap align-items-start gap-2"),
+        ],
+        className="draw-pad",
+        style=None if offered else {"display": "none"},
+    )
 
 
 _ids = DigitPickerIds
@@ -227,6 +376,9 @@ _ids = DigitPickerIds
         choice=Output(_ids.choice(MATCH), "data"),
         message=Output(_ids.message(MATCH), "children"),
         upload=Output(_ids.upload(MATCH), "contents"),
+        seen=Output(_ids.seen(MATCH), "src"),
+        explain=Output(_ids.explain(MATCH), "href"),
+        explain_style=Output(_ids.explain(MATCH), "style"),
     ),
     inputs=dict(
         split=Input(_ids.split(MATCH), "value"),
@@ -236,6 +388,7 @@ _ids = DigitPickerIds
         random=Input(_ids.random(MATCH), "n_clicks"),
         misclassified=Input(_ids.misclassified(MATCH), "n_clicks"),
         contents=Input(_ids.upload(MATCH), "contents"),
+        picture=Input(_ids.drawing(MATCH), "data"),
     ),
     state=dict(
         klass=State(_ids.klass(MATCH), "value"),
@@ -244,11 +397,40 @@ _ids = DigitPickerIds
     ),
     prevent_initial_call=True,
 )
-def choose(split, index, contents, klass, filename, choice, **_clicks) -> dict[str, Any]:
+def choose(
+    split, index, contents, klass, filename, choice, picture=None, **_clicks
+) -> dict[str, Any]:
     """Every way of picking a digit ends here: the index box and the picker's choice."""
     trigger = ctx.triggered_id
     part = trigger.get("subcomponent") if isinstance(trigger, dict) else None
+    if part == "drawing":
+        return choose_drawing(picture)
     return choose_digit(part, split, index, contents, klass, filename, choice)
+
+
+OUTPUTS = ("index", "index_max", "choice", "message", "upload", "seen", "explain", "explain_style")
+
+
+def choose_drawing(picture: object) -> dict[str, Any]:
+    """The picker's outputs for a new picture of its canvas (`{"png": data URL, "seq": n}`).
+
+    The choice becomes the drawn digit; beside the canvas, what the model sees, and the link
+    to the attribution page. A broken, huge or empty picture keeps the digit and says why.
+    """
+    outputs: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
+    try:
+        new_choice = digits.choice_from_drawing(picture)
+    except UploadError as err:
+        return {**outputs, "message": message(f"cannot use this drawing: {err}")}
+    pixels = drawing.decode_pixels(new_choice["code"], get_services().desc.input_shape)
+    return {
+        **outputs,
+        "choice": new_choice,
+        "message": None,
+        "seen": digit_src(pixels, scale=3),
+        "explain": page_href(ATTRIBUTION_PATH, drawn=new_choice["code"]),
+        "explain_style": None,
+    }
 
 
 def choose_digit(part, split, index, contents, klass, filename, choice) -> dict[str, Any]:
@@ -257,9 +439,7 @@ def choose_digit(part, split, index, contents, klass, filename, choice) -> dict[
     Bad input (an index out of range, a broken upload) keeps the digit and says why. The
     upload's contents are cleared once read, so that choosing the same file again works.
     """
-    outputs: dict[str, Any] = dict.fromkeys(
-        ("index", "index_max", "choice", "message", "upload"), no_update
-    )
+    outputs: dict[str, Any] = dict.fromkeys(OUTPUTS, no_update)
     try:
         if part == "upload":
             if not contents:

@@ -174,9 +174,11 @@ def test_sources_not_offered_are_hidden_and_unknown_ones_refused(app):
     hidden = [
         c for c in _walk(picker) if (getattr(c, "style", None) or {}).get("display") == "none"
     ]
-    assert len(hidden) == 4  # split switch, random, misclassified, upload
-    with pytest.raises(ValueError, match="draw"):
-        DigitPicker("x", sources=("dataset", "draw"))
+    # split switch, random, misclassified, upload, the drawing pad (and in it the one-colour
+    # palette of grey data and the attribution link, shown once something is drawn)
+    assert len(hidden) == 7
+    with pytest.raises(ValueError, match="paint"):
+        DigitPicker("x", sources=("dataset", "paint"))
 
 
 def _walk(component):

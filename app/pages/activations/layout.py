@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from app import figures, ids
 from app.components.alerts import url_problems_alert
-from app.components.digit_picker import DigitPicker
+from app.components.digit_picker import DRAW_CANVAS, DigitPicker
 from app.pages.activations import callbacks, render
 from app.pages.activations.view import INPUT_COLORMAPS, MAX_PER_ROW, ExplorerView
 from cnn_core import imaging
@@ -112,7 +112,14 @@ def _digit_column(view: ExplorerView) -> list:
         ),
         className="mb-2",
     )
-    return [DigitPicker(ids.ACT_PICKER, split=view.split, index=view.index), shown]
+    picker = DigitPicker(
+        ids.ACT_PICKER,
+        split=view.split,
+        index=view.index,
+        drawn=view.drawn or None,
+        canvas_id=DRAW_CANVAS,
+    )
+    return [picker, shown]
 
 
 def _grid_column(view: ExplorerView) -> list:

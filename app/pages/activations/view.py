@@ -10,6 +10,7 @@ from app.components.urlview import UrlView
 from app.components.validate import InvalidValue, choice, whole_number
 from app.services import check_layer, get_services
 from cnn_core import imaging
+from cnn_core.drawing import DrawingError
 
 MAX_PER_ROW = 64
 INPUT_COLORMAPS = ("gray", "jet")
@@ -24,9 +25,21 @@ def check_input_colormap(name: object) -> str:
     return choice(name, "input colormap", INPUT_COLORMAPS)
 
 
+def check_drawn(code: object) -> str:
+    """A drawn digit's pixel code (`cnn_core.drawing`) that fits the model, else `InvalidValue`."""
+    try:
+        return str(digits.drawn_choice(code)["code"])
+    except DrawingError as err:
+        raise InvalidValue(str(err)) from None
+
+
 @dataclass(frozen=True)
 class ExplorerView(UrlView):
-    """Everything the URL holds. `layer` defaults to the model's first layer (`defaults`)."""
+    """Everything the URL holds. `layer` defaults to the model's first layer (`defaults`).
+
+    `drawn`: the drawn digit shown, as its model input's compact code (empty: the dataset digit
+    `split`/`index` is shown). A shared link with it reopens the drawing.
+    """
 
     split: str = "test"
     index: int = 0
@@ -35,6 +48,7 @@ class ExplorerView(UrlView):
     scaling: str = "seed"
     range: str = "layer"
     per_row: int = 8
+    drawn: str = ""
 
     PARSERS: ClassVar[dict[str, Any]] = {
         "split": lambda raw, _view: digits.check_split(raw),
@@ -44,6 +58,7 @@ class ExplorerView(UrlView):
         "scaling": lambda raw, _view: imaging.check_scaling(raw)[0],
         "range": lambda raw, _view: imaging.check_scaling("seed", raw)[1],
         "per_row": lambda raw, _view: check_per_row(raw),
+        "drawn": lambda raw, _view: check_drawn(raw),
     }
 
     @classmethod
@@ -65,9 +80,13 @@ class ExplorerView(UrlView):
     ) -> ExplorerView:
         """The controls as a view (raises a `VIEW_ERRORS` error for a bad value).
 
-        While an upload is shown, the URL keeps the dataset digit of the picker's split and
-        index (`last_split`, `last_index`): what the page returns to.
+        While an upload or a drawing is shown, the URL keeps the dataset digit of the picker's
+        split and index (`last_split`, `last_index`): what the page returns to; a drawing is
+        kept too (`drawn`).
         """
+        drawn = ""
+        if isinstance(choice, dict) and choice.get("kind") == digits.DRAWN:
+            drawn = check_drawn(choice.get("code"))
         if isinstance(choice, dict) and choice.get("kind") == "dataset":
             split = digits.check_split(choice.get("split"))
             index = digits.check_index(choice.get("index"), split)
@@ -86,4 +105,5 @@ class ExplorerView(UrlView):
             scaling=scaling,
             range=color_range,
             per_row=check_per_row(per_row),
+            drawn=drawn,
         )
