@@ -361,3 +361,17 @@ def test_compare_links_each_example_to_why_its_class_rather_than_the_other(servi
     text = json.dumps(panel, cls=PlotlyJSONEncoder)
     for index in comp.indices_a:
         assert f"/attribution?split=test&index={index}&target=4&contrast=9&cmap=jet" in text
+
+
+def test_a_drawn_digit_from_the_address_is_explained_and_kept_in_it(app, client):
+    from cnn_core.drawing import encode_pixels
+
+    pixels = np.zeros((28, 28), np.uint8)
+    pixels[4:24, 13:16] = 255  # a drawn "1"
+    code = encode_pixels(pixels)
+    page = route(client, app, f"?drawn={code}&contrast=7")
+    assert "not understood" not in page and code in page  # the picker starts on the drawing
+    out = explain(app, client, choice={"kind": "drawn", "code": code}, contrast=7)
+    assert len(traces(out[ids.ATTR_FIGURE], "heatmap")) == len(METHODS)
+    assert f"drawn={code}" in out[ids.ATTR_QUERY] and "contrast=7" in out[ids.ATTR_QUERY]
+    assert "not understood" in route(client, app, "?drawn=%21%21")  # a broken code is named

@@ -200,7 +200,13 @@ def _maps() -> list:
 
 def layout(**query: str) -> html.Div:
     view, problems = AttributionView.from_query(query)
-    picker = DigitPicker(ids.ATTR_PICKER, split=view.split, index=view.index)
+    picker = DigitPicker(
+        ids.ATTR_PICKER,
+        split=view.split,
+        index=view.index,
+        drawn=view.drawn or None,
+        explain_link=False,  # this is the attribution page
+    )
     return html.Div(
         [
             html.H2("Attribution"),

@@ -14,6 +14,7 @@ from app.components.validate import InvalidValue, choice, number, whole_number
 from app.services import get_services
 from cnn_core import imaging
 from cnn_core.attribution import BASELINES, LIMITS, AttributionError
+from cnn_core.drawing import DrawingError
 
 BACKGROUNDS = ("image", "grey")
 #: The page's slider: the maps' opacity over the image.
@@ -47,6 +48,14 @@ def _layer(raw: object) -> str:
     return str(raw)
 
 
+def check_drawn(code: object) -> str:
+    """A drawn digit's code (`cnn_core.drawing`) that fits the model, else `InvalidValue`."""
+    try:
+        return str(digits.drawn_choice(code)["code"])
+    except DrawingError as err:
+        raise InvalidValue(str(err)) from None
+
+
 def _contrast(raw: object, view: AttributionView) -> int | None:
     value = _class(raw, "contrast class")
     if value is not None and value == view.target:
@@ -73,6 +82,7 @@ class AttributionView(UrlView):
     layer: str = ""
     window: int = MethodOptions.window
     stride: int = MethodOptions.stride
+    drawn: str = ""  # a drawn digit's code: shown instead of the dataset digit
 
     PARSERS: ClassVar[dict[str, Any]] = {
         "split": lambda raw, _view: digits.check_split(raw),
@@ -91,6 +101,7 @@ class AttributionView(UrlView):
         "layer": lambda raw, _view: _layer(raw),
         "window": lambda raw, _view: whole_number(raw, "occlusion window", 1, max_window()),
         "stride": lambda raw, view: whole_number(raw, "occlusion stride", 1, view.window),
+        "drawn": lambda raw, _view: check_drawn(raw),
     }
 
     @classmethod
@@ -116,8 +127,11 @@ class AttributionView(UrlView):
                 index = digits.check_index(last_index, split)
             except InvalidValue:
                 split, index = cls.split, cls.index
-        view = dataclasses.replace(cls.defaults(), split=split, index=index)
-        for name in cls.params()[2:]:
+        drawn = ""
+        if isinstance(choice, dict) and choice.get("kind") == digits.DRAWN:
+            drawn = check_drawn(choice.get("code"))
+        view = dataclasses.replace(cls.defaults(), split=split, index=index, drawn=drawn)
+        for name in cls.params()[2:-1]:
             if name == "layer" and not get_services().desc.map_layers:
                 continue  # no Grad-CAM on this model: the (empty) layer control is ignored
             view = dataclasses.replace(view, **{name: cls.PARSERS[name](controls[name], view)})
