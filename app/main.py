@@ -146,7 +146,11 @@ def _install_health_routes(server: Flask, manager: jobs.JobManager) -> None:
 
     def readyz():
         ready = server.config[READY_KEY].is_set()
-        body = {"status": "ready" if ready else "warming up", "jobs": manager.backend}
+        body = {
+            "status": "ready" if ready else "warming up",
+            "jobs": manager.backend,
+            "pid": os.getpid(),  # each gunicorn worker answers for itself
+        }
         if manager.backend == "celery":
             # reported, not required: pages that need no job keep working without Redis
             body["redis"] = "up" if manager.store_reachable() else "unreachable"

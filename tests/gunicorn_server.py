@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -80,16 +81,24 @@ def start_gunicorn(
         )
     server = Gunicorn(proc, f"http://127.0.0.1:{port}", log_path)
     path = "/readyz" if wait_ready else "/healthz"
+    workers = int(env.get("CNN_LENS_WORKERS") or 1)
+    ready_pids: set[int] = set()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited ({proc.returncode}):\n{server.log()[-3000:]}")
         try:
-            if http_get(server.url + path, timeout=2)[0] == 200:
+            status, body, _ = http_get(server.url + path, timeout=2)
+            if status == 200 and not wait_ready:
                 return server
+            if status == 200:
+                # every worker answers for itself: wait until each one has said it is ready
+                ready_pids.add(json.loads(body).get("pid", 0))
+                if len(ready_pids) >= workers:
+                    return server
         except OSError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"gunicorn not ready within {timeout} s:\n{server.log()[-3000:]}")
 
