@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import time
+
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -42,6 +46,21 @@ def test_page_renders_under_the_csp_without_console_errors(gunicorn_server, brow
     screenshot(browser, f"csp{path.replace('/', '_') or '_model'}")
     assert errors == [], errors
     assert not [e for e in errors if "Content Security Policy" in e]
+
+
+def test_every_page_in_the_navbar_renders_under_the_csp(gunicorn_server, browser):
+    # pages added later (timeline, attribution...) are covered too, by what every page has:
+    # Dash's renderer filled the page container, and the console stayed empty
+    layout = json.loads(http_get(gunicorn_server.url + "/_dash-layout")[1])
+    paths = sorted(set(re.findall(r'"href": "(/[^"]*)"', json.dumps(layout))))
+    assert set(PAGES) <= set(paths), paths
+    for path in paths:
+        browser.get(gunicorn_server.url + path)
+        WebDriverWait(browser, 60).until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, "#_pages_content > *"))
+        )
+        time.sleep(1.5)  # let the page's first callbacks and figures run
+        assert console_errors(browser) == [], path
 
 
 def test_the_page_refuses_to_be_framed(gunicorn_server):
