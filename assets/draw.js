@@ -15,7 +15,7 @@
   var timerAt = 0;
 
   // What tests and the benchmark read: sends, and when the last stroke ended.
-  var stats = (window.cnnLensDraw = { sends: 0, lastStrokeEnd: 0, lastSend: 0 });
+  var stats = (window.cnnLensDraw = { sends: 0, lastStrokeEnd: 0, lastSend: 0, sendTimes: [] });
 
   function padOf(canvas) {
     var pad = pads[canvas.id];
@@ -113,6 +113,8 @@
     sentTimes.push(now);
     stats.sends += 1;
     stats.lastSend = now;
+    stats.sendTimes.push(now);
+    if (stats.sendTimes.length > 500) stats.sendTimes.shift();
     window.dash_clientside.set_props(JSON.parse(canvas.dataset.store), {
       data: { png: small.toDataURL("image/png"), seq: pad.seq },
     });

@@ -113,7 +113,7 @@ scalars = st.one_of(
     st.sampled_from(SPECIAL_STRINGS),
 )
 KEYS = ["kind", "split", "index", "digit", "name", "handle", "what", "layer", "cell", "spec",
-        "run", "points", "x", "y", "a", "b", "unit", "cmap"]  # fmt: skip
+        "run", "points", "x", "y", "a", "b", "unit", "cmap", "png", "code", "seq"]  # fmt: skip
 nested = st.recursive(
     scalars,
     lambda inner: st.one_of(
@@ -150,6 +150,11 @@ FORGED_STORES = [
     {"layer": "Conv2D_1", "cell": 10**20},
     {"layer": ["Conv2D_1"], "cell": -5},
     {"run": {"run": "gallery"}},
+    {"kind": "drawn", "code": "zAAAA"},
+    {"kind": "drawn", "code": "z" + "A" * 40_000},
+    {"kind": "drawn", "code": ["z"]},
+    {"png": "data:image/png;base64,!!!!", "seq": 1},
+    {"png": ["not", "a", "picture"], "seq": "x"},
     "gallery",
     ["single"],
 ]
@@ -172,6 +177,8 @@ def hostile_for(prop: str) -> st.SearchStrategy:
         hostile.append(click_data)
     if prop == "contents":
         hostile += [uploads, uploads]
+    if prop == "data":  # the drawing store: what the canvas script sends, or forged
+        hostile.append(uploads.map(lambda url: {"png": url, "seq": 1}))
     if prop == "search":
         hostile.append(queries)
     return st.one_of(*hostile)
@@ -188,7 +195,7 @@ def sane_for(dep_id: str, prop: str, good: dict) -> st.SearchStrategy | None:
 QUERY_KEYS = ["split", "index", "layer", "cmap", "scaling", "range", "per_row", "a", "b", "n",
               "kind", "kind_b", "ia", "ib", "threshold", "run", "unit", "steps", "x", "target",
               "contrast", "opacity", "background", "baseline", "samples", "noise", "window",
-              "stride"]  # fmt: skip
+              "stride", "drawn"]  # fmt: skip
 queries = st.lists(
     st.tuples(
         st.sampled_from(QUERY_KEYS),
