@@ -44,6 +44,8 @@ OIP_RESULT = "oip-result"
 OIP_GALLERY = "oip-gallery"
 OIP_GALLERY_GRAPH = "oip-gallery-graph"
 OIP_BACKEND = "oip-backend"
+OIP_FINISHED = "oip-finished"  # the job that just finished: `show_result` draws it
+OIP_URL_MESSAGE = "oip-url-message"
 
 # Compare page (issue #4)
 COMPARE_CLASS_A = "compare-class-a"

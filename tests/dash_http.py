@@ -66,8 +66,14 @@ def dependencies(base_url: str) -> list[Dependency]:
 
 
 def find(deps: list[Dependency], output: str) -> Dependency:
-    """The callback whose output key contains `output` ("id.property")."""
-    matches = [dep for dep in deps if output in dep.output]
+    """The callback that writes `output` ("id.property"): exactly (`oip-progress.value`, not
+    `tl-oip-progress.value`), else the first whose output key contains it (a part of an id)."""
+    exact = [
+        dep
+        for dep in deps
+        if output in (part.split("@")[0] for part in dep.output.strip(".").split("..."))
+    ]
+    matches = exact or [dep for dep in deps if output in dep.output]
     assert matches, f"no callback writes {output}"
     return matches[0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import time
 
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 def oip(services):
     """The OIP page module (Dash pages register only once an app exists)."""
     main.create_app()
-    return importlib.import_module("app.pages.oip")
+    return importlib.import_module("app.pages.oip.callbacks")
 
 
 @pytest.fixture
@@ -35,26 +36,31 @@ def celery_manager(services, redis_url, celery_worker, monkeypatch):  # noqa: F8
 
 
 def poll_page(oip, job, timeout=120.0):
-    """Call the page's poll callback until it stops polling; returns its last outputs."""
+    """Call the page's progress callback until it stops polling; returns its last outputs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        outputs = oip.on_poll(1, job, "viridis")
-        if outputs[-1] is True:  # the interval is disabled: finished
+        outputs = oip.track(1, job)
+        if outputs["poll_disabled"] is True:  # the interval is disabled: finished
             return outputs
         time.sleep(0.1)
     raise AssertionError("the page never saw the job finish")
 
 
 def test_a_short_oip_job_runs_on_a_celery_worker_end_to_end(celery_manager, oip):
-    view = {**oip.default_view(), "kind": "map", "layer": "Conv2D_2", "unit": 7, "steps": 30,
-            "n_seeds": 2, "seed": 3, "watch": False, "cmap": "viridis"}  # fmt: skip
-    job, poll_disabled, message, color, search, _, interval = oip._start(view, None, "single")
-    assert interval == oip.POLL_MS
+    view = dataclasses.replace(
+        importlib.import_module("app.pages.oip.view").OipView.defaults(),
+        kind="map", layer="Conv2D_2", unit=7, steps=30, n_seeds=2, seed=3, watch=False,
+        cmap="viridis",
+    )  # fmt: skip
+    started = oip.start_job(view, None, "single")
+    job, search = started["job"], started["query"]
+    assert started["interval"] == oip.POLL_MS
     assert "layer=Conv2D_2" in search and "unit=7" in search and "run=1" in search
-    assert poll_disabled is False and color == "info", message
+    assert started["poll_disabled"] is False and started["color"] == "info", started["status"]
     outputs = poll_page(oip, job)
-    status_text, status_color = outputs[6], outputs[7]
-    assert status_color == "success", status_text
+    assert outputs["color"] == "success", outputs["status"]
+    shown = oip.show_result(outputs["finished"], job, "viridis")
+    assert shown["result"] is not None and shown["frames"] == []
     state, arrays = celery_manager.status(job["handle"])
     assert state["status"] == "done" and state["step"] == 30
     assert arrays["images"].shape == (2, 28, 28)

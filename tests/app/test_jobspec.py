@@ -85,7 +85,7 @@ def test_the_oip_page_inputs_take_their_ranges_from_the_limits(services):
     from app import ids, main
 
     main.create_app()  # pages load once an app exists
-    layout = importlib.import_module("app.pages.oip").layout
+    layout = importlib.import_module("app.pages.oip.layout").layout
     tree = json.loads(json.dumps(layout().to_plotly_json(), default=lambda o: o.to_plotly_json()))
     found = {}
 

@@ -2,111 +2,165 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import json
 import time
+from urllib.parse import parse_qsl
 
 import pytest
+from dash import no_update
+from plotly.utils import PlotlyJSONEncoder
 
 from app import jobs, main
+from app.jobspec import JobSpec
 
 
 @pytest.fixture(scope="module")
 def oip(services):
     main.create_app()  # pages register once an app exists; this also sets the local job manager
-    return importlib.import_module("app.pages.oip")
+    return importlib.import_module("app.pages.oip.callbacks")
 
 
-def test_url_view_round_trips(oip):
-    view = {**oip.default_view(), "kind": "contrast", "a": 3, "b": 8, "steps": 50, "cmap": "magma"}
-    query = oip.query_string(view, "single")
-    parsed = dict(pair.split("=") for pair in query[1:].split("&"))
-    again, problems = oip.view_from_query(parsed)
+@pytest.fixture(scope="module")
+def OipView(oip):
+    return importlib.import_module("app.pages.oip.view").OipView
+
+
+def view_of(OipView, **changes):
+    return dataclasses.replace(OipView.defaults(), **changes)
+
+
+def page_text(component) -> str:
+    """A component tree as JSON text (every nested component, all its props)."""
+    return json.dumps(component, cls=PlotlyJSONEncoder)
+
+
+def wait_for(manager, job, *statuses, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while manager.status(job["handle"])[0]["status"] not in statuses:
+        assert time.monotonic() < deadline, f"the job never reached {statuses}"
+        time.sleep(0.05)
+
+
+def test_url_view_round_trips(OipView):
+    view = view_of(OipView, kind="contrast", a=3, b=8, steps=50, cmap="magma", watch=False)
+    query = dict(parse_qsl(view.run_query("single")[1:]))
+    again, problems = OipView.from_query(query)
     assert problems == []
-    assert (again["kind"], again["a"], again["b"], again["steps"], again["cmap"]) == (
-        "contrast", 3, 8, 50, "magma",
-    )  # fmt: skip
-    assert parsed["run"] == "1"
+    assert again == view
+    assert query["run"] == "1" and query["watch"] == "0"
+    assert dict(parse_qsl(view.run_query("gallery")[1:]))["run"] == "gallery"
+    assert "run" not in view.run_query(None)
+
+
+def test_the_address_starts_a_run_only_when_every_parameter_was_understood(oip):
+    autostart = importlib.import_module("app.pages.oip.view").autostart
+    assert autostart({"run": "1"}, []) == "single"
+    assert autostart({"run": "gallery"}, []) == "gallery"
+    assert autostart({"run": "1"}, ["unit: bad"]) is None
+    assert autostart({"run": "now"}, []) is None and autostart({}, []) is None
 
 
 @pytest.mark.parametrize(
     ("query", "problem"),
     [
-        ({"unit": "abc"}, "unit='abc' is not valid"),
+        ({"unit": "abc"}, "unit 'abc' is not a whole number"),
         ({"layer": "Conv9"}, "Conv9"),
         ({"kind": "map", "layer": "Conv2D_1", "unit": "32"}, "0..31"),
-        ({"cmap": "rainbow"}, "unknown colormap"),
+        ({"cmap": "rainbow"}, "rainbow"),
         ({"gallery_layer": "Dense_1"}, "gallery"),
         ({"kind": "contrast", "a": "4", "b": "4"}, "two different classes"),
+        ({"kind": "everything"}, "unknown kind"),
+        ({"colour": "red"}, "unknown parameter 'colour'"),
     ],
 )
-def test_bad_url_values_fall_back_to_defaults_with_a_message(oip, services, query, problem):
-    view, problems = oip.view_from_query(query)
+def test_bad_url_values_fall_back_to_defaults_with_a_message(OipView, services, query, problem):
+    view, problems = OipView.from_query(query)
     assert any(problem in p for p in problems), problems
-    assert oip.parse_spec(oip.spec_from_view(view), services.desc)  # what is left is valid
+    assert JobSpec.parse(view.spec(), services.desc)  # what is left is valid
+    assert JobSpec.parse(view.gallery_spec(), services.desc)
 
 
-def test_starting_a_new_job_cancels_the_tabs_previous_one(oip):
-    slow = {**oip.default_view(), "kind": "class", "a": 2, "steps": 2000, "watch": True, "seed": 11}
-    first, disabled, *_ = oip._start(slow, None, "single")
-    assert disabled is False
+def test_the_page_shows_bad_url_parameters_in_one_alert(oip):
+    layout = importlib.import_module("app.pages.oip.layout").layout
+    text = page_text(layout(unit="abc", run="1"))
+    assert "Some URL parameters were not understood" in text and "abc" in text
+    assert "Some URL parameters" not in page_text(layout(unit="3", run="1"))
+
+
+def test_starting_a_new_job_cancels_the_tabs_previous_one(oip, OipView):
+    slow = view_of(OipView, kind="class", a=2, steps=2000, watch=True, seed=11)
+    first = oip.start_job(slow, None, "single")
+    assert first["poll_disabled"] is False and first["interval"] == oip.POLL_MS
     manager = jobs.get_manager()
-    deadline = time.monotonic() + 30
-    while manager.status(first["handle"])[0]["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    second, *_ = oip._start({**slow, "steps": 5, "seed": 12}, first, "single")
-    deadline = time.monotonic() + 10
-    while manager.status(first["handle"])[0]["status"] == "running":
-        assert time.monotonic() < deadline, "the previous job kept running"
-        time.sleep(0.05)
-    assert manager.status(first["handle"])[0]["status"] == "cancelled"
-    while manager.status(second["handle"])[0]["status"] not in jobs.TERMINAL:
-        time.sleep(0.05)
-    assert manager.status(second["handle"])[0]["status"] == "done"
+    wait_for(manager, first["job"], "running", timeout=30)
+    second = oip.start_job(dataclasses.replace(slow, steps=5, seed=12), first["job"], "single")
+    wait_for(manager, first["job"], *jobs.TERMINAL, timeout=10)
+    assert manager.status(first["job"]["handle"])[0]["status"] == "cancelled"
+    wait_for(manager, second["job"], *jobs.TERMINAL)
+    assert manager.status(second["job"]["handle"])[0]["status"] == "done"
 
 
-def test_a_bad_start_request_gives_a_message_and_keeps_the_view(oip):
-    outputs = oip._start({**oip.default_view(), "kind": "map", "unit": 999}, None, "single")
-    job, _, message, color, search, *_ = outputs
-    assert color == "danger" and "0..127" in message
-    assert job is oip.no_update and search is oip.no_update
+def test_a_bad_start_request_gives_a_message_and_keeps_the_view(oip, OipView):
+    outputs = oip.start_job(view_of(OipView, kind="map", unit=999), None, "single")
+    assert outputs["color"] == "danger" and "0..127" in outputs["status"]
+    assert outputs["job"] is no_update and outputs["query"] is no_update
 
 
 @pytest.mark.parametrize("job", ["forged", {"handle": "x.y"}, {"handle": 12}, [], None])
 def test_crafted_job_stores_never_raise(oip, job):
-    outputs = oip.on_poll(3, job, "jet")
-    assert outputs[-1] is True  # polling stops
+    assert oip.track(3, job)["poll_disabled"] is True  # polling stops
+    assert all(value is no_update for value in oip.draw_live(3, job, "jet").values())
+    finished = {"handle": "x.y", "status": "done"}
+    assert all(value is no_update for value in oip.show_result(finished, job, "jet").values())
     assert oip.on_cancel(1, job) in (
         "Nothing is running.",
         "invalid job handle (not signed by this server)",
     )
     click = {"points": [{"curveNumber": 1, "z": 0}]}
-    assert all(out is oip.no_update for out in oip.on_gallery_click(click, job))
+    assert all(out is no_update for out in oip.on_gallery_click(click, job).values())
 
 
-def test_a_gallery_click_opens_that_map_as_a_single_run(oip):
-    view = {**oip.default_view(), "gallery_layer": "Max_Pool_1", "gallery_steps": 5, "seed": 21}
-    job, *_ = oip._start(view, None, "gallery")
-    manager = jobs.get_manager()
-    while manager.status(job["handle"])[0]["status"] not in jobs.TERMINAL:
-        time.sleep(0.05)
-    kind, layer, unit, n_seeds, autostart = oip.on_gallery_click(
-        {"points": [{"curveNumber": 1, "z": 17, "x": 10, "y": 10}]}, job
-    )
-    assert (kind, layer, unit, n_seeds) == ("map", "Max_Pool_1", 17, 1)
-    assert autostart["run"] == "single"
+def test_polling_follows_a_run_to_its_result(oip, OipView):
+    view = view_of(OipView, kind="map", layer="Conv2D_3", unit=5, steps=20, n_seeds=2, seed=41)
+    job = oip.start_job(dataclasses.replace(view, watch=False), None, "single")["job"]
+    wait_for(jobs.get_manager(), job, *jobs.TERMINAL)
+    tracked = oip.track(1, job)
+    assert tracked["poll_disabled"] is True and tracked["value"] == 100
+    assert tracked["color"] == "success" and "Conv2D_3 map 5: done in" in tracked["status"]
+    assert tracked["finished"]["handle"] == job["handle"]
+    assert all(value is no_update for value in oip.draw_live(2, job, "jet").values())
+    shown = oip.show_result(tracked["finished"], job, "jet")
+    text = page_text(shown["result"])
+    assert "the OIP's own prediction" in text and "x the best test digit" in text
+    assert text.count("oip-result") == 4  # two seeds, plain + enhanced
+    assert shown["frames"] == [] and shown["curve"] is not no_update
+    assert shown["gallery"] is no_update  # a gallery shown before stays
 
 
-def test_other_pages_keep_working_while_a_job_runs(oip):
+def test_a_gallery_click_opens_that_map_as_a_single_run(oip, OipView):
+    view = view_of(OipView, gallery_layer="Max_Pool_1", gallery_steps=5, seed=21)
+    job = oip.start_job(view, None, "gallery")["job"]
+    assert oip.start_job(view, None, "gallery")["interval"] == oip.GALLERY_POLL_MS
+    wait_for(jobs.get_manager(), job, *jobs.TERMINAL)
+    shown = oip.show_result(oip.track(1, job)["finished"], job, "jet")
+    assert "of 32 OIPs activate their map" in page_text(shown["gallery"])
+    outputs = oip.on_gallery_click({"points": [{"curveNumber": 1, "z": 17, "x": 10, "y": 10}]}, job)
+    assert (outputs["kind"], outputs["layer"], outputs["unit"], outputs["n_seeds"]) == (
+        "map", "Max_Pool_1", 17, 1,
+    )  # fmt: skip
+    assert outputs["autostart"]["run"] == "single"
+
+
+def test_other_pages_keep_working_while_a_job_runs(oip, OipView):
     client = main.create_app().server.test_client()
-    view = {**oip.default_view(), "kind": "class", "a": 6, "steps": 2000, "watch": True, "seed": 31}
-    job, *_ = oip._start(view, None, "single")
+    view = view_of(OipView, kind="class", a=6, steps=2000, watch=True, seed=31)
+    job = oip.start_job(view, None, "single")["job"]
     manager = jobs.get_manager()
-    while manager.status(job["handle"])[0]["status"] != "running":
-        time.sleep(0.05)
+    wait_for(manager, job, "running")
     for path in ("/", "/activations", "/compare", "/_dash-layout"):
         assert client.get(path).status_code == 200
     assert manager.status(job["handle"])[0]["status"] == "running"
     manager.cancel(job["handle"])
-    while manager.status(job["handle"])[0]["status"] == "running":
-        time.sleep(0.05)
+    wait_for(manager, job, *jobs.TERMINAL)

@@ -72,6 +72,10 @@ def test_finished_run_shows_two_fold_view_prediction_and_top_digits(live_server,
     WebDriverWait(browser, 60).until(
         ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "done")
     )
+    # the result is drawn once the job has finished (its own callback)
+    WebDriverWait(browser, 30).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.OIP_RESULT} img.oip-result"))
+    )
     result = browser.find_element(By.ID, ids.OIP_RESULT)
     assert len(result.find_elements(By.CSS_SELECTOR, "img.oip-result")) == 2  # plain + enhanced
     digits = browser.find_elements(By.CSS_SELECTOR, "#oip-top-digits a")

@@ -1,0 +1,304 @@
+"""The OIP page's callbacks: read the controls as a view, hand jobs to `app.jobs`, draw with
+`render`. Polling is split: `track` (progress and status), `draw_live` (frames while running),
+`show_result` (once, when a job has finished)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from dash import Input, Output, State, ctx, no_update
+
+from app import ids
+from app.components.registry import CallbackSet
+from app.jobs import JobNotFoundError, JobSpecError, JobsUnavailableError, get_manager, parse_spec
+from app.jobspec import objective_layers
+from app.pages.oip import render
+from app.pages.oip.view import OipView
+from app.services import get_services
+from app.urlsync import sync_code
+from cnn_core import imaging
+
+PATH = "/oip"
+CALLBACKS = CallbackSet()
+POLL_MS = 250
+GALLERY_POLL_MS = 500  # a gallery's frames are large and it runs at full speed
+#: The controls that make a view, by `OipView` field.
+CONTROLS = dict(
+    kind=ids.OIP_KIND,
+    layer=ids.OIP_LAYER,
+    unit=ids.OIP_UNIT,
+    a=ids.OIP_CLASS_A,
+    b=ids.OIP_CLASS_B,
+    steps=ids.OIP_STEPS,
+    step_size=ids.OIP_STEP_SIZE,
+    wavelength=ids.OIP_WAVELENGTH,
+    blur_sigma=ids.OIP_BLUR,
+    seed=ids.OIP_SEED,
+    n_seeds=ids.OIP_N_SEEDS,
+    cmap=ids.OIP_CMAP,
+    gallery_layer=ids.OIP_GALLERY_LAYER,
+    gallery_steps=ids.OIP_GALLERY_STEPS,
+    watch=ids.OIP_PACE,
+)
+START_KEYS = ("job", "poll_disabled", "status", "color", "query", "n_intervals", "interval")
+
+
+def job_handle(job: Any) -> str | None:
+    """The signed handle in the page's job store, or None (empty or crafted store)."""
+    if isinstance(job, dict) and isinstance(job.get("handle"), str):
+        return job["handle"]
+    return None
+
+
+def _colormap(cmap: Any) -> str:
+    return cmap if cmap in imaging.COLORMAPS else "jet"
+
+
+@CALLBACKS.callback(
+    output=dict(
+        options=Output(ids.OIP_LAYER, "options"),
+        layer=Output(ids.OIP_LAYER, "value"),
+        unit_row=Output("oip-unit-row", "style"),
+        class_row=Output("oip-class-row", "style"),
+    ),
+    inputs=dict(kind=Input(ids.OIP_KIND, "value"), layer=State(ids.OIP_LAYER, "value")),
+)
+def on_kind(kind: str, layer: str) -> dict[str, Any]:
+    """A unit's kind shows the layers it can target; a class hides the unit row."""
+    hidden, shown = {"display": "none"}, {}
+    if kind in ("class", "contrast"):
+        return dict(options=no_update, layer=no_update, unit_row=hidden, class_row=shown)
+    layers = list(objective_layers("node" if kind == "node" else "map", get_services().desc))
+    value = layer if layer in layers else (layers[0] if layers else None)
+    return dict(options=layers, layer=value, unit_row=shown, class_row=hidden)
+
+
+@CALLBACKS.callback(
+    Output(ids.OIP_UNIT_HINT, "children"),
+    Input(ids.OIP_LAYER, "value"),
+    Input(ids.OIP_KIND, "value"),
+)
+def on_layer(layer: str, kind: str) -> str:
+    """How many units the chosen layer has."""
+    desc = get_services().desc
+    if kind in ("class", "contrast") or not isinstance(layer, str) or layer not in desc.names:
+        return ""
+    what = "maps" if kind == "map" else "nodes"
+    return f"{layer} has {desc.units(layer)} {what}: unit 0-{desc.units(layer) - 1}"
+
+
+def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
+    """Cancel this tab's running job (one per tab), submit the new one, start polling.
+
+    Returns the outputs of `on_start` by name (`START_KEYS`).
+    """
+    unchanged = dict.fromkeys(START_KEYS, no_update)
+    manager = get_manager()
+    try:
+        spec = parse_spec(view.job_spec(what), get_services().desc)
+    except JobSpecError as exc:
+        return {**unchanged, "status": str(exc), "color": "danger"}
+    if job_handle(job):
+        with contextlib.suppress(JobNotFoundError):  # already finished and cleaned up
+            manager.cancel(job_handle(job))
+    try:
+        handle = manager.submit(spec)
+    except JobsUnavailableError as exc:
+        return {**unchanged, "status": str(exc), "color": "warning"}
+    return dict(
+        job={"handle": handle, "what": what, "cmap": view.cmap, "spec": spec},
+        poll_disabled=False,
+        status=f"Started: {what}…",
+        color="info",
+        query=view.run_query(what),
+        n_intervals=0,
+        interval=GALLERY_POLL_MS if what == "gallery" else POLL_MS,
+    )
+
+
+@CALLBACKS.callback(
+    output=dict(
+        job=Output(ids.OIP_JOB, "data"),
+        poll_disabled=Output(ids.OIP_POLL, "disabled"),
+        status=Output(ids.OIP_STATUS, "children"),
+        color=Output(ids.OIP_STATUS, "color"),
+        query=Output(ids.OIP_QUERY, "data"),
+        n_intervals=Output(ids.OIP_POLL, "n_intervals"),
+        interval=Output(ids.OIP_POLL, "interval"),
+    ),
+    inputs=dict(
+        start=Input(ids.OIP_START, "n_clicks"),
+        gallery=Input(ids.OIP_GALLERY_START, "n_clicks"),
+        autostart=Input(ids.OIP_AUTOSTART, "data"),
+        controls={name: State(id_, "value") for name, id_ in CONTROLS.items()},
+        job=State(ids.OIP_JOB, "data"),
+    ),
+    prevent_initial_call=False,  # a link with run=1 starts (or re-opens) its job
+)
+def on_start(start, gallery, autostart, controls, job) -> dict[str, Any]:
+    """Start, Run gallery, or an address / gallery click asking for a run (`autostart`)."""
+    view = OipView.from_controls(**controls)
+    trigger = ctx.triggered_id
+    if trigger in (None, ids.OIP_AUTOSTART):  # page load (?run=...) or a gallery click
+        run = autostart.get("run") if isinstance(autostart, dict) else autostart
+        if run not in ("single", "gallery"):
+            return dict.fromkeys(START_KEYS, no_update)
+        return start_job(view, job, run)
+    return start_job(view, job, "gallery" if trigger == ids.OIP_GALLERY_START else "single")
+
+
+@CALLBACKS.callback(
+    Output(ids.OIP_STATUS, "children", allow_duplicate=True),
+    Input(ids.OIP_CANCEL, "n_clicks"),
+    State(ids.OIP_JOB, "data"),
+    prevent_initial_call=True,
+)
+def on_cancel(_clicks, job) -> str:
+    if not job_handle(job):
+        return "Nothing is running."
+    try:
+        get_manager().cancel(job_handle(job))
+    except JobNotFoundError as exc:
+        return str(exc)
+    return "Cancelling…"
+
+
+@CALLBACKS.callback(
+    output=dict(
+        value=Output(ids.OIP_PROGRESS, "value"),
+        label=Output(ids.OIP_PROGRESS, "label"),
+        status=Output(ids.OIP_STATUS, "children", allow_duplicate=True),
+        color=Output(ids.OIP_STATUS, "color", allow_duplicate=True),
+        poll_disabled=Output(ids.OIP_POLL, "disabled", allow_duplicate=True),
+        finished=Output(ids.OIP_FINISHED, "data"),
+    ),
+    inputs=dict(_n=Input(ids.OIP_POLL, "n_intervals"), job=State(ids.OIP_JOB, "data")),
+    prevent_initial_call=True,
+)
+def track(_n, job) -> dict[str, Any]:
+    """Progress and status of the tab's job; polling stops (and `finished` is set) at its end."""
+    unchanged = dict(value=no_update, label=no_update, finished=no_update)
+    if not job_handle(job):
+        return {**unchanged, "status": no_update, "color": no_update, "poll_disabled": True}
+    try:
+        state, _ = get_manager().status(job_handle(job))
+    except JobsUnavailableError as exc:  # Redis down: say so, keep polling until it is back
+        return {**unchanged, "status": str(exc), "color": "warning", "poll_disabled": False}
+    except JobNotFoundError as exc:
+        return {**unchanged, "status": str(exc), "color": "warning", "poll_disabled": True}
+    value, label = render.progress(state)
+    status, color = render.status_message(state)
+    running = state["status"] in ("queued", "running")
+    if state["status"] == "done":
+        value = 100
+    finished = no_update if running else {"handle": job_handle(job), "status": state["status"]}
+    return dict(
+        value=value, label=label, status=status, color=color, poll_disabled=not running,
+        finished=finished,
+    )  # fmt: skip
+
+
+@CALLBACKS.callback(
+    output=dict(
+        frames=Output(ids.OIP_FRAMES, "children"),
+        curve=Output(ids.OIP_CURVE, "figure"),
+        gallery=Output(ids.OIP_GALLERY, "children"),
+    ),
+    inputs=dict(
+        _n=Input(ids.OIP_POLL, "n_intervals"),
+        job=State(ids.OIP_JOB, "data"),
+        cmap=State(ids.OIP_CMAP, "value"),
+    ),
+    prevent_initial_call=True,
+)
+def draw_live(_n, job, cmap) -> dict[str, Any]:
+    """The running job's images (a gallery: one small picture) and its curve so far.
+
+    A gallery runs at full speed on both cores: redrawing a Plotly figure in the browser twice
+    a second took a third of its time, so its curve is drawn once, at the end.
+    """
+    out: dict[str, Any] = dict(frames=no_update, curve=no_update, gallery=no_update)
+    try:
+        state, arrays = get_manager().status(job_handle(job))
+    except JobNotFoundError:  # also JobsUnavailableError and no handle: `track` says so
+        return out
+    images, cmap = arrays.get("images"), _colormap(cmap)
+    if state["status"] not in ("queued", "running") or images is None:
+        return out
+    if job.get("what") == "gallery":
+        return {**out, "gallery": render.live_gallery(images, cmap)}
+    out["frames"] = render.frames(images, cmap, render.seed_titles(state))
+    if "curve_steps" in arrays:
+        out["curve"] = render.live_curve(state, arrays)
+    return out
+
+
+@CALLBACKS.callback(
+    output=dict(
+        frames=Output(ids.OIP_FRAMES, "children", allow_duplicate=True),
+        curve=Output(ids.OIP_CURVE, "figure", allow_duplicate=True),
+        result=Output(ids.OIP_RESULT, "children"),
+        gallery=Output(ids.OIP_GALLERY, "children", allow_duplicate=True),
+    ),
+    inputs=dict(
+        finished=Input(ids.OIP_FINISHED, "data"),
+        job=State(ids.OIP_JOB, "data"),
+        cmap=State(ids.OIP_CMAP, "value"),
+    ),
+    prevent_initial_call=True,
+)
+def show_result(finished, job, cmap) -> dict[str, Any]:
+    """A finished job's full curve and result: the single run's two-fold view, prediction and
+    top digits, or the clickable gallery. A cancelled run keeps its last frames."""
+    out: dict[str, Any] = dict.fromkeys(("frames", "curve", "result", "gallery"), no_update)
+    handle = job_handle(job)
+    if not handle or not isinstance(finished, dict) or finished.get("handle") != handle:
+        return out
+    try:
+        state, arrays = get_manager().status(handle)
+    except JobNotFoundError:
+        return out
+    gallery, cmap = job.get("what") == "gallery", _colormap(cmap)
+    if "history" in arrays:
+        out["curve"] = render.final_curve(state, arrays, gallery)
+    if state["status"] == "error" or arrays.get("images") is None:
+        return out
+    if gallery:
+        return {**out, "result": None, "gallery": render.gallery_result(state, arrays, cmap)}
+    if "probabilities" in arrays:
+        out.update(result=render.single_result(state, arrays, cmap), frames=[])
+    return out
+
+
+@CALLBACKS.callback(
+    output=dict(
+        kind=Output(ids.OIP_KIND, "value"),
+        layer=Output(ids.OIP_LAYER, "value", allow_duplicate=True),
+        unit=Output(ids.OIP_UNIT, "value"),
+        n_seeds=Output(ids.OIP_N_SEEDS, "value"),
+        autostart=Output(ids.OIP_AUTOSTART, "data"),
+    ),
+    inputs=dict(click=Input(ids.OIP_GALLERY_GRAPH, "clickData"), job=State(ids.OIP_JOB, "data")),
+    prevent_initial_call=True,
+)
+def on_gallery_click(click, job) -> dict[str, Any]:
+    """A click on a gallery OIP opens that map as a single run (same parameters, one seed)."""
+    nothing = dict.fromkeys(("kind", "layer", "unit", "n_seeds", "autostart"), no_update)
+    if not click or not job_handle(job):
+        return nothing
+    try:
+        spec = get_manager().status(job_handle(job))[0]["spec"]  # the server's, not the tab's
+        cell = int(next(p["z"] for p in click["points"] if "z" in p))
+        unit = spec["units"][cell]
+    except (JobNotFoundError, KeyError, IndexError, TypeError, ValueError, StopIteration):
+        return nothing
+    # the controls take the map; a new autostart value starts it (as ?run=1 does on load)
+    autostart = {"run": "single", "click": time.time()}
+    return dict(kind="map", layer=spec["layer"], unit=unit, n_seeds=1, autostart=autostart)
+
+
+CALLBACKS.clientside(
+    sync_code(PATH), Output(ids.OIP_URL_SINK, "data"), Input(ids.OIP_QUERY, "data")
+)

@@ -1,0 +1,218 @@
+"""The OIP page: registered with Dash at `/oip`, laid out from its URL view."""
+
+# No `from __future__ import annotations`: Dash executes this module itself (once per app).
+
+from typing import Any
+
+import dash
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import dcc, html
+
+from app import figures, ids
+from app.components.alerts import url_problems_alert
+from app.jobs import get_manager
+from app.jobspec import LIMITS, objective_layers
+from app.pages.oip import callbacks
+from app.pages.oip.view import OipView, autostart
+from app.services import get_services
+from cnn_core import imaging
+from cnn_core.oip.ascent import Range
+
+dash.register_page(
+    __name__, path=callbacks.PATH, name="OIP", title="cnn-lens: optimal input patterns", order=3
+)
+# Dash runs this module once per app it builds: every app gets the callbacks.
+callbacks.CALLBACKS.register()
+
+KIND_OPTIONS = [
+    {"label": "a map", "value": "map"},
+    {"label": "a dense node", "value": "node"},
+    {"label": "a class", "value": "class"},
+    {"label": "class a − class b", "value": "contrast"},
+]
+
+
+def _number(id_: str, value: Any, label: str, **kwargs: Any) -> dbc.Col:
+    return dbc.Col(
+        [
+            dbc.Label(label, html_for=id_, className="small mb-0"),
+            dbc.Input(id=id_, type="number", value=value, size="sm", debounce=True, **kwargs),
+        ],
+        width=6,
+        className="mb-2",
+    )
+
+
+def _bounded(id_: str, value: Any, label: str, allowed: Range, step: float) -> dbc.Col:
+    """A number input whose min and max are the job spec's limits (`app.jobspec.LIMITS`)."""
+    return _number(id_, value, label, step=step, min=allowed.lo, max=allowed.hi)
+
+
+def _dropdown(id_: str, options: list, value: Any, label: str, width: int) -> dbc.Col:
+    return dbc.Col(
+        [
+            dbc.Label(label, className="small mb-0"),
+            dcc.Dropdown(id=id_, options=options, value=value, clearable=False),
+        ],
+        width=width,
+    )
+
+
+def _objective(view: OipView) -> list:
+    """What to maximize: a map, a node, a class or a contrast of two classes."""
+    desc = get_services().desc
+    layers = objective_layers("node" if view.kind == "node" else "map", desc)
+    classes = [{"label": name, "value": k} for k, name in enumerate(desc.class_names)]
+    return [
+        dbc.Label("Maximize", className="fw-bold"),
+        dbc.RadioItems(
+            id=ids.OIP_KIND, options=KIND_OPTIONS, value=view.kind, inline=True, className="mb-2"
+        ),
+        dbc.Row(
+            [
+                _dropdown(ids.OIP_LAYER, list(layers), view.layer, "layer", width=7),
+                _number(ids.OIP_UNIT, view.unit, "unit", min=0, step=1),
+            ],
+            id="oip-unit-row",
+            className="g-2",
+        ),
+        html.Div(id=ids.OIP_UNIT_HINT, className="small text-muted mb-2"),
+        dbc.Row(
+            [
+                _dropdown(ids.OIP_CLASS_A, classes, view.a, "class a", width=6),
+                _dropdown(ids.OIP_CLASS_B, classes, view.b, "class b", width=6),
+            ],
+            id="oip-class-row",
+            className="g-2 mb-2",
+        ),
+    ]
+
+
+def _ascent(view: OipView) -> list:
+    """The ascent's parameters, colours, watching, Start and Cancel."""
+    wavelengths = LIMITS.wavelength_for(get_services().desc)
+    return [
+        dbc.Row(
+            [
+                _bounded(ids.OIP_STEPS, view.steps, "steps", LIMITS.steps, 1),
+                _bounded(ids.OIP_STEP_SIZE, view.step_size, "step size", LIMITS.step_size, 0.01),
+                _bounded(
+                    ids.OIP_WAVELENGTH, view.wavelength, "noise wavelength (px)", wavelengths, 1
+                ),
+                _bounded(
+                    ids.OIP_BLUR,
+                    view.blur_sigma,
+                    "high-freq. suppression (σ px)",
+                    LIMITS.blur_sigma,
+                    0.1,
+                ),
+                _bounded(ids.OIP_SEED, view.seed, "seed", LIMITS.seed, 1),
+                _bounded(ids.OIP_N_SEEDS, view.n_seeds, "seeds side by side", LIMITS.n_seeds, 1),
+            ],
+            className="g-2",
+        ),
+        dbc.Row(
+            [
+                _dropdown(ids.OIP_CMAP, list(imaging.COLORMAPS), view.cmap, "colormap", width=6),
+                dbc.Col(
+                    dbc.Checklist(
+                        id=ids.OIP_PACE,
+                        options=[{"label": "watch it (40 steps/s)", "value": "watch"}],
+                        value=["watch"] if view.watch else [],
+                        switch=True,
+                        className="mt-4 small",
+                    ),
+                    width=6,
+                ),
+            ],
+            className="g-2 mb-3",
+        ),
+        dbc.ButtonGroup(
+            [
+                dbc.Button("Start", id=ids.OIP_START, color="primary"),
+                dbc.Button("Cancel", id=ids.OIP_CANCEL, color="secondary", outline=True),
+            ],
+            className="w-100",
+        ),
+    ]
+
+
+def _gallery(view: OipView) -> list:
+    """Every map of a layer in one batched run."""
+    return [
+        dbc.Label("Gallery: every map of a layer, one batched run", className="fw-bold"),
+        dbc.Row(
+            [
+                _dropdown(
+                    ids.OIP_GALLERY_LAYER,
+                    list(get_services().desc.map_layers),
+                    view.gallery_layer,
+                    "layer",
+                    width=6,
+                ),
+                _bounded(ids.OIP_GALLERY_STEPS, view.gallery_steps, "steps", LIMITS.steps, 1),
+            ],
+            className="g-2",
+        ),
+        dbc.Button(
+            "Run gallery",
+            id=ids.OIP_GALLERY_START,
+            color="primary",
+            outline=True,
+            className="w-100",
+        ),
+        html.Div(id=ids.OIP_BACKEND, className="small text-muted mt-2"),
+    ]
+
+
+def _output() -> list:
+    """Status, progress, live frames, the curve, the result and the gallery."""
+    return [
+        dbc.Alert(
+            "Choose a unit and press Start.", id=ids.OIP_STATUS, color="light", className="py-2"
+        ),
+        dbc.Progress(id=ids.OIP_PROGRESS, value=0, className="mb-2", style={"height": "18px"}),
+        html.Div(id=ids.OIP_FRAMES, className="mb-2"),
+        dcc.Graph(
+            id=ids.OIP_CURVE,
+            figure=figures.oip_curve_figure(np.zeros(0), np.zeros((0, 0)), []),
+            config=figures.GRAPH_CONFIG,
+            style={"height": "260px"},
+        ),
+        html.Div(id=ids.OIP_RESULT),
+        html.Div(id=ids.OIP_GALLERY),
+    ]
+
+
+def layout(**query: str) -> html.Div:
+    view, problems = OipView.from_query(query)
+    controls = [*_objective(view), html.Hr(className="my-2"), *_ascent(view), html.Hr()]
+    return html.Div(
+        [
+            dcc.Store(id=ids.OIP_QUERY),  # the view as "?...", written to the address bar
+            dcc.Store(id=ids.OIP_URL_SINK),
+            dcc.Store(id=ids.OIP_JOB, storage_type="memory"),
+            dcc.Store(id=ids.OIP_AUTOSTART, data=autostart(query, problems)),
+            dcc.Store(id=ids.OIP_FINISHED),
+            dcc.Interval(id=ids.OIP_POLL, interval=callbacks.POLL_MS, disabled=True),
+            html.H2("Optimal input patterns"),
+            html.P(
+                "Gradient ascent on the input image (article VII): start from noise with "
+                "long-range correlations, follow the normalized gradient of the unit's mean "
+                "activation, re-standardize after every step and blur away high frequencies. "
+                "Different seeds find different patterns.",
+                className="text-muted",
+            ),
+            html.Div(url_problems_alert(problems), id=ids.OIP_URL_MESSAGE),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.Card(dbc.CardBody([*controls, *_gallery(view)])), lg=4, className="mb-3"
+                    ),
+                    dbc.Col(_output(), lg=8),
+                ]
+            ),
+            html.Span(f"jobs: {get_manager().backend}", className="d-none", id="oip-backend-name"),
+        ]
+    )

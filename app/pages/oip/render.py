@@ -1,0 +1,224 @@
+"""What the OIP page draws: live frames and curves, a finished run's two-fold view with its own
+prediction and the unit's top test digits, and the clickable gallery of a whole layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import dcc, html
+
+from app import figures, ids
+from app.components.links import explorer_href
+from app.components.pictures import digit_src, png_src
+from app.services import get_services
+from cnn_core import imaging
+
+TOP_DIGITS = 9
+GALLERY_PER_ROW = 16
+GALLERY_CELL_PX = 2
+GALLERY_GAP_PX = 2
+OIP_SCALE = 6  # screen pixels per OIP pixel (28 px -> 168 px)
+
+
+def oip_rgb(image: np.ndarray, cmap: str, enhanced: bool = False) -> np.ndarray:
+    """One OIP `(H, W)` float32 as an enlarged RGB picture (see `imaging.oip_picture`)."""
+    rgb = imaging.oip_picture(image, "enhanced" if enhanced else "plain", cmap)
+    return rgb.repeat(OIP_SCALE, axis=0).repeat(OIP_SCALE, axis=1)
+
+
+def seed_titles(state: dict[str, Any]) -> list[str]:
+    """ "seed 3", "seed 4", ...: one title per image of a job."""
+    spec = state["spec"]
+    return [f"seed {spec['seed'] + i}" for i in range(spec.get("n_seeds", 1))]
+
+
+def progress(state: dict[str, Any]) -> tuple[int, str]:
+    """The progress bar's percentage and label ("120/200") of a job's state."""
+    step, steps = int(state.get("step", 0)), int(state.get("steps", 1))
+    return round(100 * step / max(steps, 1)), f"{step}/{steps}"
+
+
+def status_message(state: dict[str, Any]) -> tuple[str, str]:
+    """The status line and its colour for a job's state."""
+    status = state["status"]
+    if status == "error":
+        return f"The job failed: {state.get('error')}", "danger"
+    if status in ("queued", "running"):
+        return f"{state['description']}: {status}…", "info"
+    if status == "cancelled":
+        return f"Cancelled after {int(state.get('step', 0))} steps.", "secondary"
+    cached = " (cached result)" if state.get("cached") else ""
+    return f"{state['description']}: done in {state.get('seconds', 0):.1f} s{cached}.", "success"
+
+
+def frames(images: np.ndarray, cmap: str, titles: list[str]) -> list[html.Figure]:
+    """The live images of a single run, side by side with their seeds."""
+    return [
+        html.Figure(
+            [
+                html.Img(src=png_src(oip_rgb(img, cmap), fast=True), className="oip-frame"),
+                html.Figcaption(title, className="small text-muted"),
+            ],
+            className="d-inline-block me-2 mb-0 text-center",
+        )
+        for img, title in zip(images, titles, strict=False)
+    ]
+
+
+def live_curve(state: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    """The objective so far, one line per seed."""
+    return figures.oip_curve_figure(
+        arrays["curve_steps"], arrays["curve_values"], seed_titles(state)
+    )
+
+
+def final_curve(state: dict[str, Any], arrays: dict[str, np.ndarray], gallery: bool) -> Any:
+    """The whole history of a finished run (a gallery: the mean over its maps)."""
+    history = arrays["history"]
+    names = ["mean of all maps"] if gallery else seed_titles(state)
+    return figures.oip_curve_figure(
+        np.arange(1, len(history) + 1), history, names, mean_only=gallery
+    )
+
+
+def gallery_picture(
+    images: np.ndarray, cmap: str, cell_px: int = GALLERY_CELL_PX
+) -> tuple[str, imaging.GridLayout]:
+    """All OIPs as one PNG grid (each stretched to its own range) and the grid's layout."""
+    maps = np.moveaxis(np.asarray(images, dtype=np.float32), 0, -1)  # (H, W, n)
+    rgb = imaging.grid_image(
+        maps,
+        per_row=GALLERY_PER_ROW,
+        colormap=cmap,
+        scaling="raw",
+        color_range="map",
+        cell_px=cell_px,
+        gap_px=GALLERY_GAP_PX,
+        gap_rgb=(255, 255, 255),
+    )
+    return png_src(rgb, fast=True), imaging.layout_for(maps, GALLERY_PER_ROW)
+
+
+def live_gallery(images: np.ndarray, cmap: str) -> html.Img:
+    """A running gallery at one screen pixel per OIP pixel (light: it is resent twice a second)."""
+    return html.Img(src=gallery_picture(images, cmap, cell_px=1)[0], className="oip-gallery-live")
+
+
+def _seed_card(img: np.ndarray, probs: np.ndarray, title: str, cmap: str, width: int) -> dbc.Col:
+    """One seed's result: plain and enhanced OIP, the model's prediction of it, its bars."""
+    predicted = int(np.argmax(probs))
+    pictures = [
+        html.Img(src=png_src(oip_rgb(img, cmap, enhanced=enhanced)), className="oip-result")
+        for enhanced in (False, True)
+    ]
+    return dbc.Col(
+        dbc.Card(
+            [
+                dbc.CardHeader(title, className="small"),
+                html.Div(pictures, className="text-center pt-2"),
+                html.Div(
+                    f"the OIP's own prediction: {predicted} ({probs[predicted]:.1%})",
+                    className="small text-center mt-2",
+                ),
+                dcc.Graph(
+                    figure=figures.probabilities_figure(probs),
+                    config=figures.graph_config(mode_bar=False),
+                    style={"height": "180px"},
+                ),
+            ],
+            className="h-100",
+        ),
+        md=width,
+        className="mb-2",
+    )
+
+
+def _top_digit(rank: int, index: int, score: float, layer: str) -> html.A:
+    """One of the unit's top test digits, linked to the explorer at the unit's layer."""
+    image = get_services().data.images("test")[index]
+    return html.A(
+        html.Figure(
+            [
+                html.Img(src=digit_src(image, scale=3), className="oip-digit"),
+                html.Figcaption(f"#{rank + 1} test {index}: {score:.3g}", className="small"),
+            ],
+            className="d-inline-block me-2 text-center",
+        ),
+        href=explorer_href(index, "test", layer),
+    )
+
+
+def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: str) -> html.Div:
+    """Two-fold view per seed, the OIP's own prediction, and the unit's top test digits."""
+    spec = state["spec"]
+    images, probs = arrays["images"], arrays["probabilities"]
+    services = get_services()
+    scores = services.unit_scores("test", spec)  # (N,) the objective for every test digit
+    top = np.argsort(-scores, kind="stable")[:TOP_DIGITS]
+    oip_scores = arrays["activations"]  # the same quantity, measured by the engine
+    best = scores[top[0]]
+    width = 12 // min(len(images), 3) if len(images) > 1 else 6
+    cards = []
+    for i, title in enumerate(seed_titles(state)[: len(images)]):
+        ratio = f" ({oip_scores[i] / best:.1f}x the best test digit)" if best > 0 else ""
+        header = f"{title}: {oip_scores[i]:.3g}{ratio}"
+        cards.append(_seed_card(images[i], probs[i], header, cmap, width))
+    layer = spec.get("layer") or services.desc.logits_layer
+    digits = [_top_digit(rank, int(index), scores[index], layer) for rank, index in enumerate(top)]
+    compare = figures.oip_vs_digits_figure(
+        oip_scores,
+        seed_titles(state)[: len(images)],
+        scores[top],
+        [f"test {int(i)}" for i in top],
+    )
+    return html.Div(
+        [
+            html.H5("Result: plain (left) and contrast-enhanced (right), the seed's two-fold view"),
+            dbc.Row(cards),
+            html.H5("What the unit looks for in real digits", className="mt-3"),
+            html.P(
+                f"The {TOP_DIGITS} test digits that activate {state['description']} most "
+                "(click one to open it in the explorer):",
+                className="small text-muted",
+            ),
+            html.Div(digits, id="oip-top-digits"),
+            dcc.Graph(figure=compare, config=figures.GRAPH_CONFIG, style={"height": "300px"}),
+        ]
+    )
+
+
+def gallery_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: str) -> html.Div:
+    """The finished gallery as one clickable grid (click a map to open it as a single run)."""
+    spec = state["spec"]
+    images = arrays["images"]
+    src, layout = gallery_picture(images, cmap)
+    fig = figures.picture_grid_figure(
+        src,
+        layout,
+        cell_px=GALLERY_CELL_PX,
+        gap_px=GALLERY_GAP_PX,
+        values=arrays["activations"],
+        cell_name=f"OIP of {spec['layer']} map",
+        title=f"OIPs of {len(images)} maps of {spec['layer']} (click one to open it)",
+    )
+    best = beats_best_digit(spec["layer"], spec["units"], arrays["activations"])
+    return html.Div(
+        [
+            dcc.Graph(id=ids.OIP_GALLERY_GRAPH, figure=fig, config=figures.GRAPH_CONFIG),
+            html.P(best, className="small text-muted"),
+        ]
+    )
+
+
+def beats_best_digit(layer: str, units: list[int], activations: np.ndarray) -> str:
+    """One line: how many OIPs beat the best test digit on their own map."""
+    table = get_services().unit_tables("test")[layer][:, units]  # (N, n)
+    best = table.max(axis=0)
+    ratio = activations / np.maximum(best, 1e-9)
+    beats = int((ratio > 1).sum())
+    return (
+        f"{beats} of {len(units)} OIPs activate their map more than the best of the "
+        f"{len(table):,} test digits (median ratio {np.median(ratio):.2f}x)."
+    )
