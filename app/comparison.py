@@ -47,12 +47,18 @@ def num_classes() -> int:
     return get_services().desc.num_classes
 
 
+def class_name(k: int) -> str:
+    """The served model's name of class `k` ("4" for the seed, "red disc" for the shapes)."""
+    return get_services().desc.class_names[k]
+
+
 def probability_lines(proba: np.ndarray, a: int, b: int) -> list[str]:
-    """The seed's reading of one prediction: `93.5% "4"`, `6.2% "9"` (+ the winner if neither)."""
-    lines = [f'{proba[a]:.1%} "{a}"', f'{proba[b]:.1%} "{b}"']
+    """The seed's reading of one prediction: `93.5% "4"`, `6.2% "9"` (+ the winner if neither),
+    classes by name."""
+    lines = [f'{proba[a]:.1%} "{class_name(a)}"', f'{proba[b]:.1%} "{class_name(b)}"']
     top = int(proba.argmax())
     if top not in (a, b):
-        lines.append(f'predicted "{top}" ({proba[top]:.1%})')
+        lines.append(f'predicted "{class_name(top)}" ({proba[top]:.1%})')
     return lines
 
 

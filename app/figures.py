@@ -38,11 +38,22 @@ def class_labels(n: int) -> list[str]:
     return [str(k) for k in range(n)]
 
 
+def class_axis(n: int, class_names: Sequence[str] | None = None) -> dict:
+    """A category axis of `n` classes whose values stay the indices (`class_labels`, what a
+    click gives back) and whose tick labels are the class names ("red disc"), if given."""
+    labels = class_labels(n)
+    names = [str(name) for name in class_names] if class_names is not None else labels
+    return dict(type="category", tickmode="array", tickvals=labels, ticktext=names)
+
+
 def confusion_matrix_figure(
-    cm: np.ndarray, title: str = "Confusion matrix (test split)"
+    cm: np.ndarray,
+    title: str = "Confusion matrix (test split)",
+    class_names: Sequence[str] | None = None,
 ) -> go.Figure:
     """Heatmap of a `(classes, classes)` int confusion matrix, rows = true class, counts
-    written in cells (axes labelled by class index).
+    written in cells. The axes' values are class indices (a click gives them back); their
+    tick labels and the hover text are `class_names` when given.
 
     Colours are row-normalized (share of each true class), so errors stand out next to the
     large diagonal; hover shows both the count and the share.
@@ -51,6 +62,9 @@ def confusion_matrix_figure(
     totals = np.maximum(cm.sum(axis=1, keepdims=True), 1)
     share = cm / totals
     labels = class_labels(len(cm))
+    axis = class_axis(len(cm), class_names)
+    names = axis["ticktext"]
+    cells = [[f"true {t}, predicted {p}" for p in names] for t in names]
     fig = go.Figure(
         go.Heatmap(
             z=np.sqrt(share),  # sqrt spreads the small off-diagonal shares over more colours
@@ -59,8 +73,8 @@ def confusion_matrix_figure(
             text=cm,
             texttemplate="%{text}",
             customdata=share * 100,
-            hovertemplate="true %{y}, predicted %{x}: %{text} digits (%{customdata:.1f}%)"
-            "<extra></extra>",
+            hovertext=cells,
+            hovertemplate="%{hovertext}: %{text} digits (%{customdata:.1f}%)<extra></extra>",
             colorscale="Blues",
             showscale=False,
             xgap=1,
@@ -70,8 +84,8 @@ def confusion_matrix_figure(
     fig.update_layout(
         title=title,
         margin=MARGIN,
-        xaxis=dict(title="predicted class", side="bottom", type="category"),
-        yaxis=dict(title="true class", autorange="reversed", type="category", scaleanchor="x"),
+        xaxis=dict(title="predicted class", side="bottom", **axis),
+        yaxis=dict(title="true class", autorange="reversed", scaleanchor="x", **axis),
         plot_bgcolor="white",
     )
     return fig
@@ -119,8 +133,8 @@ def unit_means_figure(
     mean_b: Sequence[float],
     score: Sequence[float],
     *,
-    class_a: int,
-    class_b: int,
+    class_a: int | str,
+    class_b: int | str,
     unit_name: str = "map",
     title: str | None = None,
 ) -> go.Figure:
@@ -130,7 +144,7 @@ def unit_means_figure(
         units: map/node indices, best separating first (drawn left to right).
         mean_a, mean_b: class means of each unit over the test split, same order.
         score: separation `(mean_a - mean_b) / pooled std` of each unit, same order.
-        class_a, class_b: the two classes.
+        class_a, class_b: the two classes (their names, or indices).
         unit_name: "map" or "node", for labels.
         title: figure title.
     """
@@ -511,9 +525,14 @@ def digit_figure(image: np.ndarray, *, colormap: str = "gray", title: str | None
 
 
 def probabilities_figure(
-    proba: Sequence[float], *, true_label: int | None = None, title: str | None = None
+    proba: Sequence[float],
+    *,
+    true_label: int | None = None,
+    title: str | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> go.Figure:
-    """`(classes,)` class probabilities as bars: predicted class blue, a missed true class red."""
+    """`(classes,)` class probabilities as bars: predicted class blue, a missed true class red;
+    bars named by `class_names` when given (their x values stay the indices)."""
     p = np.asarray(proba, dtype=np.float64)
     predicted = int(p.argmax())
     colors = ["#2c7be5" if k == predicted else "#adb5bd" for k in range(len(p))]
@@ -529,7 +548,8 @@ def probabilities_figure(
                 text=[f"{v:.1%}" if v >= 0.005 else "" for v in p],
                 textposition="outside",
                 cliponaxis=False,
-                hovertemplate="class %{x}: %{y:.4%}<extra></extra>",
+                hovertext=class_axis(len(p), class_names)["ticktext"],
+                hovertemplate="class %{hovertext}: %{y:.4%}<extra></extra>",
             )
         ],
         layout=dict(
@@ -537,7 +557,7 @@ def probabilities_figure(
             height=260,
             margin=dict(l=40, r=10, t=36 if title else 16, b=30),
             yaxis=dict(range=[0, 1.12], tickformat=".0%", title=None),
-            xaxis=dict(type="category", title=dict(text="class")),
+            xaxis=dict(title=dict(text="class"), **class_axis(len(p), class_names)),
             plot_bgcolor="white",
             showlegend=False,
         ),

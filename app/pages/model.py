@@ -13,8 +13,6 @@ from app.services import Services, get_services
 
 dash.register_page(__name__, path="/", name="Model", title="cnn-lens: model", order=0)
 
-GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
-
 SEED_INTRO = (
     "A small Keras CNN for MNIST (articles II-IV of the seed series): three 3x3 convolutions "
     "with max-pooling, a 100-node dense layer and a softmax output."
@@ -157,7 +155,7 @@ def _curves(meta: dict[str, Any]) -> Any:
         return dcc.Graph(
             id=ids.MODEL_CURVES,
             figure=figures.training_curves_figure(history),
-            config=GRAPH_CONFIG,
+            config=figures.GRAPH_CONFIG,
         )
     return html.P(
         "No training history: the model's sidecar (<model>.json) has none.",
@@ -203,9 +201,11 @@ def layout(**_query: str) -> html.Div:
                         dcc.Graph(
                             id=ids.MODEL_CONFUSION,
                             figure=figures.confusion_matrix_figure(
-                                services.confusion, title=_confusion_title(services)
+                                services.confusion,
+                                title=_confusion_title(services),
+                                class_names=desc.class_names,
                             ),
-                            config=GRAPH_CONFIG,
+                            config=figures.GRAPH_CONFIG,
                         ),
                         lg=5,
                     ),

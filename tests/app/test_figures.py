@@ -72,6 +72,19 @@ def test_confusion_matrix_writes_counts_and_colours_row_shares():
     np.testing.assert_allclose(fig.data[0].customdata[0], [80.0, 20.0])
 
 
+def test_class_names_label_the_axes_while_clicks_still_give_indices():
+    names = ["red disc", "blue triangle"]
+    cm = figures.confusion_matrix_figure(np.array([[8, 2], [1, 9]]), class_names=names)
+    assert list(cm.data[0].x) == ["0", "1"] and list(cm.data[0].y) == ["0", "1"]
+    assert list(cm.layout.xaxis.ticktext) == names and list(cm.layout.xaxis.tickvals) == ["0", "1"]
+    assert list(cm.layout.yaxis.ticktext) == names
+    assert cm.data[0].hovertext[0][1] == "true red disc, predicted blue triangle"
+    bars = figures.probabilities_figure([0.3, 0.7], class_names=names)
+    assert list(bars.data[0].x) == ["0", "1"] and list(bars.layout.xaxis.ticktext) == names
+    seed = figures.confusion_matrix_figure(np.eye(3, dtype=int))  # no names: the indices
+    assert list(seed.layout.xaxis.ticktext) == ["0", "1", "2"]
+
+
 def test_digit_and_map_detail_figures():
     image = np.zeros((28, 28), np.uint8)
     image[5, 7] = 255

@@ -36,13 +36,14 @@ def layer_options() -> list[dict[str, str]]:
 def digit_info(digit: Digit, proba: np.ndarray) -> list:
     """Badges: the true class (when known), the prediction, whether it is wrong."""
     predicted = int(proba.argmax())
+    names = get_services().desc.class_names
     badges = []
     if digit.label is not None:
-        badges.append(dbc.Badge(f"true {digit.label}", color="secondary", className="me-1"))
+        badges.append(dbc.Badge(f"true {names[digit.label]}", color="secondary", className="me-1"))
     right = digit.label is None or digit.label == predicted
     badges.append(
         dbc.Badge(
-            f"predicted {predicted} ({proba[predicted]:.1%})",
+            f"predicted {names[predicted]} ({proba[predicted]:.1%})",
             color="success" if right else "danger",
             className="me-1",
         )
@@ -95,7 +96,12 @@ def explorer(
         grid=grid,
         grid_info=grid_info(view.layer, values, view.per_row),
         digit=figures.digit_figure(digit.image, colormap=input_cmap, title="what the model sees"),
-        proba=figures.probabilities_figure(proba, true_label=digit.label, title="probabilities"),
+        proba=figures.probabilities_figure(
+            proba,
+            true_label=digit.label,
+            title="probabilities",
+            class_names=get_services().desc.class_names,
+        ),
         digit_info=digit_info(digit, proba),
         source_info=source_info(digit),
         query=view.query(),

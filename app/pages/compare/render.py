@@ -11,7 +11,13 @@ import numpy as np
 from dash import dcc, html
 
 from app import figures, ids
-from app.comparison import SPLIT, Comparison, probability_caption, probability_lines
+from app.comparison import (
+    SPLIT,
+    Comparison,
+    class_name,
+    probability_caption,
+    probability_lines,
+)
 from app.components.links import attribution_href, explorer_href
 from app.components.pictures import digit_src
 from app.services import get_services
@@ -56,10 +62,11 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
         else (comp.indices_b, comp.acts_b, comp.proba_b, comp.red_b, comp.typed_b)
     )
     markers = markers_for(red, comp.yellow)
+    name, other_name = class_name(cls), class_name(other)
     how = "typed digits" if typed else f"{kind} examples"
     rows: list = [
         html.H4(
-            [f'Class "{cls}" ', html.Small(f"({how})", className="text-muted")], className="mt-2"
+            [f'Class "{name}" ', html.Small(f"({how})", className="text-muted")], className="mt-2"
         )
     ]
     for pos, (index, values, proba) in enumerate(zip(indices, acts, probas, strict=True)):
@@ -84,7 +91,7 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
                     html.A(
                         "explain this digit",
                         href=attribution_href(index, SPLIT, cls, other, cmap),
-                        title=f'why "{cls}" rather than "{other}": the attribution page',
+                        title=f'why "{name}" rather than "{other_name}": the attribution page',
                         className=ids.COMPARE_EXPLAIN,
                     ),
                     className="small",
@@ -102,7 +109,7 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
             per_row=per_row(comp.layer),
             colormap=cmap,
             markers=markers,
-            title=f'{comp.layer}, test #{index} ("{cls}")',
+            title=f'{comp.layer}, test #{index} ("{name}")',
         )
         graph = dcc.Graph(
             id={"type": "compare-grid", "side": side, "pos": pos},
@@ -121,10 +128,11 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
 
 def legend(comp: Comparison) -> list:
     n_red_a, n_red_b, n_yellow = (int(m.sum()) for m in (comp.red_a, comp.red_b, comp.yellow))
+    name_a, name_b = class_name(comp.a), class_name(comp.b)
     what = "points" if unit_name(comp.layer) == "map" else "nodes"
     return [
         html.Span("● ", style={"color": RED}),
-        f'red {what}: active in every "{comp.a}" and in no "{comp.b}" on the left ({n_red_a}), '
+        f'red {what}: active in every "{name_a}" and in no "{name_b}" on the left ({n_red_a}), '
         f"and the other way round on the right ({n_red_b}); ",
         html.Span("● ", style={"color": YELLOW, "textShadow": "0 0 1px #555"}),
         f"yellow: active in every digit of both classes ({n_yellow}). ",
@@ -137,12 +145,13 @@ def statistics(stats: Any, ca: int, cb: int, layer: str, cmap: str) -> dict[str,
     """Class-mean difference, the best-separating units, their class-mean maps (map layers)."""
     ranking = rank_units(stats, ca, cb)
     unit = unit_name(layer)
+    na, nb = class_name(ca), class_name(cb)
     diff = figures.activation_grid_figure(
         stats.difference(ca, cb),
         per_row=per_row(layer),
         colormap=cmap,
         scaling="raw",
-        title=f'{layer}: mean "{ca}" minus mean "{cb}" (test split, {int(stats.count[ca])} and '
+        title=f'{layer}: mean "{na}" minus mean "{nb}" (test split, {int(stats.count[ca])} and '
         f"{int(stats.count[cb])} digits)",
     )
     top = ranking.top(TOP_UNITS)
@@ -151,10 +160,10 @@ def statistics(stats: Any, ca: int, cb: int, layer: str, cmap: str) -> dict[str,
         top.mean_a,
         top.mean_b,
         top.score,
-        class_a=ca,
-        class_b=cb,
+        class_a=na,
+        class_b=nb,
         unit_name=unit,
-        title=f'The {TOP_UNITS} {unit}s that separate "{ca}" from "{cb}" best',
+        title=f'The {TOP_UNITS} {unit}s that separate "{na}" from "{nb}" best',
     )
     if unit != "map":
         return dict(diff=diff, ranking=bars, top_maps={}, top_maps_style={"display": "none"})
@@ -170,14 +179,16 @@ def statistics(stats: Any, ca: int, cb: int, layer: str, cmap: str) -> dict[str,
         height=280,
         cell_name="panel",  # panels are not map numbers: the title names the maps
         title=f"Class-mean maps of the {len(best)} best-separating maps, left to right "
-        f'{", ".join(str(u) for u in best)}: top row mean "{ca}", bottom row mean "{cb}"',
+        f'{", ".join(str(u) for u in best)}: top row mean "{na}", bottom row mean "{nb}"',
     )
     return dict(diff=diff, ranking=bars, top_maps=top_maps, top_maps_style={})
 
 
 def confusion_figure() -> Any:
     cm = get_services().confusion
-    fig = figures.confusion_matrix_figure(cm, title="Confusion matrix (test split)")
+    fig = figures.confusion_matrix_figure(
+        cm, title="Confusion matrix (test split)", class_names=get_services().desc.class_names
+    )
     fig.update_layout(clickmode="event")
     return fig
 
@@ -205,14 +216,15 @@ def cell_listing(true_class: int, predicted: int, a: int, b: int, layer: str, cm
     services = get_services()
     labels, proba = services.data.labels(SPLIT), services.proba[SPLIT]
     cell = confused_digits(labels, proba, true_class, predicted)
+    true_name, predicted_name = class_name(true_class), class_name(predicted)
     what = (
-        f'{len(cell)} "{true_class}"s classified correctly'
+        f'{len(cell)} "{true_name}"s classified correctly'
         if true_class == predicted
-        else f'{len(cell)} "{true_class}"s classified as "{predicted}"'
+        else f'{len(cell)} "{true_name}"s classified as "{predicted_name}"'
     )
     order = "least confident first" if true_class == predicted else "most confident first"
     header: list = [
-        html.H5(f"True {true_class}, predicted {predicted}: {what}", className="mt-2"),
+        html.H5(f"True {true_name}, predicted {predicted_name}: {what}", className="mt-2"),
         html.P(
             f"{order}. Click a digit to open it in the activation explorer; "
             "+ add puts it into the comparison (as typed indices).",
@@ -222,7 +234,7 @@ def cell_listing(true_class: int, predicted: int, a: int, b: int, layer: str, cm
     if true_class != predicted and {true_class, predicted} != {a, b}:
         header.append(
             dbc.Button(
-                f'compare "{true_class}" with "{predicted}"',
+                f'compare "{true_name}" with "{predicted_name}"',
                 id={"type": ids.COMPARE_PAIR, "a": true_class, "b": predicted},
                 size="sm",
                 color="primary",
@@ -259,7 +271,7 @@ def _tile(index, p, predicted, true_class, addable, layer, cmap) -> html.Div:
                 className="compare-cell-digit",
             ),
             html.Div(f"#{index}", className="small"),
-            html.Div(f'{p:.0%} "{predicted}"', className="small text-muted"),
+            html.Div(f'{p:.0%} "{class_name(predicted)}"', className="small text-muted"),
             dbc.Button(
                 "+ add",
                 id={"type": ids.COMPARE_ADD, "index": index},
@@ -270,7 +282,7 @@ def _tile(index, p, predicted, true_class, addable, layer, cmap) -> html.Div:
                 disabled=not addable,
                 title="add to the comparison"
                 if addable
-                else f'a "{true_class}": choose class {true_class} as A or B to add it',
+                else f'a "{class_name(true_class)}": choose it as class A or B to add it',
             ),
         ],
         className="text-center",
@@ -298,8 +310,8 @@ def comparison_picture(comp: Comparison, cmap: str) -> bytes:
         both=comp.yellow,
         captions_a=captions(comp.indices_a, comp.proba_a),
         captions_b=captions(comp.indices_b, comp.proba_b),
-        title=f'{comp.layer}: "{comp.a}" (left) vs "{comp.b}" (right), threshold '
-        f"{comp.threshold:g} of the layer's maximum (cutoff {comp.cutoff:.3g})\n"
+        title=f'{comp.layer}: "{class_name(comp.a)}" (left) vs "{class_name(comp.b)}" (right), '
+        f"threshold {comp.threshold:g} of the layer's maximum (cutoff {comp.cutoff:.3g})\n"
         "red circles: active in every digit of this side and in none of the other side; "
         "yellow circles: active in every digit of both sides",
         per_row=per_row(comp.layer),

@@ -109,6 +109,7 @@ def live_gallery(images: np.ndarray, cmap: str) -> html.Img:
 def _seed_card(img: np.ndarray, probs: np.ndarray, title: str, cmap: str, width: int) -> dbc.Col:
     """One seed's result: plain and enhanced OIP, the model's prediction of it, its bars."""
     predicted = int(np.argmax(probs))
+    names = get_services().desc.class_names
     pictures = [
         html.Img(src=png_src(oip_rgb(img, cmap, enhanced=enhanced)), className="oip-result")
         for enhanced in (False, True)
@@ -119,11 +120,11 @@ def _seed_card(img: np.ndarray, probs: np.ndarray, title: str, cmap: str, width:
                 dbc.CardHeader(title, className="small"),
                 html.Div(pictures, className="text-center pt-2"),
                 html.Div(
-                    f"the OIP's own prediction: {predicted} ({probs[predicted]:.1%})",
+                    f"the OIP's own prediction: {names[predicted]} ({probs[predicted]:.1%})",
                     className="small text-center mt-2",
                 ),
                 dcc.Graph(
-                    figure=figures.probabilities_figure(probs),
+                    figure=figures.probabilities_figure(probs, class_names=names),
                     config=figures.graph_config(mode_bar=False),
                     style={"height": "180px"},
                 ),
