@@ -20,7 +20,8 @@ from app.components.digit_picker import EXPLORER_CHOICE
 from tests.dash_http import dependencies, find, request, update
 from tests.processes import free_port
 
-pytestmark = [pytest.mark.container, pytest.mark.slow]
+# a cold build (base image, TensorFlow wheels, training) can take longer than the default 600 s
+pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE = "localhost/cnn-lens:test"
