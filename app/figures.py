@@ -43,7 +43,7 @@ def class_axis(n: int, class_names: Sequence[str] | None = None) -> dict:
     click gives back) and whose tick labels are the class names ("red disc"), if given."""
     labels = class_labels(n)
     names = [str(name) for name in class_names] if class_names is not None else labels
-    return dict(type="category", tickmode="array", tickvals=labels, ticktext=names)
+    return dict(type="category", tickmode="array", tickvals=labels, ticktext=names, automargin=True)
 
 
 def confusion_matrix_figure(

@@ -530,7 +530,8 @@ def comparison_png(
     classes share, as the seed marks them by hand.
 
     Args:
-        digits_a, digits_b: `(n_a, H, W)` / `(n_b, H, W)` uint8 images (drawn 3x enlarged).
+        digits_a, digits_b: `(n_a, H, W)` / `(n_b, H, W)` uint8 images, or `(n, H, W, 3)` for
+            a colour model (drawn 3x enlarged).
         acts_a, acts_b: `(n_a, *shape)` / `(n_b, *shape)` activations of one layer.
         red_a, red_b: `shape` bool, points only A (only B) shares (`common_points`).
         both: `shape` bool, points both share.
@@ -562,7 +563,9 @@ def comparison_png(
             draw = ImageDraw.Draw(tile)
             draw.text((0, 0), caption, fill="black", font=font)
             big = np.asarray(digit, dtype=np.uint8).repeat(3, axis=0).repeat(3, axis=1)
-            tile.paste(Image.fromarray(big, mode="L").convert("RGB"), (0, line_h))
+            big = big[..., 0] if big.ndim == 3 and big.shape[2] == 1 else big
+            picture = Image.fromarray(big, mode="RGB" if big.ndim == 3 else "L")
+            tile.paste(picture.convert("RGB"), (0, line_h))
             tile.paste(Image.fromarray(grid, mode="RGB"), (digit_px + pad, line_h))
             radius = max(3.0, cell_px * 0.42)
             for mask, color in ((red, RED_RGB), (both, YELLOW_RGB)):

@@ -367,3 +367,18 @@ def test_comparison_png_draws_red_and_yellow_circles_only_where_marked():
     assert _count(marked, RED_RGB) > 20 and _count(marked, YELLOW_RGB) > 40
     left_half = marked[:, : marked.shape[1] // 2]
     assert _count(left_half, RED_RGB) == _count(marked, RED_RGB)
+
+
+def test_comparison_png_draws_colour_digits_in_their_colours():
+    from PIL import Image
+
+    digits = np.zeros((2, 32, 32, 3), np.uint8)
+    digits[..., 2] = 255  # pure blue pictures
+    acts = np.random.default_rng(4).random((2, 4, 4, 8)).astype(np.float32)
+    none = np.zeros((4, 4, 8), bool)
+    png = comparison_png(
+        digits[:1], digits[1:], acts[:1], acts[1:], red_a=none, red_b=none, both=none,
+        captions_a=["#0"], captions_b=["#1"], title="colour",
+    )  # fmt: skip
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    assert _count(rgb, (0, 0, 255)) >= 2 * (3 * 32) ** 2  # both pictures, 3x enlarged, blue

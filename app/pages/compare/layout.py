@@ -24,6 +24,11 @@ callbacks.CALLBACKS.register()
 DigitPicker.register_callbacks()
 
 
+def _class_width() -> int:
+    """Grid columns of a class dropdown: one for digits, two for names ("blue triangle")."""
+    return 1 if max(len(name) for name in get_services().desc.class_names) <= 3 else 2
+
+
 def _class_options() -> list[dict]:
     return [{"label": name, "value": k} for k, name in enumerate(get_services().desc.class_names)]
 
@@ -43,7 +48,7 @@ def _controls(view: CompareView) -> dbc.Card:
                         clearable=False,
                     ),
                 ],
-                md=1,
+                md=_class_width(),
             ),
             dbc.Col(
                 [
@@ -55,7 +60,7 @@ def _controls(view: CompareView) -> dbc.Card:
                         clearable=False,
                     ),
                 ],
-                md=1,
+                md=_class_width(),
             ),
             dbc.Col(
                 [

@@ -86,19 +86,20 @@ def final_curve(state: dict[str, Any], arrays: dict[str, np.ndarray], gallery: b
 def gallery_picture(
     images: np.ndarray, cmap: str, cell_px: int = GALLERY_CELL_PX
 ) -> tuple[str, imaging.GridLayout]:
-    """All OIPs as one PNG grid (each stretched to its own range) and the grid's layout."""
-    maps = np.moveaxis(np.asarray(images, dtype=np.float32), 0, -1)  # (H, W, n)
-    rgb = imaging.grid_image(
-        maps,
-        per_row=GALLERY_PER_ROW,
+    """All OIPs `(n, H, W)` (a colour model: `(n, H, W, 3)`) as one PNG grid, each stretched
+    to its own range, and the grid's layout."""
+    images = np.asarray(images, dtype=np.float32)
+    rgb = imaging.oip_gallery_image(
+        images,
+        view="plain",
         colormap=cmap,
-        scaling="raw",
-        color_range="map",
-        cell_px=cell_px,
+        per_row=GALLERY_PER_ROW,
+        scale=cell_px,
         gap_px=GALLERY_GAP_PX,
-        gap_rgb=(255, 255, 255),
     )
-    return png_src(rgb, fast=True), imaging.layout_for(maps, GALLERY_PER_ROW)
+    n, height, width = images.shape[:3]
+    rows, cols = imaging.grid_shape(n, GALLERY_PER_ROW)
+    return png_src(rgb, fast=True), imaging.GridLayout(n, rows, cols, height, width)
 
 
 def live_gallery(images: np.ndarray, cmap: str) -> html.Img:
