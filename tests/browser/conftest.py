@@ -70,6 +70,16 @@ def live_server(trained):
 
 
 @pytest.fixture(scope="session")
+def colour_server(shapes_path):
+    """Base URL of a second dashboard process serving the colour example (`models/shapes.keras`:
+    32x32x3, six classes such as "red disc") with its own data."""
+    (ROOT / ".pytest_cache").mkdir(exist_ok=True)
+    proc, url = start_server(env_extra={"CNN_LENS_MODEL": str(shapes_path)})
+    yield url
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
 def browser_session():
     driver = make_driver()
     yield driver
