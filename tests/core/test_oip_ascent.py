@@ -89,6 +89,15 @@ def test_batched_and_one_by_one_give_the_same_images(engine):
         np.testing.assert_allclose(alone.history[:, 0], batched.history[:, i], rtol=1e-4)
 
 
+@pytest.mark.parametrize("jitter", [0, 2], ids=["no-jitter", "jitter"])
+def test_an_image_in_a_batch_of_32_equals_it_alone_after_200_steps(engine, jitter):
+    # bfloat16 (the default here when the CPU has it) runs without jitter; jitter runs float32
+    options = AscentOptions(steps=200, jitter=jitter)
+    batch = engine.run([MapMean("Conv2D_3", u) for u in range(32)], [0], options)
+    alone = engine.run([MapMean("Conv2D_3", 5)], [0], options)
+    np.testing.assert_allclose(alone.images[0], batch.images[5], atol=1e-4)
+
+
 def test_same_seed_same_result_different_seeds_different_images(engine, best_digit_map_means):
     objective = MapMean("Conv2D_3", live_map(best_digit_map_means))
     result = engine.run([objective], [1, 2, 1], AscentOptions(steps=60))
