@@ -1,15 +1,21 @@
 """What the compare page computes, without Dash: the digits of each side, their activations and
-common points, the class statistics of the test split, the seed's probability captions."""
+common points, the class statistics of the test split, the seed's probability captions.
+
+Besides test digits, a side can hold digits drawn on the picker's canvas: their model-input
+codes (`cnn_core.drawing`), kept in the URL as `da=` / `db=` (codes joined by `DRAWN_SEPARATOR`)
+and compared like the side's test digits (activations, red and yellow points).
+"""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from app.components.validate import InvalidValue, number, text, whole_number
 from app.services import Services, check_layer, get_services
+from cnn_core import drawing
 from cnn_core.compare import (
     EXAMPLE_KINDS,
     CompareError,
@@ -22,6 +28,12 @@ from cnn_core.compare import (
 
 SPLIT = "test"
 MAX_EXAMPLES = 10
+#: Drawn digits per side, and their codes' length together: they travel in the URL, whose
+#: request line the server takes up to 8 KB (an MNIST drawing's code is ~400-600 characters).
+MAX_DRAWN = 3
+MAX_DRAWN_CHARS = 5000
+#: Between the codes of one side's drawings in the URL (not in the codes' URL-safe alphabet).
+DRAWN_SEPARATOR = "."
 
 _stats_lock = threading.Lock()
 _stats_cache: tuple[Services, StatisticsCache] | None = None
@@ -112,9 +124,73 @@ def side_indices(cls: int, other: int, n: object, kind: object, typed: str) -> l
     return pick_examples(labels, proba, cls, other, count, kind).tolist()  # type: ignore[arg-type]
 
 
+def check_drawn(codes: object) -> list[str]:
+    """One side's drawn digits: a list of codes (None: none) that fit the model, else
+    `CompareError` saying why."""
+    if codes is None or codes == "":
+        return []
+    if isinstance(codes, str):
+        codes = codes.split(DRAWN_SEPARATOR)
+    if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+        raise CompareError("the drawn digits must be a list of drawn-digit codes")
+    if len(codes) > MAX_DRAWN:
+        raise CompareError(f"at most {MAX_DRAWN} drawn digits per side, got {len(codes)}")
+    shape = get_services().desc.input_shape
+    for k, code in enumerate(codes, 1):
+        try:
+            drawing.decode_pixels(code, shape)
+        except drawing.DrawingError as err:
+            raise CompareError(f"drawn digit {k}: {err}") from None
+    return list(codes)
+
+
+def drawn_pixels(codes: list[str]) -> np.ndarray:
+    """The pixels of checked codes: `(n, H, W)` grey or `(n, H, W, C)` uint8."""
+    shape = get_services().desc.input_shape
+    pixels = [drawing.decode_pixels(code, shape) for code in codes]
+    empty = shape[:2] if shape[2] == 1 else shape
+    return np.stack(pixels) if pixels else np.zeros((0, *empty), np.uint8)
+
+
+def add_drawing(
+    code: object, side: object, drawn_a: object, drawn_b: object
+) -> tuple[str, list[str]]:
+    """Which side a drawn digit joins (`side`: "a" or "b") and that side's new codes.
+    Raises `CompareError` saying why it cannot be added."""
+    if side not in ("a", "b"):
+        raise CompareError("choose side A or B for the drawing")
+    try:
+        code = check_drawn([code])[0]
+    except CompareError:
+        raise CompareError("draw a digit on the canvas first") from None
+    sides = {"a": drawn_a, "b": drawn_b}
+    current = {}
+    for name, codes in sides.items():
+        try:
+            current[name] = check_drawn(codes)
+        except CompareError:
+            current[name] = []
+    if code in current[side]:
+        raise CompareError(f"this drawing is already on side {side.upper()}")
+    if len(current[side]) >= MAX_DRAWN:
+        raise CompareError(
+            f"at most {MAX_DRAWN} drawn digits per side: remove one from side {side.upper()} first"
+        )
+    total = sum(len(c) for codes in current.values() for c in codes) + len(code)
+    if total > MAX_DRAWN_CHARS:
+        raise CompareError(
+            "the drawings would make the page's link too long: remove a drawn digit first"
+        )
+    return side, [*current[side], code]
+
+
 @dataclass
 class Comparison:
-    """Everything computed for one view of the page (activations `(n, ...)` per side)."""
+    """Everything computed for one view of the page (activations `(n, ...)` per side).
+
+    `acts_*`, `proba_*`: the side's test digits `indices_*`; `drawn_acts_*`, `drawn_proba_*`:
+    its drawn digits `drawn_*` (codes). The red and yellow points count both.
+    """
 
     a: int
     b: int
@@ -132,6 +208,41 @@ class Comparison:
     cutoff: float
     typed_a: bool = False
     typed_b: bool = False
+    drawn_a: list[str] = field(default_factory=list)
+    drawn_b: list[str] = field(default_factory=list)
+    drawn_acts_a: np.ndarray | None = None
+    drawn_acts_b: np.ndarray | None = None
+    drawn_proba_a: np.ndarray | None = None
+    drawn_proba_b: np.ndarray | None = None
+
+    def drawn(self, side: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """A side's drawn digits: codes, activations `(k, ...)`, probabilities `(k, classes)`."""
+        if side == "a":
+            codes, acts, proba = self.drawn_a, self.drawn_acts_a, self.drawn_proba_a
+        else:
+            codes, acts, proba = self.drawn_b, self.drawn_acts_b, self.drawn_proba_b
+        empty = np.zeros((0,), np.float32)
+        return codes, acts if acts is not None else empty, proba if proba is not None else empty
+
+    def every_digit(self, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """A side's test digits then its drawn digits: pictures, activations, probabilities
+        and names ("#312", "drawn #1"), e.g. for the PNG download."""
+        indices, acts, proba = (
+            (self.indices_a, self.acts_a, self.proba_a)
+            if side == "a"
+            else (self.indices_b, self.acts_b, self.proba_b)
+        )
+        codes, drawn_acts, drawn_proba = self.drawn(side)
+        images = get_services().data.images(SPLIT)[indices]
+        names = [f"#{i}" for i in indices] + [f"drawn #{k}" for k in range(1, len(codes) + 1)]
+        if not codes:
+            return images, acts, proba, names
+        return (
+            np.concatenate([images, drawn_pixels(codes)]),
+            np.concatenate([acts, drawn_acts]),
+            np.concatenate([proba, drawn_proba]),
+            names,
+        )
 
 
 def compute_comparison(
@@ -144,6 +255,8 @@ def compute_comparison(
     typed_b: object,
     layer: object,
     threshold: object,
+    drawn_a: object = None,
+    drawn_b: object = None,
 ) -> Comparison:
     """Validate the controls and compare (raises `CompareError`, `UnknownLayerError`)."""
     ca, cb = check_pair(a, b, num_classes())
@@ -152,15 +265,26 @@ def compute_comparison(
     typed_a, typed_b = text(typed_a), text(typed_b)
     idx_a = side_indices(ca, cb, n, kind_a, typed_a)
     idx_b = side_indices(cb, ca, n, kind_b, typed_b)
+    codes_a, codes_b = check_drawn(drawn_a), check_drawn(drawn_b)
     services = get_services()
-    acts = services.acts.layer(services.x_std[SPLIT][idx_a + idx_b], layer)
-    acts_a, acts_b = acts[: len(idx_a)], acts[len(idx_a) :]
-    red_a, yellow, cutoff = common_points(acts_a, acts_b, t)
-    red_b = common_points(acts_b, acts_a, t).only_a
+    x = services.x_std[SPLIT][idx_a + idx_b]
+    if codes_a or codes_b:
+        drawn_x = services.trained.standardize(drawn_pixels(codes_a + codes_b))
+        x = np.concatenate([x, drawn_x.astype(x.dtype)], axis=0)
+    acts = services.acts.layer(x, layer)
+    na, nd = len(idx_a), len(idx_a) + len(idx_b)
+    drawn_proba = services.acts.predict_proba(x[nd:]) if len(x) > nd else np.zeros((0, 1))
+    drawn_a, drawn_b = acts[nd : nd + len(codes_a)], acts[nd + len(codes_a) :]
+    side_a = np.concatenate([acts[:na], drawn_a])  # every digit of a side, for the points
+    side_b = np.concatenate([acts[na:nd], drawn_b])
+    red_a, yellow, cutoff = common_points(side_a, side_b, t)
+    red_b = common_points(side_b, side_a, t).only_a
     proba = services.proba[SPLIT]
     return Comparison(
-        ca, cb, layer, t, idx_a, idx_b, acts_a, acts_b, proba[idx_a], proba[idx_b],
+        ca, cb, layer, t, idx_a, idx_b, acts[:na], acts[na:nd], proba[idx_a], proba[idx_b],
         red_a, red_b, yellow, cutoff, bool(typed_a.strip()), bool(typed_b.strip()),
+        codes_a, codes_b, drawn_a, drawn_b,
+        drawn_proba[: len(codes_a)], drawn_proba[len(codes_a) :],
     )  # fmt: skip
 
 

@@ -25,6 +25,8 @@ SPLITS = ("test", "train")
 PIXEL_KINDS = ("upload",)
 #: A digit drawn on the picker's canvas.
 DRAWN = "drawn"
+#: A drawn digit's `Digit.description`.
+DRAWN_DESCRIPTION = "drawn digit"
 #: How a picker can step from the current digit.
 STEPS = ("prev", "next", "random", "misclassified")
 
@@ -148,7 +150,7 @@ def resolve(choice: object) -> Digit:
     if kind == DRAWN:
         code = choice.get("code")  # type: ignore[union-attr]
         pixels = drawing.decode_pixels(code, services.desc.input_shape)
-        return Digit(pixels, services.trained.standardize(pixels[None]), None, "drawn digit")
+        return Digit(pixels, services.trained.standardize(pixels[None]), None, DRAWN_DESCRIPTION)
     if kind != "dataset":
         raise InvalidValue("no digit selected")
     split = check_split(choice.get("split"))  # type: ignore[union-attr]

@@ -79,6 +79,10 @@ COMPARE_PICKER = (
     "compare"  # the digit picker for one more digit: `DigitPickerIds.*(COMPARE_PICKER)`
 )
 COMPARE_PICKER_ADD = "compare-picker-add"
+COMPARE_PICKER_SIDE = "compare-picker-side"  # which side a drawn digit joins
+COMPARE_DRAWN_A = "compare-drawn-a"  # stores: the drawn digits' codes of each side
+COMPARE_DRAWN_B = "compare-drawn-b"
+COMPARE_DRAWN_REMOVE = "compare-drawn-remove"  # pattern: {"type", "side", "pos"}
 
 # Attribution page (issue #11); the digit picker's parts: `DigitPickerIds.*(ATTR_PICKER)`
 ATTR_PICKER = "attribution"

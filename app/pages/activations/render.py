@@ -10,7 +10,7 @@ from dash import html
 
 from app import figures, ids
 from app.components.links import attribution_href
-from app.digits import Digit
+from app.digits import DRAWN_DESCRIPTION, Digit
 from app.pages.activations.view import ExplorerView
 from app.services import get_services
 from cnn_core import imaging
@@ -67,7 +67,8 @@ def grid_info(layer: str, values: np.ndarray, per_row: int) -> list:
 def source_info(digit: Digit) -> list:
     info: list = [html.Strong(digit.description)]
     if digit.label is None:
-        hint = " (pick a dataset digit to leave the upload)"
+        left = "drawing" if digit.description == DRAWN_DESCRIPTION else "upload"
+        hint = f" (pick a dataset digit to leave the {left})"
         info.append(html.Span(hint, className="text-muted"))
     return info
 

@@ -7,9 +7,12 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, no_update
 
-from app import ids
+from app import digits, ids
 from app.comparison import (
+    DRAWN_SEPARATOR,
+    add_drawing,
     add_to_side,
+    check_drawn,
     compute_comparison,
     num_classes,
     statistics_cache,
@@ -17,7 +20,7 @@ from app.comparison import (
 from app.components.digit_picker import DigitPickerIds
 from app.components.registry import CallbackSet
 from app.components.validate import text
-from app.pages.compare import render
+from app.pages.compare import drawn, render
 from app.pages.compare.view import CompareView
 from app.services import check_layer
 from app.urlsync import sync_code
@@ -41,6 +44,8 @@ CONTROLS = dict(
     threshold=ids.COMPARE_THRESHOLD,
 )
 SHOWN = ("panel_a", "panel_b", "legend", "shown", "query")
+#: The drawn digits of each side (lists of codes), by the names `compute_comparison` takes.
+DRAWN = dict(drawn_a=ids.COMPARE_DRAWN_A, drawn_b=ids.COMPARE_DRAWN_B)
 
 
 def _message(text_: str | None) -> dict[str, Any]:
@@ -59,6 +64,7 @@ def _message(text_: str | None) -> dict[str, Any]:
     ),
     inputs=dict(
         **{name: Input(id_, "value") for name, id_ in CONTROLS.items()},
+        **{name: Input(id_, "data") for name, id_ in DRAWN.items()},
         cmap=Input(ids.COMPARE_CMAP, "value"),
     ),
 )
@@ -67,12 +73,16 @@ def update_comparison(cmap, **controls) -> dict[str, Any]:
     try:
         cmap = imaging.check_colormap(cmap)
         comp = compute_comparison(**controls)
-        panels = [render.side_panel(comp, s, controls[f"kind_{s}"], cmap) for s in ("a", "b")]
+        panels = [
+            render.side_panel(comp, s, controls[f"kind_{s}"], cmap) + drawn.rows(comp, s, cmap)
+            for s in ("a", "b")
+        ]
     except ERRORS as err:
         return {**dict.fromkeys(SHOWN, no_update), **_message(str(err))}
     view = CompareView(
         comp.a, comp.b, controls["n"], controls["kind_a"], controls["kind_b"], comp.layer,
         comp.threshold, cmap, text(controls["typed_a"]).strip(), text(controls["typed_b"]).strip(),
+        DRAWN_SEPARATOR.join(comp.drawn_a), DRAWN_SEPARATOR.join(comp.drawn_b),
     )  # fmt: skip
     shown = {"a": comp.indices_a, "b": comp.indices_b}
     return dict(
@@ -181,20 +191,62 @@ def add_digit(clicks, a, b, typed_a, typed_b, shown) -> dict[str, Any]:
 
 
 @CALLBACKS.callback(
-    output=ADDED_TOO,
+    output=dict(
+        **ADDED_TOO,
+        drawn_a=Output(ids.COMPARE_DRAWN_A, "data"),
+        drawn_b=Output(ids.COMPARE_DRAWN_B, "data"),
+    ),
     inputs=dict(
         clicks=Input(ids.COMPARE_PICKER_ADD, "n_clicks"),
         choice=State(DigitPickerIds.choice(ids.COMPARE_PICKER), "data"),
+        side=State(ids.COMPARE_PICKER_SIDE, "value"),
+        **{name: State(id_, "data") for name, id_ in DRAWN.items()},
         **SIDES,
     ),
     prevent_initial_call=True,
 )
-def add_picked_digit(clicks, choice, a, b, typed_a, typed_b, shown) -> dict[str, Any]:
-    """Add the digit picker's test digit to its class's side (as typed indices)."""
+def add_picked_digit(
+    clicks, choice, side, drawn_a, drawn_b, a, b, typed_a, typed_b, shown
+) -> dict[str, Any]:
+    """Add the digit picker's digit: a test digit to its class's side (as typed indices), a
+    drawn digit to the chosen side (its code in that side's drawn digits)."""
+    unchanged = dict.fromkeys((*ADDED, *DRAWN), no_update)
     if not clicks:
-        return dict.fromkeys(ADDED, no_update)
+        return unchanged
+    if isinstance(choice, dict) and choice.get("kind") == digits.DRAWN:
+        try:
+            side, codes = add_drawing(choice.get("code"), side, drawn_a, drawn_b)
+        except CompareError as err:
+            return {**unchanged, **_message(str(err))}
+        return {**unchanged, f"drawn_{side}": codes, **_message(None)}
     index = choice.get("index") if isinstance(choice, dict) else None
-    return added(index, a, b, typed_a, typed_b, shown)
+    return {**unchanged, **added(index, a, b, typed_a, typed_b, shown)}
+
+
+@CALLBACKS.callback(
+    output={name: Output(id_, "data", allow_duplicate=True) for name, id_ in DRAWN.items()},
+    inputs=dict(
+        clicks=Input({"type": ids.COMPARE_DRAWN_REMOVE, "side": ALL, "pos": ALL}, "n_clicks"),
+        **{name: State(id_, "data") for name, id_ in DRAWN.items()},
+    ),
+    prevent_initial_call=True,
+)
+def remove_drawn(clicks, drawn_a, drawn_b) -> dict[str, Any]:
+    """Take a drawn digit out of its side (its "remove" button)."""
+    unchanged = dict.fromkeys(DRAWN, no_update)
+    trigger = ctx.triggered_id
+    if not isinstance(trigger, dict) or not isinstance(clicks, list) or not any(clicks):
+        return unchanged  # the panels were re-rendered (or the request forged)
+    side, pos = trigger.get("side"), trigger.get("pos")
+    if side not in ("a", "b") or isinstance(pos, bool) or not isinstance(pos, int):
+        return unchanged
+    try:
+        codes = check_drawn(drawn_a if side == "a" else drawn_b)
+    except CompareError:
+        return unchanged
+    if not 0 <= pos < len(codes):
+        return unchanged
+    return {**unchanged, f"drawn_{side}": codes[:pos] + codes[pos + 1 :]}
 
 
 @CALLBACKS.callback(
@@ -229,6 +281,7 @@ def compare_pair(clicks) -> dict[str, Any]:
     inputs=dict(
         clicks=Input(ids.COMPARE_DOWNLOAD_BUTTON, "n_clicks"),
         **{name: State(id_, "value") for name, id_ in CONTROLS.items()},
+        **{name: State(id_, "data") for name, id_ in DRAWN.items()},
         cmap=State(ids.COMPARE_CMAP, "value"),
     ),
     prevent_initial_call=True,

@@ -7,10 +7,10 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import figures, ids
-from app.comparison import MAX_EXAMPLES
+from app.comparison import DRAWN_SEPARATOR, MAX_EXAMPLES
 from app.components.alerts import url_problems_alert
 from app.components.digit_picker import DigitPicker
-from app.pages.compare import callbacks, render
+from app.pages.compare import callbacks, drawn, render
 from app.pages.compare.view import CompareView
 from app.services import get_services
 from cnn_core import imaging
@@ -200,6 +200,8 @@ def layout(**query: str) -> html.Div:
             dcc.Store(id=ids.COMPARE_QUERY),
             dcc.Store(id=ids.COMPARE_URL_SINK),
             dcc.Store(id=ids.COMPARE_SHOWN),
+            dcc.Store(id=ids.COMPARE_DRAWN_A, data=_codes(view.da)),
+            dcc.Store(id=ids.COMPARE_DRAWN_B, data=_codes(view.db)),
             dcc.Loading(
                 dbc.Row(
                     [
@@ -253,8 +255,14 @@ def layout(**query: str) -> html.Div:
     )
 
 
+def _codes(joined: str) -> list[str]:
+    """A side's drawn digits (the view's checked `da` / `db`) as the store's list of codes."""
+    return joined.split(DRAWN_SEPARATOR) if joined else []
+
+
 def _extra_digit(view: CompareView) -> html.Div:
-    """A digit picker on the test split: its digit joins its class's side (typed indices)."""
+    """A digit picker on the test split or its canvas: a test digit joins its class's side
+    (typed indices), a drawing the chosen side (its drawn digits)."""
     add = dbc.Button(
         "add this digit to the comparison",
         id=ids.COMPARE_PICKER_ADD,
@@ -266,7 +274,8 @@ def _extra_digit(view: CompareView) -> html.Div:
     picker = DigitPicker(
         ids.COMPARE_PICKER,
         splits=("test",),
-        sources=("dataset", "random", "misclassified"),
-        title="One more digit (test split)",
+        sources=("dataset", "random", "misclassified", "draw"),
+        title="One more digit (test split or drawn)",
+        explain_link=False,
     )
-    return html.Div([picker, add], className="mb-3")
+    return html.Div([picker, drawn.side_choice(), add], className="mb-3")

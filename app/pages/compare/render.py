@@ -291,25 +291,28 @@ def _tile(index, p, predicted, true_class, addable, layer, cmap) -> html.Div:
 
 
 def comparison_picture(comp: Comparison, cmap: str) -> bytes:
-    """The comparison as one PNG: digits with probabilities, grids, red and yellow circles."""
-    images = get_services().data.images(SPLIT)
+    """The comparison as one PNG: digits (drawn ones too) with probabilities, grids, red and
+    yellow circles."""
+    (images_a, acts_a, proba_a, names_a), (images_b, acts_b, proba_b, names_b) = (
+        comp.every_digit(side) for side in ("a", "b")
+    )
 
-    def captions(indices, probas):
+    def captions(names, probas):
         return [
-            f"#{i}: {probability_caption(p, comp.a, comp.b)}"
-            for i, p in zip(indices, probas, strict=True)
+            f"{name}: {probability_caption(p, comp.a, comp.b)}"
+            for name, p in zip(names, probas, strict=True)
         ]
 
     return comparison_png(
-        images[comp.indices_a],
-        images[comp.indices_b],
-        comp.acts_a,
-        comp.acts_b,
+        images_a,
+        images_b,
+        acts_a,
+        acts_b,
         red_a=comp.red_a,
         red_b=comp.red_b,
         both=comp.yellow,
-        captions_a=captions(comp.indices_a, comp.proba_a),
-        captions_b=captions(comp.indices_b, comp.proba_b),
+        captions_a=captions(names_a, proba_a),
+        captions_b=captions(names_b, proba_b),
         title=f'{comp.layer}: "{class_name(comp.a)}" (left) vs "{class_name(comp.b)}" (right), '
         f"threshold {comp.threshold:g} of the layer's maximum (cutoff {comp.cutoff:.3g})\n"
         "red circles: active in every digit of this side and in none of the other side; "

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from app.comparison import num_classes
+from app.comparison import DRAWN_SEPARATOR, check_drawn, num_classes
 from app.components.urlview import UrlView
 from app.components.validate import InvalidValue, choice, number, whole_number
 from app.services import check_layer, get_services
 from cnn_core import imaging
-from cnn_core.compare import DEFAULT_THRESHOLD, EXAMPLE_KINDS, check_class
+from cnn_core.compare import DEFAULT_THRESHOLD, EXAMPLE_KINDS, CompareError, check_class
 
 
 def _threshold(raw: object) -> float:
@@ -18,6 +18,16 @@ def _threshold(raw: object) -> float:
         return number(raw, "threshold", 0.0, 1.0)
     except InvalidValue:
         raise InvalidValue(f"{raw!r} is not between 0 and 1") from None
+
+
+def _drawn(raw: object) -> str:
+    """A side's drawn digits in the URL: codes joined by `DRAWN_SEPARATOR` (checked)."""
+    if not isinstance(raw, str):
+        raise InvalidValue("expected drawn-digit codes")
+    try:
+        return DRAWN_SEPARATOR.join(check_drawn(raw))
+    except CompareError as err:
+        raise InvalidValue(str(err)) from None
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,8 @@ class CompareView(UrlView):
     cmap: str = "jet"
     ia: str = ""  # typed test indices of class a ("12, 40, 77"), checked when compared
     ib: str = ""
+    da: str = ""  # drawn digits of side a: codes (`cnn_core.drawing`) joined by "."
+    db: str = ""
 
     PARSERS: ClassVar[dict[str, Any]] = {
         "a": lambda raw, _view: check_class(raw, num_classes()),
@@ -44,6 +56,8 @@ class CompareView(UrlView):
         "layer": lambda raw, _view: check_layer(raw),
         "threshold": lambda raw, _view: _threshold(raw),
         "cmap": lambda raw, _view: imaging.check_colormap(raw),
+        "da": lambda raw, _view: _drawn(raw),
+        "db": lambda raw, _view: _drawn(raw),
     }
 
     @classmethod
