@@ -16,6 +16,7 @@ import os
 import random
 import re
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from PIL import Image
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
+from cnn_core import drawing
 from tests.dash_http import (
     callback_body,
     dependencies,
@@ -153,6 +155,8 @@ FORGED_STORES = [
     {"kind": "drawn", "code": "zAAAA"},
     {"kind": "drawn", "code": "z" + "A" * 40_000},
     {"kind": "drawn", "code": ["z"]},
+    ["zAAAA", 5],  # compare's drawn digits of a side: codes, or forged
+    [drawing.encode_pixels(np.full((28, 28), 255, np.uint8))] * 4,
     {"png": "data:image/png;base64,!!!!", "seq": 1},
     {"png": ["not", "a", "picture"], "seq": "x"},
     "gallery",
@@ -195,7 +199,7 @@ def sane_for(dep_id: str, prop: str, good: dict) -> st.SearchStrategy | None:
 QUERY_KEYS = ["split", "index", "layer", "cmap", "scaling", "range", "per_row", "a", "b", "n",
               "kind", "kind_b", "ia", "ib", "threshold", "run", "unit", "steps", "x", "target",
               "contrast", "opacity", "background", "baseline", "samples", "noise", "window",
-              "stride", "drawn"]  # fmt: skip
+              "stride", "drawn", "da", "db"]  # fmt: skip
 queries = st.lists(
     st.tuples(
         st.sampled_from(QUERY_KEYS),
