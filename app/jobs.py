@@ -82,6 +82,15 @@ def describe(spec: dict[str, Any]) -> str:
     return JobSpec.from_dict(spec).describe()
 
 
+def _request_id() -> str:
+    """The current web request's id (X-Request-Id), to tie a job to the request that made it."""
+    try:
+        from flask import g, has_request_context
+    except ImportError:  # a worker without Flask
+        return "-"
+    return g.get("request_id", "-") if has_request_context() else "-"
+
+
 def stale_after_s() -> float:
     """Seconds of silence after which a running job is reported dead (`CNN_LENS_JOB_STALE_S`)."""
     return app_settings.load_settings().job_stale_s
@@ -480,6 +489,9 @@ class JobManager:
             }
             self.store.put(job_id, queued)
             self.runner.submit(job_id, spec, key)
+        log.info("job %s %s: %s (request %s)", job_id, job.describe(),
+                 "cached" if cached is not None else f"queued on {self.backend}",
+                 _request_id())  # fmt: skip
         return self.sign(job_id)
 
     def status(self, handle: Any) -> tuple[dict[str, Any], Arrays]:

@@ -161,6 +161,10 @@ def test_two_workers_on_redis_share_job_handles(redis_url, celery_worker):  # no
                 break
             time.sleep(0.2)
         assert "done in" in messages[-1], messages[-3:]
+        # one log line ties the job to the request that started it
+        assert re.search(
+            r"job [0-9a-f]{32} .*: queued on celery \(request [0-9a-f]{16}\)", server.log()
+        )
     finally:
         server.stop()
 
