@@ -20,6 +20,7 @@ from cnn_core.anatomy import (
     ACTIVATION_TYPES,
     COMMUTING_TYPES,
     CONV_TYPES,
+    POOL_TYPES,
     ModelDescription,
     activation_name,
     layer_chain,
@@ -39,14 +40,13 @@ class _Step:
 
 
 def _copy_layer(
-    layer: keras.layers.Layer, input_shape: tuple, *, linear: bool, dtype: str | None
+    layer: keras.layers.Layer, input_shape: tuple, *, linear: bool, dtype: str
 ) -> keras.layers.Layer:
     """A copy of `layer` (same config and weights), with its activation removed if `linear`."""
     config = layer.get_config()
     if linear:
         config["activation"] = "linear"
-    if dtype is not None:
-        config["dtype"] = dtype
+    config["dtype"] = dtype
     config["name"] = f"{layer.name}__copy"
     copy = type(layer).from_config(config)
     copy.build(input_shape)
@@ -75,22 +75,24 @@ class ExposedForward:
         shapes = output_shapes(model, chain)
         for i, layer in enumerate(chain):
             input_shape = tuple(model.inputs[0].shape) if i == 0 else shapes[chain[i - 1].name]
-            fast = isinstance(layer, CONV_TYPES) and low != tf.float32
+            # convolutions and the pooling between them run in the low precision; the
+            # tensors between them stay in it (no casts back and forth)
+            fast = isinstance(layer, (*CONV_TYPES, *POOL_TYPES)) and low != tf.float32
+            dtype = low if fast else tf.float32
             act = None if isinstance(layer, ACTIVATION_TYPES) else activation_name(layer)
             if isinstance(layer, ACTIVATION_TYPES):
                 step = _Step(layer, "activation", None, tf.float32, None)
             elif act not in (None, "linear"):
-                copy = _copy_layer(
-                    layer, input_shape, linear=True, dtype=conv_dtype if fast else None
-                )
-                step = _Step(copy, "fused", layer.activation, low if fast else tf.float32, None)
-            elif fast:
-                copy = _copy_layer(layer, input_shape, linear=False, dtype=conv_dtype)
-                step = _Step(copy, "plain", None, low, None)
-            elif isinstance(layer, COMMUTING_TYPES):
-                step = _Step(layer, "commute", None, tf.float32, None)
+                copy = _copy_layer(layer, input_shape, linear=True, dtype=dtype.name)
+                step = _Step(copy, "fused", layer.activation, dtype, None)
             else:
-                step = _Step(layer, "plain", None, tf.float32, None)
+                runs = (
+                    _copy_layer(layer, input_shape, linear=False, dtype=dtype.name)
+                    if fast
+                    else layer
+                )
+                role = "commute" if isinstance(layer, COMMUTING_TYPES) else "plain"
+                step = _Step(runs, role, None, dtype, None)
             step.closes = closes.get(layer.name)
             self._steps.append(step)
 
@@ -117,22 +119,22 @@ class ExposedForward:
         for step in self._steps:
             if step.role == "fused":
                 z = self._call(step, h)
-                h = tf.cast(step.activation(z), tf.float32)
+                h = step.activation(z)
                 pre_value = lambda z=z: z  # noqa: E731
             elif step.role == "activation":
                 z = h
                 h = step.layer(h, training=False)
                 pre_value = lambda z=z: z  # noqa: E731
             elif step.role == "commute":
-                h = step.layer(h, training=False)
+                h = self._call(step, h)
                 if pre_value is not None:
-                    pre_value = lambda f=pre_value, layer=step.layer: layer(f(), training=False)  # noqa: E731
+                    pre_value = lambda f=pre_value, s=step: self._call(s, f())  # noqa: E731
             else:
                 h = self._call(step, h)
                 pre_value = None
             if step.closes is not None:
                 info = self.description.layer(step.closes)
-                outputs[info.name] = h
+                outputs[info.name] = h  # float32, or the low precision inside conv blocks
                 pres[info.name] = pre_value if info.has_pre else None
                 if info.is_logits:
                     logits = h if info.activation == "linear" else pre_value()  # type: ignore[misc]
@@ -141,6 +143,7 @@ class ExposedForward:
 
     @staticmethod
     def _call(step: _Step, h: tf.Tensor) -> tf.Tensor:
+        # a float32 layer casts a low-precision input itself (Keras autocast)
         if step.dtype == tf.float32:
             return step.layer(h, training=False)
-        return tf.cast(step.layer(tf.cast(h, step.dtype), training=False), tf.float32)
+        return step.layer(tf.cast(h, step.dtype), training=False)

@@ -770,11 +770,11 @@ def engine_for(trained: TrainedModel) -> OipEngine:
 
 
 def _spatial_mean(t: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(t, axis=[1, 2])
+    return tf.cast(tf.reduce_mean(t, axis=[1, 2]), tf.float32)
 
 
 def _identity(t: tf.Tensor) -> tf.Tensor:
-    return t
+    return tf.cast(t, tf.float32)
 
 
 def _objective_for_key(key: tuple[str, str], unit: int) -> Objective:
