@@ -185,13 +185,16 @@ def unit_means_figure(
 
 @dataclass(frozen=True)
 class GridMarker:
-    """An open circle drawn on top of one position of one cell of an activation grid.
+    """An open shape drawn on top of one position of one cell of an activation grid, with a
+    dark outline so that it stands out on every colormap.
 
     Attributes:
         cell: map (or node) index.
         row, col: position inside the map (0, 0 for node layers).
         color: any CSS colour, e.g. "red".
         label: shown on hover.
+        symbol: a Plotly open symbol ("circle-open", "diamond-open"): two kinds of marker are
+            told apart by shape, not by colour alone.
     """
 
     cell: int
@@ -199,6 +202,7 @@ class GridMarker:
     col: int
     color: str
     label: str = ""
+    symbol: str = "circle-open"
 
 
 def plotly_colorscale(colormap: str, stops: int = 33) -> list[list]:
@@ -360,7 +364,7 @@ def activation_grid_figure(
         for rows, cols, y0 in blocks
     ]
     if markers:
-        traces.append(_marker_trace(markers, layout))
+        traces.extend(_marker_traces(markers, layout))
     if height is None:
         aspect = layout.height / layout.width
         height = int(min(1100, max(160, 560 * aspect + 30)))
@@ -401,7 +405,12 @@ def activation_grid_figure(
     )
 
 
-def _marker_trace(markers: Sequence[GridMarker], layout: imaging.GridLayout) -> dict:
+#: The outline drawn under every marker: dark on bright cells, the marker's colour on dark ones.
+MARKER_OUTLINE = "#000000"
+
+
+def _marker_traces(markers: Sequence[GridMarker], layout: imaging.GridLayout) -> list[dict]:
+    """Two traces: a wide dark outline (no hover), then the markers in their colours."""
     xs, ys = [], []
     for m in markers:
         if not (0 <= m.row < layout.cell_h and 0 <= m.col < layout.cell_w):
@@ -413,13 +422,23 @@ def _marker_trace(markers: Sequence[GridMarker], layout: imaging.GridLayout) -> 
         ys.append(top + m.row)
     # about one cell wide on a ~720 px wide grid, readable on both 26x26 and 1x1 cells
     size = float(np.clip(720 / layout.width * 1.1, 9, 36))
-    return dict(
+    symbols = [m.symbol for m in markers]
+    outline = dict(
+        type="scatter",
+        x=xs,
+        y=ys,
+        mode="markers",
+        marker=dict(symbol=symbols, size=size, color=MARKER_OUTLINE, line=dict(width=5.5)),
+        hoverinfo="skip",
+        showlegend=False,
+    )
+    shapes = dict(
         type="scatter",
         x=xs,
         y=ys,
         mode="markers",
         marker=dict(
-            symbol="circle-open",
+            symbol=symbols,
             size=size,
             color=[m.color for m in markers],
             line=dict(width=2.5),
@@ -428,6 +447,7 @@ def _marker_trace(markers: Sequence[GridMarker], layout: imaging.GridLayout) -> 
         hovertemplate="%{text}<extra></extra>",
         showlegend=False,
     )
+    return [outline, shapes]
 
 
 def map_detail_figure(

@@ -3,6 +3,7 @@
 # shell
 URL = "url"
 NAVBAR = "navbar"
+COLORMAP_CHOICE = "colormap-choice"  # the user's colormap, kept in local storage
 
 # Model page
 MODEL_LAYER_TABLE = "model-layer-table"
@@ -29,6 +30,7 @@ OIP_SEED = "oip-seed"
 OIP_N_SEEDS = "oip-n-seeds"
 OIP_PACE = "oip-pace"
 OIP_CMAP = "oip-cmap"
+OIP_GALLERY_MAP = "oip-gallery-map"  # a gallery map opened by its number (no mouse)
 OIP_START = "oip-start"
 OIP_CANCEL = "oip-cancel"
 OIP_GALLERY_LAYER = "oip-gallery-layer"
@@ -79,6 +81,8 @@ COMPARE_PICKER = (
     "compare"  # the digit picker for one more digit: `DigitPickerIds.*(COMPARE_PICKER)`
 )
 COMPARE_PICKER_ADD = "compare-picker-add"
+COMPARE_CELL_TRUE = "compare-cell-true"  # the confusion cell, chosen without a mouse
+COMPARE_CELL_PREDICTED = "compare-cell-predicted"
 COMPARE_PICKER_SIDE = "compare-picker-side"  # which side a drawn digit joins
 COMPARE_DRAWN_A = "compare-drawn-a"  # stores: the drawn digits' codes of each side
 COMPARE_DRAWN_B = "compare-drawn-b"
@@ -125,6 +129,8 @@ ACT_DIGIT = "act-digit"
 ACT_DIGIT_INFO = "act-digit-info"
 ACT_PROBA = "act-proba"
 ACT_GRID = "act-grid"
+ACT_CELL_INPUT = "act-cell-input"  # the map (node) to enlarge, typed: the grid without a mouse
+ACT_CELL_MESSAGE = "act-cell-message"
 ACT_GRID_INFO = "act-grid-info"
 ACT_CELL_COUNT = "act-cell-count"
 ACT_SELECTED = "act-selected"

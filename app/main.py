@@ -22,6 +22,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app import ids, jobs
+from app.components import colormap
 from app.services import Services, get_services, set_services
 from app.settings import (
     ENV_DEBUG,
@@ -124,6 +125,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         [
             navbar(),
             html.Main(dbc.Container(dash.page_container, fluid=True, className="py-3"), id="main"),
+            colormap.store(),
         ]
     )
     _install_health_routes(app.server, manager)

@@ -508,6 +508,24 @@ def marker_centers(mask: np.ndarray, layout: imaging.GridLayout, cell_px: int, g
     return np.stack([x, y], axis=1).astype(np.float64)
 
 
+#: The outline under every marker: it stands out on the bright cells of every colormap, the
+#: marker's own colour on the dark ones.
+OUTLINE_RGB = (0, 0, 0)
+
+
+def _marker(draw, cx: float, cy: float, radius: float, shape: str, color) -> None:
+    """An open circle or diamond (shape tells red from yellow without colour) on a dark outline."""
+    if shape == "circle":
+        box = (cx - radius, cy - radius, cx + radius, cy + radius)
+        draw.ellipse(box, outline=OUTLINE_RGB, width=4)
+        draw.ellipse(box, outline=color, width=2)
+        return
+    r = radius * 1.2  # a diamond looks smaller than a circle of the same radius
+    points = [(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy), (cx, cy - r)]
+    draw.line(points, fill=OUTLINE_RGB, width=4, joint="curve")
+    draw.line(points, fill=color, width=2, joint="curve")
+
+
 def comparison_png(
     digits_a: np.ndarray,
     digits_b: np.ndarray,
@@ -526,7 +544,7 @@ def comparison_png(
     """The comparison as one PNG: A's digits and grids on the left, B's on the right.
 
     Each digit is drawn beside its activation grid (`imaging.grid_image`, seed scaling) with
-    red circles on the points only its class shares and yellow circles on the points both
+    red circles on the points only its class shares and yellow diamonds on the points both
     classes share, as the seed marks them by hand.
 
     Args:
@@ -568,12 +586,9 @@ def comparison_png(
             tile.paste(picture.convert("RGB"), (0, line_h))
             tile.paste(Image.fromarray(grid, mode="RGB"), (digit_px + pad, line_h))
             radius = max(3.0, cell_px * 0.42)
-            for mask, color in ((red, RED_RGB), (both, YELLOW_RGB)):
+            for mask, color, shape in ((red, RED_RGB, "circle"), (both, YELLOW_RGB, "diamond")):
                 for x, y in marker_centers(mask, layout, cell_px, gap):
-                    cx, cy = x + digit_px + pad, y + line_h
-                    box = (cx - radius, cy - radius, cx + radius, cy + radius)
-                    draw.ellipse(box, outline=(255, 255, 255), width=4)  # halo: visible on red
-                    draw.ellipse(box, outline=color, width=2)
+                    _marker(draw, x + digit_px + pad, y + line_h, radius, shape, color)
             tiles.append(tile)
         return tiles
 

@@ -23,6 +23,9 @@ from PIL import Image
 
 #: Colormap names, in the order the dashboard offers them (the seed's four plus gray).
 COLORMAPS: tuple[str, ...] = ("jet", "viridis", "inferno", "magma", "gray")
+#: The dashboard's colormap when the address names none: viridis reads the same to colour-blind
+#: eyes and in grey; jet (the seed's) stays one click away and in every `cmap=jet` link.
+DEFAULT_COLORMAP = "viridis"
 #: Value scalings: "seed" = per map standardize, x64 + 128, clip to 0-255; "raw" = as computed.
 SCALINGS: tuple[str, ...] = ("seed", "raw")
 #: Colour ranges: one shared range for the whole layer, or one range per map.

@@ -123,19 +123,15 @@ def dom_id(component_id: dict[str, Any]) -> str:
     return json.dumps(component_id, sort_keys=True, separators=(",", ":"))
 
 
-def _labelled(label: str, control: Any, hidden: bool = False) -> dbc.Col:
+def _labelled(label: str, control: Any, hidden: bool = False, target: Any = None) -> dbc.Col:
+    """`label` above `control`, tied to the element with id `target` (a dict id) if given."""
+    tie = {"html_for": dom_id(target)} if target is not None else {}
     return dbc.Col(
-        [dbc.Label(label, className="small text-muted mb-0"), control],
+        [dbc.Label(label, className="small text-muted mb-0", **tie), control],
         width="auto",
         className="mb-2",
         style={"display": "none"} if hidden else None,
     )
-
-
-def _class_select_style(class_names: Sequence[str]) -> dict[str, str]:
-    """Wide enough for the longest class name ("blue triangle"), 5em at least (digits)."""
-    longest = max((len(name) for name in class_names), default=1)
-    return {"minWidth": "5em", "width": f"calc({longest}ch + 3em)", "flex": "none"}
 
 
 class DigitPicker(html.Div):
@@ -206,7 +202,7 @@ class DigitPicker(html.Div):
                     id=ids.klass(aio_id),
                     options=[{"label": n, "value": str(k)} for k, n in enumerate(desc.class_names)],
                     value=str(default_pair(desc.num_classes)[0]),
-                    style=_class_select_style(desc.class_names),
+                    style={"maxWidth": "5em"},
                 ),
                 dbc.Button("random", id=ids.random(aio_id), n_clicks=0),
             ],
@@ -250,13 +246,18 @@ class DigitPicker(html.Div):
             dbc.Row(
                 [
                     _labelled("split", split_switch, hidden=len(splits) < 2),
-                    _labelled("index", index_box, hidden="dataset" not in sources),
+                    _labelled("index", index_box, "dataset" not in sources, ids.index(aio_id)),
                 ],
                 className="g-2",
             ),
             dbc.Row(
                 [
-                    _labelled("random digit of class", random_box, "random" not in sources),
+                    _labelled(
+                        "random digit of class",
+                        random_box,
+                        "random" not in sources,
+                        ids.klass(aio_id),
+                    ),
                     _labelled("errors", misclassified, "misclassified" not in sources),
                 ],
                 className="g-2",
@@ -328,8 +329,13 @@ def _draw_pad(
     low, high, default = PEN_WIDTHS
     tools = html.Div(
         [
-            html.Label("pen width", className="small text-muted mb-0 me-1"),
+            html.Label(
+                "pen width",
+                htmlFor=dom_id(ids.part("pen-width", aio_id)),
+                className="small text-muted mb-0 me-1",
+            ),
             dcc.Input(
+                id=ids.part("pen-width", aio_id),
                 type="range",
                 min=low,
                 max=high,
@@ -346,7 +352,12 @@ def _draw_pad(
     seen = html.Div(
         [
             html.Div("what the model sees", className="small text-muted"),
-            html.Img(id=ids.seen(aio_id), src=seen_src, className="draw-seen"),
+            html.Img(
+                id=ids.seen(aio_id),
+                src=seen_src,
+                alt="the drawn digit as the model sees it",
+                className="draw-seen",
+            ),
             html.Div(  # the callback shows the link; a page without it hides the wrapper
                 html.A(
                     "explain this drawing →",

@@ -23,7 +23,7 @@ def _shape(shape: tuple[int, ...]) -> str:
     return " x ".join(str(d) for d in shape)
 
 
-def _layer_table(services: Services) -> dbc.Table:
+def _layer_table(services: Services) -> html.Div:
     desc = services.desc
     rows = [
         html.Tr(
@@ -53,14 +53,22 @@ def _layer_table(services: Services) -> dbc.Table:
             ]
         )
     )
-    return dbc.Table(
+    table = dbc.Table(
         [head, html.Tbody([*rows, total])],
         id=ids.MODEL_LAYER_TABLE,
         bordered=False,
         hover=True,
         size="sm",
         striped=True,
-        responsive=True,
+    )
+    # A wide table scrolls inside its box on a phone; the box takes focus so that the keyboard
+    # can scroll it too (axe: scrollable-region-focusable).
+    return html.Div(
+        table,
+        className="table-responsive",
+        tabIndex=0,
+        role="region",
+        **{"aria-label": "the model's layers"},
     )
 
 

@@ -77,7 +77,8 @@ def _text(component) -> str:
 
 def test_url_without_parameters_gives_the_defaults(page):
     view, problems = page.parse_view({})
-    assert view == page.View("test", 0, "Conv2D_1", "jet", "seed", "layer", 8)
+    # viridis by default (colour-blind safe); jet only when chosen or named in the URL
+    assert view == page.View("test", 0, "Conv2D_1", "viridis", "seed", "layer", 8)
     assert problems == []
 
 
@@ -402,17 +403,27 @@ def test_the_clicked_map_is_framed_in_the_grid(page):
     assert not [s for s in other_layer.layout.shapes if s.type == "rect"]
 
 
-def test_grid_markers_are_open_circles_on_their_cell_positions(services):
-    from app.figures import GridMarker, activation_grid_figure
+def test_grid_markers_are_open_shapes_on_a_dark_outline_at_their_cell_positions(services):
+    from app.figures import MARKER_OUTLINE, GridMarker, activation_grid_figure
 
     values = services.acts.activations(services.x_std["test"][:1])["Conv2D_2"][0]
-    markers = [GridMarker(9, 2, 3, "red", "common"), GridMarker(0, 0, 0, "yellow")]
+    markers = [
+        GridMarker(9, 2, 3, "red", "common"),
+        GridMarker(0, 0, 0, "yellow", symbol="diamond-open"),
+    ]
     fig = activation_grid_figure(values, markers=markers)
-    scatter = next(t for t in fig.data if t.type == "scatter")
+    outline, scatter = [t for t in fig.data if t.type == "scatter"]
     # map 9 sits in grid row 1, column 1 of 11 x 11 maps
     assert list(scatter.x) == [11 + 3, 0] and list(scatter.y) == [11 + 2, 0]
     assert list(scatter.marker.color) == ["red", "yellow"]
-    assert scatter.marker.symbol == "circle-open"
+    assert list(scatter.marker.symbol) == ["circle-open", "diamond-open"]
+    # the same shapes, wider and dark, drawn first: they stand out on bright cells
+    assert list(outline.x) == list(scatter.x) and list(outline.marker.symbol) == [
+        "circle-open",
+        "diamond-open",
+    ]
+    assert outline.marker.color == MARKER_OUTLINE
+    assert outline.marker.line.width > scatter.marker.line.width
     with pytest.raises(imaging.GridLayoutError):
         activation_grid_figure(values, markers=[GridMarker(64, 0, 0, "red")])
     with pytest.raises(imaging.GridLayoutError):

@@ -159,7 +159,7 @@ def test_bad_url_values_are_named_in_the_alert_and_defaults_used(app, client):
         assert named in page, named
     assert control_value(page, ids.ATTR_STEPS) == 32
     assert control_value(page, ids.ATTR_LAYER) == "Conv2D_3"
-    assert control_value(page, ids.ATTR_CMAP) == "jet"
+    assert control_value(page, ids.ATTR_CMAP) == "viridis"  # the default
 
 
 def test_a_url_preselects_every_control(app, client):

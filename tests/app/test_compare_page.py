@@ -76,9 +76,10 @@ def _figures(tree) -> list[dict]:
 
 
 def _markers(figure: dict) -> dict[str, int]:
+    """Markers per colour (the dark outline drawn under them, without hover, left out)."""
     counts: dict[str, int] = {}
     for trace in figure["data"]:
-        if trace.get("type") == "scatter":
+        if trace.get("type") == "scatter" and trace.get("hoverinfo") != "skip":
             for color in trace["marker"]["color"]:
                 counts[color] = counts.get(color, 0) + 1
     return counts

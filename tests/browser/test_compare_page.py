@@ -32,7 +32,7 @@ def _expected(services, layer: str, threshold: float, kind_a: str = "clear"):
 
 
 def _marker_colors(driver, side: str) -> list[dict[str, int]]:
-    """Per grid of one side: how many open circles of each stroke colour the SVG holds."""
+    """Per grid of one side: how many open markers of each stroke colour the SVG holds."""
     return driver.execute_script(
         """
         const out = [];
@@ -40,6 +40,7 @@ def _marker_colors(driver, side: str) -> list[dict[str, int]]:
             const counts = {};
             for (const p of graph.querySelectorAll('.scatterlayer path.point')) {
                 const c = p.style.stroke;
+                if (c === 'rgb(0, 0, 0)') continue;  // the dark outline under every marker
                 counts[c] = (counts[c] || 0) + 1;
             }
             out.push(counts);

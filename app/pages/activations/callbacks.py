@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from dash import Input, Output, State, dcc, no_update
+from dash import Input, Output, State, ctx, dcc, no_update
 
 from app import digits, ids
+from app.components import colormap
 from app.components.alerts import message
 from app.components.digit_picker import DigitPickerIds
 from app.components.registry import CallbackSet
@@ -21,6 +22,7 @@ from cnn_core.preprocess import UploadError
 
 PATH = "/activations"
 CALLBACKS = CallbackSet()
+colormap.remember(CALLBACKS, ids.ACT_CMAP, "activations")
 ERRORS = (*VIEW_ERRORS, UploadError)
 CHOICE = DigitPickerIds.choice(ids.ACT_PICKER)
 
@@ -80,21 +82,39 @@ def per_row_only_for_maps(layer):
 
 
 @CALLBACKS.callback(
-    Output(ids.ACT_SELECTED, "data"),
-    Input(ids.ACT_GRID, "clickData"),
-    State(ids.ACT_LAYER, "value"),
-    State(ids.ACT_PER_ROW, "value"),
+    output=dict(
+        selected=Output(ids.ACT_SELECTED, "data"),
+        typed=Output(ids.ACT_CELL_INPUT, "value"),
+        message=Output(ids.ACT_CELL_MESSAGE, "children"),
+    ),
+    inputs=dict(
+        click=Input(ids.ACT_GRID, "clickData"),
+        typed=Input(ids.ACT_CELL_INPUT, "value"),
+        layer=State(ids.ACT_LAYER, "value"),
+        per_row=State(ids.ACT_PER_ROW, "value"),
+    ),
     prevent_initial_call=True,
 )
-def select_cell(click, layer, per_row):
-    """Remember which map of which layer was clicked."""
+def select_cell(click, typed, layer, per_row) -> dict[str, Any]:
+    """Remember which map of which layer was clicked, or typed in the field beside the grid
+    (the keyboard's way); the field follows the clicks, a number out of range is named."""
+    unchanged = {"selected": no_update, "typed": no_update, "message": no_update}
     try:
         layer, per_row = check_layer(layer), check_per_row(per_row)
     except ERRORS:
-        return no_update
+        return unchanged
     shape = get_services().acts.output_shapes()[layer]
+    if ctx.triggered_id == ids.ACT_CELL_INPUT:
+        if typed is None or typed == "":
+            return unchanged
+        cell, problem = render.typed_cell(typed, layer, shape)
+        if problem:
+            return {**unchanged, "message": problem}
+        return {"selected": {"layer": layer, "cell": cell}, "typed": no_update, "message": None}
     cell = render.clicked_cell(click, np.zeros(shape, np.float32), per_row)
-    return no_update if cell is None else {"layer": layer, "cell": cell}
+    if cell is None:
+        return unchanged
+    return {"selected": {"layer": layer, "cell": cell}, "typed": cell, "message": None}
 
 
 @CALLBACKS.callback(

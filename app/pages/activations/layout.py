@@ -7,6 +7,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import figures, ids
+from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.digit_picker import DRAW_CANVAS, DigitPicker
 from app.pages.activations import callbacks, render
@@ -26,8 +27,11 @@ DigitPicker.register_callbacks()
 
 
 def _labelled(label: str, control) -> dbc.Col:
+    """A control with its visible label, tied to it (`for=` its id) when it is one input."""
+    target = getattr(control, "id", None)
+    tie = {"html_for": target} if isinstance(control, (dbc.Input, dbc.Select)) else {}
     return dbc.Col(
-        [dbc.Label(label, className="small text-muted mb-0"), control],
+        [dbc.Label(label, className="small text-muted mb-0", **tie), control],
         width="auto",
         className="mb-2",
     )
@@ -127,7 +131,32 @@ def _grid_column(view: ExplorerView) -> list:
         "Download grid PNG", id=ids.ACT_DOWNLOAD_BUTTON, size="sm", outline=True, color="secondary"
     )
     grid = dcc.Loading(dcc.Graph(id=ids.ACT_GRID, config=figures.GRAPH_CONFIG), delay_show=300)
+    enlarge = dbc.Row(  # the keyboard's way to enlarge a map: its number
+        [
+            dbc.Col(
+                dbc.Label(
+                    "map (node) to enlarge", html_for=ids.ACT_CELL_INPUT, className="small mb-0"
+                ),
+                width="auto",
+            ),
+            dbc.Col(
+                dbc.Input(
+                    id=ids.ACT_CELL_INPUT,
+                    type="number",
+                    min=0,
+                    step=1,
+                    debounce=True,
+                    size="sm",
+                    style={"maxWidth": "6em"},
+                ),
+                width="auto",
+            ),
+            dbc.Col(html.Div(id=ids.ACT_CELL_MESSAGE, className="small text-danger"), width="auto"),
+        ],
+        className="g-2 align-items-center pt-1",
+    )
     detail = [
+        enlarge,
         html.Div(render.DETAIL_HINT, id=ids.ACT_DETAIL_HINT, className="small text-muted pt-1"),
         dcc.Graph(
             id=ids.ACT_DETAIL,
@@ -152,7 +181,7 @@ def layout(**query: str) -> html.Div:
     view, problems = ExplorerView.from_query(query)
     return html.Div(
         [
-            html.H2("Activation explorer"),
+            html.H1("Activation explorer", className="h2"),
             html.P(
                 "Pick a digit and a layer and see what every map (or node) of that layer makes "
                 "of it. Hover a cell for its map, position and value; click a map to enlarge it.",
@@ -161,6 +190,7 @@ def layout(**query: str) -> html.Div:
             html.Div(url_problems_alert(problems), id=ids.ACT_URL_MESSAGE),
             html.Div(id=ids.ACT_VIEW_MESSAGE),
             dcc.Store(id=ids.ACT_SELECTED),
+            colormap.keeper("activations", "cmap" in query),
             dcc.Store(id=ids.ACT_QUERY),
             dcc.Store(id=ids.ACT_URL_SINK),
             dcc.Download(id=ids.ACT_DOWNLOAD),

@@ -15,7 +15,9 @@ from app.pages.activations.view import ExplorerView
 from app.services import get_services
 from cnn_core import imaging
 
-DETAIL_HINT = "Click a map (or node) in the grid to enlarge it with its values."
+DETAIL_HINT = (
+    "Click a map (or node) in the grid, or type its number above, to enlarge it with its values."
+)
 
 
 def layer_options() -> list[dict[str, str]]:
@@ -162,6 +164,19 @@ def selected_cell(selected: object, layer: str) -> int | None:
         if isinstance(cell, int) and not isinstance(cell, bool) and cell >= 0:
             return cell
     return None
+
+
+def typed_cell(typed: object, layer: str, shape: tuple[int, ...]) -> tuple[int | None, str | None]:
+    """The map (node) number typed beside the grid, or None and why it cannot be shown."""
+    units = int(shape[-1])
+    what = "map" if len(shape) == 3 else "node"
+    try:
+        cell = float(typed)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None, f"{typed!r} is not a {what} number"
+    if not cell.is_integer() or not 0 <= cell < units:
+        return None, f"{layer} has {units} {what}s: type a number from 0 to {units - 1}"
+    return int(cell), None
 
 
 def clicked_cell(click: object, values: np.ndarray, per_row: int) -> int | None:

@@ -44,7 +44,7 @@ class ExplorerView(UrlView):
     split: str = "test"
     index: int = 0
     layer: str = ""
-    cmap: str = "jet"
+    cmap: str = imaging.DEFAULT_COLORMAP
     scaling: str = "seed"
     range: str = "layer"
     per_row: int = 8

@@ -9,6 +9,7 @@ from dash import Input, Output, State, dcc, no_update
 
 from app import digits, ids
 from app.attributions import explain
+from app.components import colormap
 from app.components.alerts import message
 from app.components.digit_picker import DigitPickerIds
 from app.components.registry import CallbackSet
@@ -21,6 +22,7 @@ from cnn_core.preprocess import UploadError
 
 PATH = "/attribution"
 CALLBACKS = CallbackSet()
+colormap.remember(CALLBACKS, ids.ATTR_CMAP, "attribution")
 ERRORS = (*VIEW_ERRORS, AttributionError, UploadError)
 CHOICE = DigitPickerIds.choice(ids.ATTR_PICKER)
 #: The controls that define the view, by the names of `AttributionView`'s fields.

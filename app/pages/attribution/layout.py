@@ -8,6 +8,7 @@ from dash import dcc, html
 
 from app import figures, ids
 from app.attributions import DELETION_EXPLANATION
+from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.digit_picker import DigitPicker
 from app.pages.attribution import callbacks, render
@@ -35,8 +36,11 @@ DigitPicker.register_callbacks()
 
 
 def _labelled(label: str, control, hidden: bool = False) -> dbc.Col:
+    """A control with its visible label, tied to it (`for=` its id) when it is one input."""
+    target = getattr(control, "id", None)
+    tie = {"html_for": target} if isinstance(control, (dbc.Input, dbc.Select)) else {}
     return dbc.Col(
-        [dbc.Label(label, className="small text-muted mb-0"), control],
+        [dbc.Label(label, className="small text-muted mb-0", **tie), control],
         width="auto",
         className="mb-2",
         style={"display": "none"} if hidden else None,
@@ -209,7 +213,7 @@ def layout(**query: str) -> html.Div:
     )
     return html.Div(
         [
-            html.H2("Attribution"),
+            html.H1("Attribution", className="h2"),
             html.P(
                 "Which pixels made the model decide? Five ways of answering, side by side over "
                 "the digit, each checked by deleting the pixels it points at.",
@@ -218,6 +222,7 @@ def layout(**query: str) -> html.Div:
             html.Div(url_problems_alert(problems), id=ids.ATTR_URL_MESSAGE),
             html.Div(id=ids.ATTR_VIEW_MESSAGE),
             dcc.Store(id=ids.ATTR_QUERY),
+            colormap.keeper("attribution", "cmap" in query),
             dcc.Store(id=ids.ATTR_URL_SINK),
             dcc.Download(id=ids.ATTR_DOWNLOAD),
             dbc.Row(

@@ -72,7 +72,7 @@ class AttributionView(UrlView):
     index: int = 0
     target: int | None = None
     contrast: int | None = None
-    cmap: str = "jet"
+    cmap: str = imaging.DEFAULT_COLORMAP
     opacity: float = 0.5
     background: str = "image"
     steps: int = MethodOptions.steps

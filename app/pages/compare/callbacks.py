@@ -17,6 +17,7 @@ from app.comparison import (
     num_classes,
     statistics_cache,
 )
+from app.components import colormap
 from app.components.digit_picker import DigitPickerIds
 from app.components.registry import CallbackSet
 from app.components.validate import text
@@ -30,6 +31,7 @@ from cnn_core.compare import CompareError, check_class, check_pair
 
 PATH = "/compare"
 CALLBACKS = CallbackSet()
+colormap.remember(CALLBACKS, ids.COMPARE_CMAP, "compare")
 ERRORS = (CompareError, UnknownLayerError, imaging.ImagingError)
 #: The controls that define a comparison, by the names `compute_comparison` takes.
 CONTROLS = dict(
@@ -120,31 +122,47 @@ def update_statistics(a, b, layer, cmap) -> dict[str, Any]:
     output=dict(
         cell=Output(ids.COMPARE_CELL, "children"),
         confusion=Output(ids.COMPARE_CONFUSION, "figure"),
+        true_choice=Output(ids.COMPARE_CELL_TRUE, "value"),
+        predicted_choice=Output(ids.COMPARE_CELL_PREDICTED, "value"),
     ),
     inputs=dict(
         click=Input(ids.COMPARE_CONFUSION, "clickData"),
+        true_choice=Input(ids.COMPARE_CELL_TRUE, "value"),
+        predicted_choice=Input(ids.COMPARE_CELL_PREDICTED, "value"),
         a=Input(ids.COMPARE_CLASS_A, "value"),
         b=Input(ids.COMPARE_CLASS_B, "value"),
         layer=Input(ids.COMPARE_LAYER, "value"),
         cmap=Input(ids.COMPARE_CMAP, "value"),
     ),
 )
-def list_cell(click, a, b, layer, cmap) -> dict[str, Any]:
-    """The digits of the clicked confusion-matrix cell (by default: true A, predicted B)."""
+def list_cell(click, a, b, layer, cmap, true_choice=None, predicted_choice=None) -> dict[str, Any]:
+    """The digits of the clicked confusion-matrix cell, or of the cell chosen in the two selects
+    beside it (the keyboard's way); by default true A, predicted B. The selects follow."""
     n = num_classes()
+    trigger = ctx.triggered_id
     try:
-        if isinstance(click, dict) and click.get("points"):
+        clicked = isinstance(click, dict) and click.get("points")
+        if clicked and trigger in (ids.COMPARE_CONFUSION, None):
             point = click["points"][0]
             true_class, predicted = check_class(point["y"], n), check_class(point["x"], n)
-        else:
+        elif trigger in (ids.COMPARE_CLASS_A, ids.COMPARE_CLASS_B) or true_choice is None:
             true_class, predicted = check_class(a, n), check_class(b, n)
+        else:  # the selects: chosen there, or following the last click (a new layer, colormap)
+            true_class = check_class(true_choice, n)
+            predicted = check_class(predicted_choice, n)
         a, b = check_class(a, n), check_class(b, n)
         layer, cmap = check_layer(layer), imaging.check_colormap(cmap)
     except (*ERRORS, KeyError, TypeError, IndexError) as err:
         alert = dbc.Alert(f"cannot list this cell: {err}", color="warning")
-        return {"cell": alert, "confusion": no_update}
+        unchanged = dict.fromkeys(("confusion", "true_choice", "predicted_choice"), no_update)
+        return {"cell": alert, **unchanged}
     listing = render.cell_listing(true_class, predicted, a, b, layer, cmap)
-    return {"cell": listing, "confusion": render.cell_outline(true_class, predicted)}
+    return {
+        "cell": listing,
+        "confusion": render.cell_outline(true_class, predicted),
+        "true_choice": str(true_class),
+        "predicted_choice": str(predicted),
+    }
 
 
 ADDED = dict(

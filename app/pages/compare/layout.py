@@ -8,6 +8,7 @@ from dash import dcc, html
 
 from app import figures, ids
 from app.comparison import DRAWN_SEPARATOR, MAX_EXAMPLES
+from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.digit_picker import DigitPicker
 from app.pages.compare import callbacks, drawn, render
@@ -79,7 +80,7 @@ def _controls(view: CompareView) -> dbc.Card:
             ),
             dbc.Col(
                 [
-                    dbc.Label("A examples"),
+                    dbc.Label("A examples", html_for=ids.COMPARE_INDICES_A),
                     dbc.RadioItems(
                         id=ids.COMPARE_KIND_A, options=kind_options, value=view.kind, inline=True
                     ),
@@ -95,7 +96,7 @@ def _controls(view: CompareView) -> dbc.Card:
             ),
             dbc.Col(
                 [
-                    dbc.Label("B examples"),
+                    dbc.Label("B examples", html_for=ids.COMPARE_INDICES_B),
                     dbc.RadioItems(
                         id=ids.COMPARE_KIND_B, options=kind_options, value=view.kind_b, inline=True
                     ),
@@ -181,7 +182,7 @@ def layout(**query: str) -> html.Div:
     url_problem = html.Div(url_problems_alert(problems), id=ids.COMPARE_URL_MESSAGE)
     return html.Div(
         [
-            html.H2("Compare two classes"),
+            html.H1("Compare two classes", className="h2"),
             html.P(
                 "As in article VI of the seed: the activations of a few digits of two classes "
                 "at one layer, with the points that all digits of one class share and the other "
@@ -198,6 +199,7 @@ def layout(**query: str) -> html.Div:
             dbc.Alert(id=ids.COMPARE_MESSAGE, is_open=False, color="danger"),
             html.P(id=ids.COMPARE_LEGEND, className="small"),
             dcc.Store(id=ids.COMPARE_QUERY),
+            colormap.keeper("compare", "cmap" in query),
             dcc.Store(id=ids.COMPARE_URL_SINK),
             dcc.Store(id=ids.COMPARE_SHOWN),
             dcc.Store(id=ids.COMPARE_DRAWN_A, data=_codes(view.da)),
@@ -242,9 +244,11 @@ def layout(**query: str) -> html.Div:
                     dbc.Col(
                         [
                             html.P(
-                                "Click a cell of the matrix to list its digits.",
+                                "Click a cell of the matrix, or choose its classes here, to "
+                                "list its digits.",
                                 className="small text-muted mb-0",
                             ),
+                            _cell_choice(view),
                             html.Div(id=ids.COMPARE_CELL),
                         ],
                         lg=7,
@@ -252,6 +256,28 @@ def layout(**query: str) -> html.Div:
                 ]
             ),
         ]
+    )
+
+
+def _cell_choice(view: CompareView) -> dbc.Row:
+    """The confusion cell as two selects (true, predicted): the matrix without a mouse."""
+
+    def select(id_: str, label: str, value: int) -> dbc.Col:
+        options = [{"label": o["label"], "value": str(o["value"])} for o in _class_options()]
+        return dbc.Col(
+            [
+                dbc.Label(label, html_for=id_, className="small mb-0"),
+                dbc.Select(id=id_, options=options, value=str(value), size="sm"),
+            ],
+            width="auto",
+        )
+
+    return dbc.Row(
+        [
+            select(ids.COMPARE_CELL_TRUE, "true class", view.a),
+            select(ids.COMPARE_CELL_PREDICTED, "predicted class", view.b),
+        ],
+        className="g-2 mb-2",
     )
 
 

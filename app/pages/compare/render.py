@@ -44,12 +44,17 @@ def test_digit_src(index: int, scale: int = 3) -> str:
 
 
 def markers_for(only: np.ndarray, both: np.ndarray) -> list[figures.GridMarker]:
-    """Red circles for `only`, yellow for `both`; masks `(H, W, C)` or `(units,)` bool."""
+    """Red circles for `only`, yellow diamonds for `both` (shape tells them apart without
+    colour); masks `(H, W, C)` or `(units,)` bool."""
     out = []
-    for mask, color, label in ((only, RED, "only this class"), (both, YELLOW, "both classes")):
+    kinds = (
+        (only, RED, "only this class", "circle-open"),
+        (both, YELLOW, "both classes", "diamond-open"),
+    )
+    for mask, color, label, symbol in kinds:
         m = mask.reshape(1, 1, -1) if mask.ndim == 1 else mask
         for row, col, cell in zip(*np.nonzero(m), strict=True):
-            out.append(figures.GridMarker(int(cell), int(row), int(col), color, label))
+            out.append(figures.GridMarker(int(cell), int(row), int(col), color, label, symbol))
     return out
 
 
@@ -131,11 +136,11 @@ def legend(comp: Comparison) -> list:
     name_a, name_b = class_name(comp.a), class_name(comp.b)
     what = "points" if unit_name(comp.layer) == "map" else "nodes"
     return [
-        html.Span("● ", style={"color": RED}),
-        f'red {what}: active in every "{name_a}" and in no "{name_b}" on the left ({n_red_a}), '
-        f"and the other way round on the right ({n_red_b}); ",
-        html.Span("● ", style={"color": YELLOW, "textShadow": "0 0 1px #555"}),
-        f"yellow: active in every digit of both classes ({n_yellow}). ",
+        html.Span("○ ", style={"color": RED, "textShadow": "0 0 1px #000"}),
+        f'red circles, {what} active in every "{name_a}" and in no "{name_b}" on the left '
+        f"({n_red_a}), and the other way round on the right ({n_red_b}); ",
+        html.Span("◇ ", style={"color": YELLOW, "textShadow": "0 0 1px #000"}),
+        f"yellow diamonds, active in every digit of both classes ({n_yellow}). ",
         "Active = above threshold × the layer's maximum over the compared digits "
         f"(cutoff {comp.cutoff:.3g}).",
     ]
@@ -316,7 +321,7 @@ def comparison_picture(comp: Comparison, cmap: str) -> bytes:
         title=f'{comp.layer}: "{class_name(comp.a)}" (left) vs "{class_name(comp.b)}" (right), '
         f"threshold {comp.threshold:g} of the layer's maximum (cutoff {comp.cutoff:.3g})\n"
         "red circles: active in every digit of this side and in none of the other side; "
-        "yellow circles: active in every digit of both sides",
+        "yellow diamonds: active in every digit of both sides",
         per_row=per_row(comp.layer),
         colormap=cmap,
     )

@@ -41,7 +41,7 @@ class CompareView(UrlView):
     kind_b: str = "clear"
     layer: str = ""
     threshold: float = DEFAULT_THRESHOLD
-    cmap: str = "jet"
+    cmap: str = imaging.DEFAULT_COLORMAP
     ia: str = ""  # typed test indices of class a ("12, 40, 77"), checked when compared
     ib: str = ""
     da: str = ""  # drawn digits of side a: codes (`cnn_core.drawing`) joined by "."

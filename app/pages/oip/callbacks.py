@@ -9,8 +9,10 @@ import time
 from typing import Any
 
 from dash import Input, Output, State, ctx, no_update
+from dash.exceptions import MissingCallbackContextException
 
 from app import ids
+from app.components import colormap
 from app.components.registry import CallbackSet
 from app.jobs import JobNotFoundError, JobSpecError, JobsUnavailableError, get_manager, parse_spec
 from app.jobspec import objective_layers
@@ -22,6 +24,7 @@ from cnn_core import imaging
 
 PATH = "/oip"
 CALLBACKS = CallbackSet()
+colormap.remember(CALLBACKS, ids.OIP_CMAP, "oip")
 POLL_MS = 250
 GALLERY_POLL_MS = 500  # a gallery's frames are large and it runs at full speed
 #: The controls that make a view, by `OipView` field.
@@ -53,7 +56,7 @@ def job_handle(job: Any) -> str | None:
 
 
 def _colormap(cmap: Any) -> str:
-    return cmap if cmap in imaging.COLORMAPS else "jet"
+    return cmap if cmap in imaging.COLORMAPS else imaging.DEFAULT_COLORMAP
 
 
 @CALLBACKS.callback(
@@ -229,7 +232,8 @@ def draw_live(_n, job, cmap) -> dict[str, Any]:
         return out
     if job.get("what") == "gallery":
         return {**out, "gallery": render.live_gallery(images, cmap)}
-    out["frames"] = render.frames(images, cmap, render.seed_titles(state))
+    what = f"OIP of {state['description']}"
+    out["frames"] = render.frames(images, cmap, render.seed_titles(state), what)
     if "curve_steps" in arrays:
         out["curve"] = render.live_curve(state, arrays)
     return out
@@ -272,6 +276,14 @@ def show_result(finished, job, cmap) -> dict[str, Any]:
     return out
 
 
+def _trigger() -> Any:
+    """The id that fired the running callback (None when called outside one, as in tests)."""
+    try:
+        return ctx.triggered_id
+    except MissingCallbackContextException:
+        return None
+
+
 @CALLBACKS.callback(
     output=dict(
         kind=Output(ids.OIP_KIND, "value"),
@@ -280,18 +292,29 @@ def show_result(finished, job, cmap) -> dict[str, Any]:
         n_seeds=Output(ids.OIP_N_SEEDS, "value"),
         autostart=Output(ids.OIP_AUTOSTART, "data"),
     ),
-    inputs=dict(click=Input(ids.OIP_GALLERY_GRAPH, "clickData"), job=State(ids.OIP_JOB, "data")),
+    inputs=dict(
+        click=Input(ids.OIP_GALLERY_GRAPH, "clickData"),
+        typed=Input(ids.OIP_GALLERY_MAP, "value"),
+        job=State(ids.OIP_JOB, "data"),
+    ),
     prevent_initial_call=True,
 )
-def on_gallery_click(click, job) -> dict[str, Any]:
-    """A click on a gallery OIP opens that map as a single run (same parameters, one seed)."""
+def on_gallery_click(click, job, typed=None) -> dict[str, Any]:
+    """A click on a gallery OIP, or its map number typed beside the gallery (the keyboard's
+    way), opens that map as a single run (same parameters, one seed)."""
     nothing = dict.fromkeys(("kind", "layer", "unit", "n_seeds", "autostart"), no_update)
-    if not click or not job_handle(job):
+    by_number = typed is not None and (not click or _trigger() == ids.OIP_GALLERY_MAP)
+    if not (typed is not None if by_number else click) or not job_handle(job):
         return nothing
     try:
         spec = get_manager().status(job_handle(job))[0]["spec"]  # the server's, not the tab's
-        cell = int(next(p["z"] for p in click["points"] if "z" in p))
-        unit = spec["units"][cell]
+        if by_number:
+            unit = int(typed)
+            if unit not in spec["units"]:
+                return nothing
+        else:
+            cell = int(next(p["z"] for p in click["points"] if "z" in p))
+            unit = spec["units"][cell]
     except (JobNotFoundError, KeyError, IndexError, TypeError, ValueError, StopIteration):
         return nothing
     # the controls take the map; a new autostart value starts it (as ?run=1 does on load)

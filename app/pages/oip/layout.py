@@ -10,6 +10,7 @@ import numpy as np
 from dash import dcc, html
 
 from app import figures, ids
+from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.jobs import get_manager
 from app.jobspec import LIMITS, objective_layers
@@ -162,6 +163,19 @@ def _gallery(view: OipView) -> list:
             outline=True,
             className="w-100",
         ),
+        html.Div(  # the keyboard's way to open a gallery map (a click on it does the same)
+            [
+                dbc.Label(
+                    "open a map of the finished gallery (its number)",
+                    html_for=ids.OIP_GALLERY_MAP,
+                    className="small mb-0",
+                ),
+                dbc.Input(
+                    id=ids.OIP_GALLERY_MAP, type="number", min=0, step=1, debounce=True, size="sm"
+                ),
+            ],
+            className="mt-2",
+        ),
         html.Div(id=ids.OIP_BACKEND, className="small text-muted mt-2"),
     ]
 
@@ -191,14 +205,21 @@ def layout(**query: str) -> html.Div:
     return html.Div(
         [
             dcc.Store(id=ids.OIP_QUERY),  # the view as "?...", written to the address bar
+            colormap.keeper("oip", "cmap" in query),
             dcc.Store(id=ids.OIP_URL_SINK),
             dcc.Store(id=ids.OIP_JOB, storage_type="memory"),
             dcc.Store(id=ids.OIP_AUTOSTART, data=autostart(query, problems)),
             dcc.Store(id=ids.OIP_FINISHED),
             dcc.Interval(id=ids.OIP_POLL, interval=callbacks.POLL_MS, disabled=True),
-            html.H2("Optimal input patterns"),
+            html.H1("Optimal input patterns", className="h2"),
             html.P(
-                "Gradient ascent on the input image (article VII): start from noise with "
+                "An optimal input pattern (OIP) is a picture made, pixel by pixel, so that one "
+                "unit of the network (a map, a node or a class) responds to it as strongly as "
+                "possible: it shows what that unit looks for. Beside each result, its mean "
+                "activation of the unit and how many times that is the best test digit's.",
+            ),
+            html.P(
+                "How: gradient ascent on the input image (article VII): start from noise with "
                 "long-range correlations, follow the normalized gradient of the unit's mean "
                 "activation, re-standardize after every step and blur away high frequencies. "
                 "Different seeds find different patterns.",

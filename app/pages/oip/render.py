@@ -29,9 +29,9 @@ def oip_rgb(image: np.ndarray, cmap: str, enhanced: bool = False) -> np.ndarray:
 
 
 def seed_titles(state: dict[str, Any]) -> list[str]:
-    """ "seed 3", "seed 4", ...: one title per image of a job."""
+    """ "random seed 3", "random seed 4", ...: one title per image of a job."""
     spec = state["spec"]
-    return [f"seed {spec['seed'] + i}" for i in range(spec.get("n_seeds", 1))]
+    return [f"random seed {spec['seed'] + i}" for i in range(spec.get("n_seeds", 1))]
 
 
 def progress(state: dict[str, Any]) -> tuple[int, str]:
@@ -53,12 +53,19 @@ def status_message(state: dict[str, Any]) -> tuple[str, str]:
     return f"{state['description']}: done in {state.get('seconds', 0):.1f} s{cached}.", "success"
 
 
-def frames(images: np.ndarray, cmap: str, titles: list[str]) -> list[html.Figure]:
-    """The live images of a single run, side by side with their seeds."""
+def frames(
+    images: np.ndarray, cmap: str, titles: list[str], what: str = "OIP"
+) -> list[html.Figure]:
+    """The live images of a single run, side by side with their seeds; `what` names them in
+    their alt text ("OIP of Conv2D_3 map 5")."""
     return [
         html.Figure(
             [
-                html.Img(src=png_src(oip_rgb(img, cmap), fast=True), className="oip-frame"),
+                html.Img(
+                    src=png_src(oip_rgb(img, cmap), fast=True),
+                    alt=f"{what}, {title}, while it is computed",
+                    className="oip-frame",
+                ),
                 html.Figcaption(title, className="small text-muted"),
             ],
             className="d-inline-block me-2 mb-0 text-center",
@@ -104,15 +111,26 @@ def gallery_picture(
 
 def live_gallery(images: np.ndarray, cmap: str) -> html.Img:
     """A running gallery at one screen pixel per OIP pixel (light: it is resent twice a second)."""
-    return html.Img(src=gallery_picture(images, cmap, cell_px=1)[0], className="oip-gallery-live")
+    return html.Img(
+        src=gallery_picture(images, cmap, cell_px=1)[0],
+        alt=f"OIPs of {len(images)} maps, while they are computed",
+        className="oip-gallery-live",
+    )
 
 
-def _seed_card(img: np.ndarray, probs: np.ndarray, title: str, cmap: str, width: int) -> dbc.Col:
-    """One seed's result: plain and enhanced OIP, the model's prediction of it, its bars."""
+def _seed_card(
+    img: np.ndarray, probs: np.ndarray, title: str, cmap: str, width: int, what: str = "OIP"
+) -> dbc.Col:
+    """One seed's result: plain and enhanced OIP, the model's prediction of it, its bars;
+    `what` names the images in their alt text ("OIP of Conv2D_3 map 5, random seed 0")."""
     predicted = int(np.argmax(probs))
     names = get_services().desc.class_names
     pictures = [
-        html.Img(src=png_src(oip_rgb(img, cmap, enhanced=enhanced)), className="oip-result")
+        html.Img(
+            src=png_src(oip_rgb(img, cmap, enhanced=enhanced)),
+            alt=what + (", contrast-enhanced" if enhanced else ""),
+            className="oip-result",
+        )
         for enhanced in (False, True)
     ]
     return dbc.Col(
@@ -143,7 +161,9 @@ def _top_digit(rank: int, index: int, score: float, layer: str) -> html.A:
     return html.A(
         html.Figure(
             [
-                html.Img(src=digit_src(image, scale=3), className="oip-digit"),
+                html.Img(
+                    src=digit_src(image, scale=3), alt=f"test digit {index}", className="oip-digit"
+                ),
                 html.Figcaption(f"#{rank + 1} test {index}: {score:.3g}", className="small"),
             ],
             className="d-inline-block me-2 text-center",
@@ -163,10 +183,12 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
     best = scores[top[0]]
     width = 12 // min(len(images), 3) if len(images) > 1 else 6
     cards = []
+    measure = {"map": "mean activation", "node": "activation"}.get(spec.get("kind"), "score")
     for i, title in enumerate(seed_titles(state)[: len(images)]):
-        ratio = f" ({oip_scores[i] / best:.1f}x the best test digit)" if best > 0 else ""
-        header = f"{title}: {oip_scores[i]:.3g}{ratio}"
-        cards.append(_seed_card(images[i], probs[i], header, cmap, width))
+        ratio = f", {oip_scores[i] / best:.1f}x the best test digit" if best > 0 else ""
+        header = f"{title}: {measure} {oip_scores[i]:.3g}{ratio}"
+        what = f"OIP of {state['description']}, {title}"
+        cards.append(_seed_card(images[i], probs[i], header, cmap, width, what))
     layer = spec.get("layer") or services.desc.logits_layer
     digits = [_top_digit(rank, int(index), scores[index], layer) for rank, index in enumerate(top)]
     compare = figures.oip_vs_digits_figure(

@@ -44,7 +44,7 @@ class OipView(UrlView):
     blur_sigma: float = ENGINE_DEFAULTS.blur_sigma
     seed: int = 0
     n_seeds: int = 3
-    cmap: str = "jet"
+    cmap: str = imaging.DEFAULT_COLORMAP
     gallery_layer: str | None = None
     gallery_steps: int = 200
     watch: bool = True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, State, ctx, no_update
 
 from app import digits, figures, ids
+from app.components import colormap
 from app.components.alerts import message
 from app.components.digit_picker import DigitPickerIds
 from app.components.registry import CallbackSet
@@ -28,6 +29,7 @@ from cnn_core.timeline import TimelineError
 
 PATH = "/timeline"
 CALLBACKS = CallbackSet()
+colormap.remember(CALLBACKS, ids.TL_CMAP, "timeline")
 ERRORS = (*VIEW_ERRORS, UploadError, TimelineError)
 CHOICE = DigitPickerIds.choice(ids.TL_PICKER)
 NO_TIMELINE = (

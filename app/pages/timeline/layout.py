@@ -7,6 +7,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app import figures, ids
+from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.digit_picker import DigitPicker
 from app.pages.timeline import callbacks, render
@@ -183,7 +184,7 @@ def _oip_section(view: TimelineView) -> dbc.Card:
 
 def layout(**query: str) -> html.Div:
     epochs = timeline_epochs()
-    head = [html.H2("Training timeline"), html.P(INTRO, className="text-muted")]
+    head = [html.H1("Training timeline", className="h2"), html.P(INTRO, className="text-muted")]
     if not epochs:
         try:
             get_services().timeline()
@@ -199,6 +200,7 @@ def layout(**query: str) -> html.Div:
             html.Div(url_problems_alert(problems), id=ids.TL_URL_MESSAGE),
             html.Div(id=ids.TL_VIEW_MESSAGE),
             dcc.Store(id=ids.TL_QUERY),
+            colormap.keeper("timeline", "cmap" in query),
             dcc.Store(id=ids.TL_URL_SINK),
             dbc.Row(
                 [

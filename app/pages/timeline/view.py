@@ -85,7 +85,7 @@ class TimelineView(UrlView):
     index: int = 0
     layer: str = ""
     epoch: int = 0
-    cmap: str = "jet"
+    cmap: str = imaging.DEFAULT_COLORMAP
     a: int = 0
     b: int = 1
     oip_layer: str = ""

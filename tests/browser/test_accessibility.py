@@ -1,0 +1,98 @@
+"""axe-core 4 on every page at desktop and phone width, before and after a comparison or an OIP
+run: no critical or serious violation, one <h1>, every result image described (issue 14)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app import ids
+from tests.browser.axe import violations
+
+pytestmark = pytest.mark.browser
+
+DESKTOP, PHONE = 1400, 390
+HEIGHT = 1000
+#: Each page and an element that is there once its callbacks have drawn it.
+PAGES = {
+    "/": f"#{ids.MODEL_CONFUSION} .heatmaplayer",
+    "/activations": f"#{ids.ACT_GRID} .heatmaplayer",
+    "/compare": ".compare-grid-a .scatterlayer .point",
+    "/attribution": f"#{ids.ATTR_FIGURE} .heatmaplayer",
+    "/timeline": ".js-plotly-plot .heatmaplayer",
+    "/oip": f"#{ids.OIP_START}",
+}
+
+
+@contextmanager
+def window_width(browser, width: int):
+    """The browser at `width` px for the block; its size before is restored after."""
+    before = browser.get_window_size()
+    browser.set_window_size(width, HEIGHT)
+    try:
+        yield
+    finally:
+        browser.set_window_size(before["width"], before["height"])
+
+
+def open_page(browser, url: str, ready: str) -> None:
+    browser.get(url)
+    WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
+
+
+def check_page(browser) -> None:
+    """The page as it is now: axe finds nothing critical or serious, exactly one <h1>, every
+    image has a non-empty alt text."""
+    browser.set_script_timeout(60)
+    assert violations(browser) == []
+    assert len(browser.find_elements(By.TAG_NAME, "h1")) == 1
+    unnamed = browser.execute_script(
+        "return [...document.querySelectorAll('img')]"
+        ".filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.id || i.className)"
+    )
+    assert unnamed == []
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize("path", list(PAGES))
+def test_page_has_no_serious_accessibility_violation(live_server, browser, path, width):
+    with window_width(browser, width):
+        open_page(browser, live_server + path, PAGES[path])
+        check_page(browser)
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_compare_after_a_comparison_and_a_picked_cell_is_accessible(live_server, browser, width):
+    with window_width(browser, width):
+        open_page(
+            browser,
+            live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3&threshold=0.1",
+            ".compare-grid-a .scatterlayer .point",
+        )
+        check_page(browser)
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_oip_after_a_run_is_accessible_and_its_images_say_what_they_are(
+    live_server, browser, width
+):
+    with window_width(browser, width):
+        open_page(
+            browser,
+            live_server + "/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0",
+            f"#{ids.OIP_START}",
+        )
+        browser.execute_script("arguments[0].click()", browser.find_element(By.ID, ids.OIP_START))
+        WebDriverWait(browser, 90).until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.OIP_RESULT} img.oip-result"))
+        )
+        check_page(browser)
+        alts = [
+            img.get_attribute("alt")
+            for img in browser.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_RESULT} img.oip-result")
+        ]
+        assert alts and all("OIP of Conv2D_3 map 5" in alt for alt in alts)

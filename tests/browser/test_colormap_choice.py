@@ -1,0 +1,71 @@
+"""The colormap: viridis by default, jet one click away, the choice kept across pages (local
+storage), and an address that names a colormap still shows it (issue 14)."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app import ids
+
+pytestmark = pytest.mark.browser
+
+
+def wait_for_url(browser, part: str) -> None:
+    WebDriverWait(browser, 60).until(lambda d: part in d.current_url, f"{part} not in the URL")
+
+
+def wait_for_radio(browser, group_id: str, value: str) -> None:
+    """Wait until the radio group's checked option is `value`."""
+    script = (
+        "const c = document.querySelector('#' + arguments[0] + ' input:checked');"
+        "return c ? c.value : null;"
+    )
+    WebDriverWait(browser, 60).until(
+        lambda d: d.execute_script(script, group_id) == value, f"{group_id} is not {value}"
+    )
+
+
+def test_colormap_is_viridis_by_default_and_the_choice_follows_to_every_page(live_server, browser):
+    browser.get(live_server + "/activations")
+    browser.execute_script("window.localStorage.clear()")
+    browser.get(live_server + "/activations")
+    wait_for_url(browser, "cmap=viridis")
+    wait_for_radio(browser, ids.ACT_CMAP, "viridis")
+    # jet is one click away
+    browser.find_element(
+        By.XPATH, f"//*[@id='{ids.ACT_CMAP}']//label[normalize-space()='jet']"
+    ).click()
+    wait_for_url(browser, "cmap=jet")
+    # the choice is stored by its own callback (a round trip to the server)
+    WebDriverWait(browser, 60).until(
+        lambda d: (
+            d.execute_script("return localStorage.getItem(arguments[0])", ids.COLORMAP_CHOICE)
+            == '"jet"'
+        )
+    )
+    # every other page opened without a colormap in its address shows the choice
+    for path in ("/attribution", "/compare", "/timeline"):
+        browser.get(live_server + path)
+        wait_for_url(browser, "cmap=jet")
+    # the OIP page writes its address on Start: its colormap field shows the choice
+    browser.get(live_server + "/oip")
+    WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.ID, ids.OIP_CMAP).text.strip() == "jet", "OIP is not jet"
+    )
+
+
+def test_an_address_naming_a_colormap_wins_over_the_stored_choice(live_server, browser):
+    browser.get(live_server + "/attribution")
+    browser.execute_script("window.localStorage.clear()")
+    browser.get(live_server + "/attribution?cmap=magma")
+    wait_for_radio(browser, ids.ATTR_CMAP, "magma")
+    wait_for_url(browser, "cmap=magma")
+    browser.get(live_server + "/activations?split=test&index=312&layer=Conv2D_3&cmap=jet")
+    wait_for_radio(browser, ids.ACT_CMAP, "jet")
+    wait_for_url(browser, "cmap=jet")
+    # opening links that name a colormap chose nothing: a page without one shows the default
+    browser.get(live_server + "/timeline")
+    wait_for_url(browser, "cmap=")
+    assert "cmap=viridis" in browser.current_url
