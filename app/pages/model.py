@@ -191,7 +191,7 @@ def layout(**_query: str) -> html.Div:
     )
     return html.Div(
         [
-            html.H2("The seed CNN" if seed else f"Model: {desc.name}"),
+            html.H1("The seed CNN" if seed else f"Model: {desc.name}", className="h2"),
             html.P(intro, className="text-muted"),
             dbc.Row(
                 [
