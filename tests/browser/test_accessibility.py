@@ -96,3 +96,13 @@ def test_oip_after_a_run_is_accessible_and_its_images_say_what_they_are(
             for img in browser.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_RESULT} img.oip-result")
         ]
         assert alts and all("OIP of Conv2D_3 map 5" in alt for alt in alts)
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_page_does_not_scroll_sideways_on_a_phone(live_server, browser, path):
+    with window_width(browser, PHONE):
+        open_page(browser, live_server + path, PAGES[path])
+        widths = browser.execute_script(
+            "const d = document.documentElement; return [d.scrollWidth, d.clientWidth];"
+        )
+        assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in {widths[1]} px"

@@ -198,7 +198,13 @@ def _maps() -> list:
             className="mb-1",
         ),
         graph,
-        html.Div(id=ids.ATTR_TABLE),
+        html.Div(  # wide on a phone: it scrolls in its own box (focusable, for the keyboard)
+            id=ids.ATTR_TABLE,
+            className="table-responsive",
+            tabIndex=0,
+            role="region",
+            **{"aria-label": "deletion areas of the methods"},
+        ),
     ]
 
 
