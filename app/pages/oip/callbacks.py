@@ -45,7 +45,21 @@ CONTROLS = dict(
     gallery_steps=ids.OIP_GALLERY_STEPS,
     watch=ids.OIP_PACE,
 )
-START_KEYS = ("job", "poll_disabled", "status", "color", "query", "n_intervals", "interval")
+START_KEYS = (
+    "job",
+    "poll_disabled",
+    "status",
+    "color",
+    "query",
+    "n_intervals",
+    "interval",
+    "frames",
+    "result",
+    "gallery",
+    "curve_style",
+)
+#: The curve's style once a run has started (before: hidden, no empty chart).
+CURVE_STYLE = {"height": "260px"}
 
 
 def job_handle(job: Any) -> str | None:
@@ -65,17 +79,21 @@ def _colormap(cmap: Any) -> str:
         layer=Output(ids.OIP_LAYER, "value"),
         unit_row=Output("oip-unit-row", "style"),
         class_row=Output("oip-class-row", "style"),
+        class_b=Output("oip-class-b-box", "style"),
     ),
     inputs=dict(kind=Input(ids.OIP_KIND, "value"), layer=State(ids.OIP_LAYER, "value")),
 )
 def on_kind(kind: str, layer: str) -> dict[str, Any]:
     """A unit's kind shows the layers it can target; a class hides the unit row."""
     hidden, shown = {"display": "none"}, {}
+    class_b = shown if kind == "contrast" else hidden  # "a class" has no class b
     if kind in ("class", "contrast"):
-        return dict(options=no_update, layer=no_update, unit_row=hidden, class_row=shown)
+        return dict(
+            options=no_update, layer=no_update, unit_row=hidden, class_row=shown, class_b=class_b
+        )
     layers = list(objective_layers("node" if kind == "node" else "map", get_services().desc))
     value = layer if layer in layers else (layers[0] if layers else None)
-    return dict(options=layers, layer=value, unit_row=shown, class_row=hidden)
+    return dict(options=layers, layer=value, unit_row=shown, class_row=hidden, class_b=class_b)
 
 
 @CALLBACKS.callback(
@@ -110,6 +128,8 @@ def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
         handle = manager.submit(spec)
     except JobsUnavailableError as exc:
         return {**unchanged, "status": str(exc), "color": "warning"}
+    # A new run clears the previous run's frames and result; a single run (a gallery map
+    # opened) keeps the gallery, a new gallery replaces it.
     return dict(
         job={"handle": handle, "what": what, "cmap": view.cmap, "spec": spec},
         poll_disabled=False,
@@ -118,6 +138,10 @@ def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
         query=view.run_query(what),
         n_intervals=0,
         interval=GALLERY_POLL_MS if what == "gallery" else POLL_MS,
+        frames=[],
+        result=None,
+        gallery=None if what == "gallery" else no_update,
+        curve_style=CURVE_STYLE,
     )
 
 
@@ -130,6 +154,10 @@ def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
         query=Output(ids.OIP_QUERY, "data"),
         n_intervals=Output(ids.OIP_POLL, "n_intervals"),
         interval=Output(ids.OIP_POLL, "interval"),
+        frames=Output(ids.OIP_FRAMES, "children", allow_duplicate=True),
+        result=Output(ids.OIP_RESULT, "children", allow_duplicate=True),
+        gallery=Output(ids.OIP_GALLERY, "children", allow_duplicate=True),
+        curve_style=Output(ids.OIP_CURVE, "style"),
     ),
     inputs=dict(
         start=Input(ids.OIP_START, "n_clicks"),
@@ -138,7 +166,8 @@ def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
         controls={name: State(id_, "value") for name, id_ in CONTROLS.items()},
         job=State(ids.OIP_JOB, "data"),
     ),
-    prevent_initial_call=False,  # a link with run=1 starts (or re-opens) its job
+    # a link with run=1 starts (or re-opens) its job; "initial_duplicate": it runs on load too
+    prevent_initial_call="initial_duplicate",
 )
 def on_start(start, gallery, autostart, controls, job) -> dict[str, Any]:
     """Start, Run gallery, or an address / gallery click asking for a run (`autostart`)."""

@@ -26,6 +26,7 @@ dash.register_page(
 # Dash runs this module once per app it builds: every app gets the callbacks.
 callbacks.CALLBACKS.register()
 
+CLASS_B_BOX = "oip-class-b-box"
 KIND_OPTIONS = [
     {"label": "a map", "value": "map"},
     {"label": "a dense node", "value": "node"},
@@ -82,7 +83,12 @@ def _objective(view: OipView) -> list:
         dbc.Row(
             [
                 _dropdown(ids.OIP_CLASS_A, classes, view.a, "class a", width=6),
-                _dropdown(ids.OIP_CLASS_B, classes, view.b, "class b", width=6),
+                html.Div(  # hidden for "a class": only a contrast has a class b
+                    _dropdown(ids.OIP_CLASS_B, classes, view.b, "class b", width=12),
+                    id=CLASS_B_BOX,
+                    className="col-6",
+                    style={"display": "none"} if view.kind == "class" else None,
+                ),
             ],
             id="oip-class-row",
             className="g-2 mb-2",
@@ -108,8 +114,10 @@ def _ascent(view: OipView) -> list:
                     LIMITS.blur_sigma,
                     0.1,
                 ),
-                _bounded(ids.OIP_SEED, view.seed, "seed", LIMITS.seed, 1),
-                _bounded(ids.OIP_N_SEEDS, view.n_seeds, "seeds side by side", LIMITS.n_seeds, 1),
+                _bounded(ids.OIP_SEED, view.seed, "random seed", LIMITS.seed, 1),
+                _bounded(
+                    ids.OIP_N_SEEDS, view.n_seeds, "random seeds side by side", LIMITS.n_seeds, 1
+                ),
             ],
             className="g-2",
         ),
@@ -192,7 +200,7 @@ def _output() -> list:
             id=ids.OIP_CURVE,
             figure=figures.oip_curve_figure(np.zeros(0), np.zeros((0, 0)), []),
             config=figures.GRAPH_CONFIG,
-            style={"height": "260px"},
+            style={**callbacks.CURVE_STYLE, "display": "none"},  # no empty chart before Start
         ),
         html.Div(id=ids.OIP_RESULT),
         html.Div(id=ids.OIP_GALLERY),

@@ -1,0 +1,59 @@
+"""The OIP page says what it shows (issue 14): what an OIP is, labelled numbers, no empty chart
+before the first Start, a new run clears the previous result."""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
+
+from app import ids
+
+pytestmark = pytest.mark.browser
+
+RESULT_IMAGES = f"#{ids.OIP_RESULT} img.oip-result"
+
+
+def start(browser) -> None:
+    browser.execute_script("arguments[0].click()", browser.find_element(By.ID, ids.OIP_START))
+
+
+def test_no_empty_chart_before_start_and_a_new_run_clears_the_last_result(live_server, browser):
+    browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
+    wait = WebDriverWait(browser, 90)
+    wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
+    assert (
+        "optimal input pattern (OIP) is a picture" in browser.find_element(By.TAG_NAME, "main").text
+    )
+    assert not browser.find_element(By.ID, ids.OIP_CURVE).is_displayed()
+    start(browser)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, RESULT_IMAGES)))
+    assert browser.find_element(By.ID, ids.OIP_CURVE).is_displayed()
+    header = browser.find_element(By.CSS_SELECTOR, f"#{ids.OIP_RESULT} .card-header").text
+    assert header.startswith("random seed 0: mean activation ")
+    assert header.endswith("x the best test digit")
+    # a second run: the first one's result goes at once, the new one comes when it is done
+    unit = browser.find_element(By.ID, ids.OIP_UNIT)
+    unit.clear()
+    unit.send_keys("6\t")
+    start(browser)
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, RESULT_IMAGES))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, RESULT_IMAGES)))
+    alt = browser.find_element(By.CSS_SELECTOR, RESULT_IMAGES).get_attribute("alt")
+    assert alt == "OIP of Conv2D_3 map 6, random seed 0"
+
+
+def test_class_b_shows_only_for_a_contrast(live_server, browser):
+    browser.get(f"{live_server}/oip?kind=class&a=4")
+    wait = WebDriverWait(browser, 60)
+    wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
+    assert not browser.find_element(By.ID, ids.OIP_CLASS_B).is_displayed()
+    assert browser.find_element(By.ID, ids.OIP_CLASS_A).is_displayed()
+    browser.find_element(
+        By.XPATH, f"//*[@id='{ids.OIP_KIND}']//label[normalize-space()='class a − class b']"
+    ).click()
+    wait.until(lambda d: d.find_element(By.ID, ids.OIP_CLASS_B).is_displayed())
+    assert (
+        "random seed" in browser.find_element(By.CSS_SELECTOR, f"label[for='{ids.OIP_SEED}']").text
+    )
