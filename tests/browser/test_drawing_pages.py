@@ -93,6 +93,8 @@ def test_a_1_drawn_on_compare_joins_side_a_and_stays_in_the_url(live_server, bro
 def test_an_explorer_drawing_is_explained_on_the_attribution_page(live_server, browser):
     browser.get(f"{live_server}/activations")
     _wait(browser).until(lambda d: d.find_elements(By.ID, DRAW_CANVAS))
+    # the page has drawn its first digit (its callbacks ran): the canvas is the one to draw on
+    _wait(browser).until(lambda d: "predicted" in d.find_element(By.ID, ids.ACT_DIGIT_INFO).text)
     draw_stroke(browser, loop(), kind="touch")
     _wait(browser).until(
         lambda d: (
