@@ -296,6 +296,7 @@ def activation_grid_figure(
     markers: Sequence[GridMarker] = (),
     title: str | None = None,
     cell_name: str | None = None,
+    cell_labels: Sequence[str] | None = None,
     height: int | None = None,
     show_scale: bool = True,
     highlight: int | None = None,
@@ -319,6 +320,8 @@ def activation_grid_figure(
         markers: open circles drawn over given cell positions (row = col = 0 for nodes).
         title: figure title.
         cell_name: what a cell is called on hover; default "map" or "node".
+        cell_labels: a name per cell written under a single row of nodes (Dense_2's class
+            names); ignored for maps and several rows.
         height: figure height in pixels; default from the grid's aspect ratio.
         show_scale: draw the colour bar.
         highlight: a cell (map or node index) to frame, e.g. the one shown enlarged.
@@ -368,6 +371,7 @@ def activation_grid_figure(
     if height is None:
         aspect = layout.height / layout.width
         height = int(min(1100, max(160, 560 * aspect + 30)))
+    ticks = _cell_ticks(layout, nodes, cell_labels)
     # one constructor call: Plotly validates each property once (update_layout costs 3x more)
     return go.Figure(
         data=traces,
@@ -381,13 +385,13 @@ def activation_grid_figure(
             ),
             title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,
             height=height,
-            margin=dict(l=10, r=10, t=36 if title else 10, b=10),
+            margin=dict(l=10, r=10, t=36 if title else 10, b=30 if ticks["showticklabels"] else 10),
             shapes=([] if nodes else _separators(layout)) + _frame(layout, highlight),
             plot_bgcolor="white",
             showlegend=False,
             xaxis=dict(
                 range=[-0.5, layout.width - 0.5],
-                showticklabels=False,
+                **ticks,
                 showgrid=False,
                 zeroline=False,
                 constrain="domain",
@@ -407,6 +411,20 @@ def activation_grid_figure(
 
 #: The outline drawn under every marker: dark on bright cells, the marker's colour on dark ones.
 MARKER_OUTLINE = "#000000"
+
+
+def _cell_ticks(layout: imaging.GridLayout, nodes: bool, cell_labels: Sequence[str] | None) -> dict:
+    """The x axis's tick labels: the cells' names under a single row of nodes, else none."""
+    if not (nodes and layout.rows == 1 and cell_labels is not None):
+        return dict(showticklabels=False)
+    labels = [str(name) for name in cell_labels][: layout.n_cells]
+    return dict(
+        showticklabels=True,
+        tickmode="array",
+        tickvals=list(range(len(labels))),
+        ticktext=labels,
+        ticks="",
+    )
 
 
 def _marker_traces(markers: Sequence[GridMarker], layout: imaging.GridLayout) -> list[dict]:

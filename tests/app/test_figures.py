@@ -155,3 +155,15 @@ def test_attribution_figure_refuses_maps_that_do_not_match():
             np.zeros((4, 4, 3), np.uint8), np.zeros((2, 4, 4)), np.zeros((2, 4, 5)), ["A", "B"],
             [0.0, 1.0], np.ones((2, 2)), np.ones((2, 2)), [0.5, 0.5], [0.5, 0.5],
         )  # fmt: skip
+
+
+def test_a_single_row_of_nodes_is_labelled_with_its_cell_names():
+    names = [f"class {k}" for k in range(10)]
+    fig = figures.activation_grid_figure(np.arange(10, dtype=np.float32), cell_labels=names)
+    assert fig.layout.xaxis.showticklabels
+    assert list(fig.layout.xaxis.ticktext) == names and list(fig.layout.xaxis.tickvals) == [
+        *range(10)
+    ]
+    # maps (and several rows of nodes) keep their bare axes
+    maps = figures.activation_grid_figure(np.ones((3, 3, 4), np.float32), cell_labels=names)
+    assert not maps.layout.xaxis.showticklabels

@@ -106,3 +106,20 @@ def test_page_does_not_scroll_sideways_on_a_phone(live_server, browser, path):
             "const d = document.documentElement; return [d.scrollWidth, d.clientWidth];"
         )
         assert widths[0] <= widths[1], f"the page is {widths[0]} px wide in {widths[1]} px"
+
+
+def test_dense_2_cells_are_labelled_with_the_class_names(live_server, browser, services):
+    open_page(
+        browser,
+        live_server + "/activations?split=test&index=0&layer=Dense_2",
+        f"#{ids.ACT_GRID} .heatmaplayer",
+    )
+    WebDriverWait(browser, 60).until(
+        lambda d: (
+            d.execute_script(
+                f"return [...document.querySelectorAll('#{ids.ACT_GRID} .xtick text')]"
+                ".map(t => t.textContent)"
+            )
+            == list(services.desc.class_names)
+        )
+    )

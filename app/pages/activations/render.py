@@ -93,6 +93,7 @@ def explorer(
         color_range=view.range,
         title=f"{view.layer} · {digit.description}",
         cell_name="class" if view.layer == logits_layer else None,
+        cell_labels=get_services().desc.class_names if view.layer == logits_layer else None,
         highlight=highlight,
     )
     return dict(

@@ -186,7 +186,8 @@ def layout(**query: str) -> html.Div:
             html.P(
                 "As in article VI of the seed: the activations of a few digits of two classes "
                 "at one layer, with the points that all digits of one class share and the other "
-                "class lacks circled in red, and the points both classes share in yellow. Below, "
+                "class lacks circled in red, and the points both classes share marked with "
+                "yellow diamonds. Below, "
                 "the class means over the whole test split, the maps that separate the classes "
                 "best, and the confusion matrix.",
                 className="text-muted",
