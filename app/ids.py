@@ -81,6 +81,7 @@ COMPARE_PICKER = (
     "compare"  # the digit picker for one more digit: `DigitPickerIds.*(COMPARE_PICKER)`
 )
 COMPARE_PICKER_ADD = "compare-picker-add"
+COMPARE_ADDED = "compare-added"  # what "add" did (why it could not: the message alert)
 COMPARE_CELL_TRUE = "compare-cell-true"  # the confusion cell, chosen without a mouse
 COMPARE_CELL_PREDICTED = "compare-cell-predicted"
 COMPARE_PICKER_SIDE = "compare-picker-side"  # which side a drawn digit joins

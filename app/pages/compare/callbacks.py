@@ -13,6 +13,7 @@ from app.comparison import (
     add_drawing,
     add_to_side,
     check_drawn,
+    class_name,
     compute_comparison,
     num_classes,
     statistics_cache,
@@ -170,6 +171,7 @@ ADDED = dict(
     typed_b=Output(ids.COMPARE_INDICES_B, "value"),
     message=Output(ids.COMPARE_MESSAGE, "children", allow_duplicate=True),
     message_open=Output(ids.COMPARE_MESSAGE, "is_open", allow_duplicate=True),
+    done=Output(ids.COMPARE_ADDED, "children", allow_duplicate=True),
 )
 #: The same outputs for the picker's "add" button (Dash: a second writer must say so).
 ADDED_TOO = {
@@ -190,9 +192,10 @@ def added(index: object, a, b, typed_a, typed_b, shown) -> dict[str, Any]:
     try:
         side, typed = add_to_side(index, a, b, typed_a, typed_b, shown)
     except CompareError as err:
-        return {"typed_a": no_update, "typed_b": no_update, **_message(str(err))}
+        return {"typed_a": no_update, "typed_b": no_update, "done": None, **_message(str(err))}
     other = "typed_b" if side == "a" else "typed_a"
-    return {f"typed_{side}": typed, other: no_update, **_message(None)}
+    done = f'test digit {index} added to class "{class_name(a if side == "a" else b)}"'
+    return {f"typed_{side}": typed, other: no_update, "done": done, **_message(None)}
 
 
 @CALLBACKS.callback(
@@ -235,8 +238,9 @@ def add_picked_digit(
         try:
             side, codes = add_drawing(choice.get("code"), side, drawn_a, drawn_b)
         except CompareError as err:
-            return {**unchanged, **_message(str(err))}
-        return {**unchanged, f"drawn_{side}": codes, **_message(None)}
+            return {**unchanged, "done": None, **_message(str(err))}
+        done = f"the drawing added to side {side.upper()}"
+        return {**unchanged, f"drawn_{side}": codes, "done": done, **_message(None)}
     index = choice.get("index") if isinstance(choice, dict) else None
     return {**unchanged, **added(index, a, b, typed_a, typed_b, shown)}
 

@@ -305,4 +305,5 @@ def _extra_digit(view: CompareView) -> html.Div:
         title="One more digit (test split or drawn)",
         explain_link=False,
     )
-    return html.Div([picker, drawn.side_choice(), add], className="mb-3")
+    done = html.Div(id=ids.COMPARE_ADDED, className="small text-success mt-1", role="status")
+    return html.Div([picker, drawn.side_choice(), add, done], className="mb-3")

@@ -213,7 +213,13 @@ def layout(**query: str) -> html.Div:
                             html.Div(id=ids.TL_GRID_INFO, className="small"),
                             dbc.Row(
                                 [
-                                    dbc.Col(dcc.Graph(id=ids.TL_GRID, **graph), xl=7),
+                                    dbc.Col(
+                                        # a new digit or layer can take a moment: say so
+                                        dcc.Loading(
+                                            dcc.Graph(id=ids.TL_GRID, **graph), delay_show=300
+                                        ),
+                                        xl=7,
+                                    ),
                                     dbc.Col(dcc.Graph(id=ids.TL_ACCURACY, **graph), xl=5),
                                 ]
                             ),
