@@ -49,11 +49,12 @@ def test_colormap_is_viridis_by_default_and_the_choice_follows_to_every_page(liv
     for path in ("/attribution", "/compare", "/timeline"):
         browser.get(live_server + path)
         wait_for_url(browser, "cmap=jet")
-    # the OIP page writes its address on Start: its colormap field shows the choice
+    # the OIP page writes its address on Start: its colormap buttons show the choice
     browser.get(live_server + "/oip")
-    WebDriverWait(browser, 60).until(
-        lambda d: d.find_element(By.ID, ids.OIP_CMAP).text.strip() == "jet", "OIP is not jet"
-    )
+    wait_for_radio(browser, ids.OIP_CMAP, "jet")
+    # compare's colormap is one click away too
+    browser.get(live_server + "/compare")
+    wait_for_radio(browser, ids.COMPARE_CMAP, "jet")
 
 
 def test_an_address_naming_a_colormap_wins_over_the_stored_choice(live_server, browser):

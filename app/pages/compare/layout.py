@@ -112,18 +112,6 @@ def _controls(view: CompareView) -> dbc.Card:
             ),
             dbc.Col(
                 [
-                    dbc.Label("Colormap", html_for=ids.COMPARE_CMAP),
-                    dcc.Dropdown(
-                        id=ids.COMPARE_CMAP,
-                        options=list(imaging.COLORMAPS),
-                        value=view.cmap,
-                        clearable=False,
-                    ),
-                ],
-                md=1,
-            ),
-            dbc.Col(
-                [
                     dbc.Label("\u00a0"),
                     dbc.Button(
                         "Download PNG",
@@ -174,7 +162,22 @@ def _controls(view: CompareView) -> dbc.Card:
         ],
         className="g-2 mt-1",
     )
-    return dbc.Card(dbc.CardBody([row1, row2]), className="mb-3")
+    colormaps = dbc.Row(  # radio buttons: every colormap (jet too) one click away
+        dbc.Col(
+            [
+                dbc.Label("Colormap", className="me-2 mb-0"),
+                dbc.RadioItems(
+                    id=ids.COMPARE_CMAP,
+                    options=[{"label": c, "value": c} for c in imaging.COLORMAPS],
+                    value=view.cmap,
+                    inline=True,
+                    className="d-inline-block",
+                ),
+            ]
+        ),
+        className="g-2 mt-1",
+    )
+    return dbc.Card(dbc.CardBody([row1, row2, colormaps]), className="mb-3")
 
 
 def layout(**query: str) -> html.Div:

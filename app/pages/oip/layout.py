@@ -123,16 +123,28 @@ def _ascent(view: OipView) -> list:
         ),
         dbc.Row(
             [
-                _dropdown(ids.OIP_CMAP, list(imaging.COLORMAPS), view.cmap, "colormap", width=6),
+                dbc.Col(  # radio buttons: every colormap (jet too) one click away
+                    [
+                        dbc.Label("colormap", className="small mb-0"),
+                        dbc.RadioItems(
+                            id=ids.OIP_CMAP,
+                            options=[{"label": c, "value": c} for c in imaging.COLORMAPS],
+                            value=view.cmap,
+                            inline=True,
+                            className="small",
+                        ),
+                    ],
+                    width=12,
+                ),
                 dbc.Col(
                     dbc.Checklist(
                         id=ids.OIP_PACE,
                         options=[{"label": "watch it (40 steps/s)", "value": "watch"}],
                         value=["watch"] if view.watch else [],
                         switch=True,
-                        className="mt-4 small",
+                        className="small",
                     ),
-                    width=6,
+                    width=12,
                 ),
             ],
             className="g-2 mb-3",
