@@ -298,8 +298,13 @@ def test_a_clicked_map_is_enlarged_with_its_values(page, services):
     assert style == {"display": "block"} and hint is None
     expected = services.acts.activations(services.x_std["test"][312:313])["Conv2D_1"][0][..., 5]
     np.testing.assert_allclose(np.asarray(fig.data[0].text), expected, rtol=1e-6)
-    assert fig.data[0].texttemplate == "%{text:.2~f}"  # every value written in its cell
+    # 26 x 26 cells are too small to read written values: hover gives them
+    assert fig.data[0].texttemplate is None and "%{text" in fig.data[0].hovertemplate
     assert "map 5" in fig.layout.title.text
+    small, _, _ = _enlarge(
+        page, {"layer": "Conv2D_2", "cell": 5}, source, "Conv2D_2", "jet", "seed", "layer"
+    )
+    assert small.data[0].texttemplate.startswith("%{text:")  # 11 x 11: every value written in
 
 
 def test_a_clicked_node_shows_the_node_grid_with_values(page):

@@ -15,6 +15,9 @@ from app.pages.activations.view import ExplorerView
 from app.services import get_services
 from cnn_core import imaging
 
+#: Enlarged maps up to this many cells a side get their values written in (larger ones, e.g.
+#: Conv2D_1's 26 x 26, would be a blur of digits: hover gives every value).
+MAX_WRITTEN_SIDE = 13
 DETAIL_HINT = (
     "Click a map (or node) in the grid, or type its number above, to enlarge it with its values."
 )
@@ -155,7 +158,10 @@ def detail_figure(
     if not m.any():
         stats = "all zero: this map does not respond to this digit"
     title = f"{layer} map {cell} · {description}<br>{stats}"
-    return figures.map_detail_figure(m, levels[:, :, cell], colormap=cmap, title=title)
+    readable = max(m.shape) <= MAX_WRITTEN_SIDE  # larger maps: the values on hover only
+    return figures.map_detail_figure(
+        m, levels[:, :, cell], colormap=cmap, title=title, show_values=readable
+    )
 
 
 def selected_cell(selected: object, layer: str) -> int | None:
