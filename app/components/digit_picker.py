@@ -134,6 +134,12 @@ def _labelled(label: str, control: Any, hidden: bool = False, target: Any = None
     )
 
 
+def _class_select_style(class_names: Sequence[str]) -> dict[str, str]:
+    """Wide enough for the longest class name ("blue triangle"), 5em at least (digits)."""
+    longest = max((len(name) for name in class_names), default=1)
+    return {"minWidth": "5em", "width": f"calc({longest}ch + 3em)", "flex": "none"}
+
+
 class DigitPicker(html.Div):
     """A card to choose a digit; its choice is in the store `DigitPickerIds.choice(aio_id)`.
 
@@ -202,7 +208,7 @@ class DigitPicker(html.Div):
                     id=ids.klass(aio_id),
                     options=[{"label": n, "value": str(k)} for k, n in enumerate(desc.class_names)],
                     value=str(default_pair(desc.num_classes)[0]),
-                    style={"maxWidth": "5em"},
+                    style=_class_select_style(desc.class_names),
                 ),
                 dbc.Button("random", id=ids.random(aio_id), n_clicks=0),
             ],

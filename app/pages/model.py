@@ -13,6 +13,7 @@ from app.services import Services, get_services
 
 dash.register_page(__name__, path="/", name="Model", title="cnn-lens: model", order=0)
 
+
 SEED_INTRO = (
     "A small Keras CNN for MNIST (articles II-IV of the seed series): three 3x3 convolutions "
     "with max-pooling, a 100-node dense layer and a softmax output."
