@@ -18,7 +18,7 @@ import numpy as np
 from app.components.validate import InvalidValue, whole_number
 from app.services import get_services
 from cnn_core import drawing
-from cnn_core.preprocess import FIELD, UploadError, digit_from_list, digit_from_upload
+from cnn_core.preprocess import FIELD, UploadError, digit_and_doubts_from_upload, digit_from_list
 
 SPLITS = ("test", "train")
 #: Choices that carry their own pixels (validated: they came from the browser).
@@ -89,8 +89,13 @@ def check_upload_fits() -> None:
 def upload_choice(contents: str, filename: object) -> dict[str, Any]:
     """The choice for an uploaded file (`UploadError` with the reason if it cannot be used)."""
     check_upload_fits()
-    digit = digit_from_upload(contents)
-    return {"kind": "upload", "digit": digit.tolist(), "name": str(filename or "upload")[:80]}
+    digit, doubts = digit_and_doubts_from_upload(contents)
+    return {
+        "kind": "upload",
+        "digit": digit.tolist(),
+        "name": str(filename or "upload")[:80],
+        "doubts": doubts,
+    }
 
 
 def drawn_choice(code: object) -> dict[str, Any]:

@@ -230,6 +230,46 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     return field
 
 
+#: Below this ink contrast (fraction of 0-255 between background and the strongest ink) a
+#: conversion is called doubtful: shadows or paper texture may have been taken for ink.
+DOUBTFUL_CONTRAST = 0.35
+#: Above this share of border pixels being ink, the digit may be cut off or the background busy.
+DOUBTFUL_BORDER_INK = 0.03
+
+
+def conversion_doubts(gray: np.ndarray) -> list[str]:
+    """Why the MNIST-style conversion of a picture may not show what was meant (photos).
+
+    Args:
+        gray: `(H, W)` uint8 gray values, as `to_mnist` takes them.
+
+    Returns:
+        Plain sentences, empty when nothing looks doubtful: low ink contrast, ink touching the
+        picture's edge.
+    """
+    x = np.asarray(gray, dtype=np.float64)
+    border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
+    if np.median(border) > 127:
+        x, border = 255.0 - x, 255.0 - border
+    ink = np.clip(x - np.median(border), 0.0, None)
+    contrast = ink.max() / 255.0
+    doubts = []
+    if contrast < DOUBTFUL_CONTRAST:
+        doubts.append(
+            f"the ink hardly stands out from the background ({contrast:.0%} contrast): "
+            "shadows or paper texture may have been taken for ink"
+        )
+    if ink.max() > 0:
+        mask = ink > INK_THRESHOLD * ink.max()
+        edge = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+        if edge.mean() > DOUBTFUL_BORDER_INK:
+            doubts.append(
+                "ink touches the picture's edge: the digit may be cut off, or the background "
+                "is not plain; crop the photo around the digit"
+            )
+    return doubts
+
+
 def digit_from_upload(contents: str) -> np.ndarray:
     """`dcc.Upload` contents (a base64 data URL) to an MNIST-style `(28, 28)` uint8 digit.
 
@@ -237,6 +277,12 @@ def digit_from_upload(contents: str) -> np.ndarray:
         UploadError: (a subclass saying why) too large, not an image, or no digit in it.
     """
     return to_mnist(load_grayscale(decode_data_url(contents)))
+
+
+def digit_and_doubts_from_upload(contents: str) -> tuple[np.ndarray, list[str]]:
+    """`digit_from_upload` and the `conversion_doubts` of the same picture."""
+    gray = load_grayscale(decode_data_url(contents))
+    return to_mnist(gray), conversion_doubts(gray)
 
 
 def digit_from_list(value: object) -> np.ndarray:

@@ -467,7 +467,10 @@ def choose_digit(part, split, index, contents, klass, filename, choice) -> dict[
         if part == "upload":
             if not contents:
                 return outputs
-            outputs.update(choice=digits.upload_choice(contents, filename), message=None)
+            choice = digits.upload_choice(contents, filename)
+            doubts = choice.get("doubts") or []
+            note = message("Look at what the model sees: " + "; ".join(doubts)) if doubts else None
+            outputs.update(choice=choice, message=note)
             outputs["upload"] = None
             return outputs
         value, new_choice = digits.pick(part or "", split, index, klass, choice)

@@ -223,6 +223,20 @@ def test_an_upload_becomes_a_pixel_choice_and_the_file_input_is_emptied(app):
     digit = digits.resolve(out["choice"])
     assert digit.label is None and digit.description == "uploaded: one.png"
     assert digit.x.shape == (1, 28, 28, 1) and digit.x.dtype == np.float32
+    assert out["message"] is None  # a clean picture: nothing doubtful to say
+
+
+def test_a_doubtful_photo_upload_says_so_beside_what_the_model_sees(app):
+    paper = np.full((120, 100), 180.0)
+    paper[10:110, 45:55] -= 45  # faint ink
+    paper[:, :6] -= 40  # a shadow on the edge
+    buffer = io.BytesIO()
+    Image.fromarray(paper.astype(np.uint8)).save(buffer, format="PNG")
+    contents = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    out = choose_digit("upload", "test", 3, contents, "4", "photo.png", None)
+    assert out["choice"]["kind"] == "upload"
+    text = str(out["message"].children)
+    assert "hardly stands out" in text and "touches the picture's edge" in text
 
 
 @pytest.mark.parametrize(

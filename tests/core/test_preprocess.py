@@ -137,3 +137,20 @@ def test_the_largest_accepted_picture_gives_the_digit_its_small_copy_gives():
     small = preprocess.digit_from_upload(_data_url(seven(1024)))
     assert large.shape == (28, 28)
     assert np.abs(large.astype(int) - small.astype(int)).mean() < 4  # of 255
+
+
+def test_a_clean_digit_has_no_conversion_doubts():
+    _, doubts = preprocess.digit_and_doubts_from_upload(_data_url(_off_centre_seven()))
+    assert doubts == []
+
+
+def test_a_faint_photo_with_ink_at_its_edge_is_called_doubtful():
+    rng = np.random.default_rng(0)
+    paper = np.clip(rng.normal(180, 4, (120, 100)), 0, 255)  # grey, slightly textured paper
+    paper[10:110, 45:55] -= 45  # a faint stroke (contrast ~0.2)
+    paper[:, :6] -= 40  # a shadow along the left edge
+    image = Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8))
+    digit, doubts = preprocess.digit_and_doubts_from_upload(_data_url(image))
+    assert digit.shape == (28, 28)
+    assert any("hardly stands out" in d for d in doubts)
+    assert any("touches the picture's edge" in d for d in doubts)
