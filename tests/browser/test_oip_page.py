@@ -115,4 +115,11 @@ def test_short_gallery_runs_to_the_end_and_a_click_opens_a_map(live_server, brow
         ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "Conv2D_1 map 17")
     )
     assert "unit=17" in browser.current_url and "layer=Conv2D_1" in browser.current_url
+    # the gallery stays, and a second map opens from it too (typed: the keyboard's way)
+    assert browser.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_GALLERY_GRAPH} .heatmaplayer")
+    set_number(browser, ids.OIP_GALLERY_MAP, 3)
+    WebDriverWait(browser, 60).until(
+        ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "Conv2D_1 map 3")
+    )
+    assert "unit=3" in browser.current_url
     assert console_errors(browser) == []

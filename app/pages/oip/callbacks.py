@@ -57,6 +57,7 @@ START_KEYS = (
     "result",
     "gallery",
     "curve_style",
+    "gallery_job",
 )
 #: The curve's style once a run has started (before: hidden, no empty chart).
 CURVE_STYLE = {"height": "260px"}
@@ -142,6 +143,8 @@ def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
         result=None,
         gallery=None if what == "gallery" else no_update,
         curve_style=CURVE_STYLE,
+        # the gallery's own job, kept while maps opened from it run: every click reads it
+        gallery_job={"handle": handle, "what": what} if what == "gallery" else no_update,
     )
 
 
@@ -158,6 +161,7 @@ def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
         result=Output(ids.OIP_RESULT, "children", allow_duplicate=True),
         gallery=Output(ids.OIP_GALLERY, "children", allow_duplicate=True),
         curve_style=Output(ids.OIP_CURVE, "style"),
+        gallery_job=Output(ids.OIP_GALLERY_JOB, "data"),
     ),
     inputs=dict(
         start=Input(ids.OIP_START, "n_clicks"),
@@ -177,7 +181,14 @@ def on_start(start, gallery, autostart, controls, job) -> dict[str, Any]:
         run = autostart.get("run") if isinstance(autostart, dict) else autostart
         if run not in ("single", "gallery"):
             return dict.fromkeys(START_KEYS, no_update)
-        return start_job(view, job, run)
+        out = start_job(view, job, run)
+        if isinstance(autostart, dict) and autostart.get("from_gallery") is True:
+            out["status"] = (
+                f"Opened map {view.unit} of the gallery: one random seed ({view.seed}), as in "
+                "the gallery (it shows one seed per map; set 'seeds side by side' for more). "
+                "The gallery stays below."
+            )
+        return out
     return start_job(view, job, "gallery" if trigger == ids.OIP_GALLERY_START else "single")
 
 
@@ -324,7 +335,7 @@ def _trigger() -> Any:
     inputs=dict(
         click=Input(ids.OIP_GALLERY_GRAPH, "clickData"),
         typed=Input(ids.OIP_GALLERY_MAP, "value"),
-        job=State(ids.OIP_JOB, "data"),
+        job=State(ids.OIP_GALLERY_JOB, "data"),
     ),
     prevent_initial_call=True,
 )
@@ -347,7 +358,7 @@ def on_gallery_click(click, job, typed=None) -> dict[str, Any]:
     except (JobNotFoundError, KeyError, IndexError, TypeError, ValueError, StopIteration):
         return nothing
     # the controls take the map; a new autostart value starts it (as ?run=1 does on load)
-    autostart = {"run": "single", "click": time.time()}
+    autostart = {"run": "single", "click": time.time(), "from_gallery": True}
     return dict(kind="map", layer=spec["layer"], unit=unit, n_seeds=1, autostart=autostart)
 
 
