@@ -123,3 +123,21 @@ def test_dense_2_cells_are_labelled_with_the_class_names(live_server, browser, s
             == list(services.desc.class_names)
         )
     )
+
+
+def test_on_a_phone_start_brings_the_oip_status_and_first_frames_into_view(live_server, browser):
+    with window_width(browser, PHONE):
+        browser.get(f"{live_server}/oip?steps=400")
+        start = WebDriverWait(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
+        browser.execute_script("arguments[0].click()", start)  # a tap on Start
+        WebDriverWait(browser, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_FRAMES} img")
+        )
+        status_top, frames_top, height = browser.execute_script(
+            f"return [document.getElementById('{ids.OIP_STATUS}').getBoundingClientRect().top,"
+            f" document.getElementById('{ids.OIP_FRAMES}').getBoundingClientRect().top,"
+            " window.innerHeight];"
+        )
+        assert 0 <= status_top < height and 0 <= frames_top < height, (status_top, frames_top)
+        browser.execute_script("arguments[0].click()", browser.find_element(By.ID, ids.OIP_CANCEL))

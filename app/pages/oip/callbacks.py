@@ -365,3 +365,20 @@ def on_gallery_click(click, job, typed=None) -> dict[str, Any]:
 CALLBACKS.clientside(
     sync_code(PATH), Output(ids.OIP_URL_SINK, "data"), Input(ids.OIP_QUERY, "data")
 )
+
+# On a phone the result column sits below the controls: after Start, bring the status and the
+# first frames into view (on a wide screen they are beside the controls already).
+CALLBACKS.clientside(
+    """
+    function(job) {
+        if (job && window.innerWidth < 992) {
+            const status = document.getElementById("STATUS_ID");
+            if (status) { status.scrollIntoView({block: "start"}); }
+        }
+        return null;
+    }
+    """.replace("STATUS_ID", ids.OIP_STATUS),
+    Output(ids.OIP_SCROLL_SINK, "data"),
+    Input(ids.OIP_JOB, "data"),
+    prevent_initial_call=True,
+)

@@ -229,6 +229,7 @@ def layout(**query: str) -> html.Div:
             dcc.Store(id=ids.OIP_URL_SINK),
             dcc.Store(id=ids.OIP_JOB, storage_type="memory"),
             dcc.Store(id=ids.OIP_GALLERY_JOB, storage_type="memory"),
+            dcc.Store(id=ids.OIP_SCROLL_SINK),
             dcc.Store(id=ids.OIP_AUTOSTART, data=autostart(query, problems)),
             dcc.Store(id=ids.OIP_FINISHED),
             dcc.Interval(id=ids.OIP_POLL, interval=callbacks.POLL_MS, disabled=True),
