@@ -20,6 +20,8 @@ def whole_number(value: object, what: str, lo: int | None = None, hi: int | None
     Raises:
         InvalidValue: "`what` 'x' is not a whole number" or "`what` must be between lo and hi".
     """
+    if value is None or value == "":  # a number field left empty, or out of its range
+        raise InvalidValue(_missing(what, lo, hi, "a whole number"))
     if isinstance(value, bool):
         raise InvalidValue(f"{what} {value!r} is not a whole number")
     if isinstance(value, int):
@@ -39,6 +41,8 @@ def number(value: object, what: str, lo: float | None = None, hi: float | None =
     Raises:
         InvalidValue: "`what` 'x' is not a number" or "`what` must be between lo and hi".
     """
+    if value is None or value == "":  # a number field left empty, or out of its range
+        raise InvalidValue(_missing(what, lo, hi, "a number"))
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InvalidValue(f"{what} {value!r} is not a number")
     try:
@@ -48,6 +52,14 @@ def number(value: object, what: str, lo: float | None = None, hi: float | None =
     if not math.isfinite(result):
         raise InvalidValue(f"{what} {value!r} is not a number")
     return in_range(result, what, lo, hi)
+
+
+def _missing(what: str, lo: float | None, hi: float | None, kind: str) -> str:
+    """The message for an empty field: a browser empties a number field whose value is out of
+    its min..max, so say the range (never "None")."""
+    if lo is not None and hi is not None:
+        return f"{what}: type {kind} from {lo} to {hi}"
+    return f"{what}: type {kind}"
 
 
 def in_range(value, what: str, lo=None, hi=None):

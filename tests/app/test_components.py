@@ -33,17 +33,28 @@ def test_whole_numbers_are_read_from_numbers_and_text(raw, value):
     assert validate.whole_number(raw, "n") == value
 
 
-@pytest.mark.parametrize("raw", [2.5, "1e3", "x", None, True, [3], "9" * 20, float("nan")])
+@pytest.mark.parametrize("raw", [2.5, "1e3", "x", True, [3], "9" * 20, float("nan")])
 def test_anything_else_is_not_a_whole_number(raw):
     with pytest.raises(InvalidValue, match="n .* is not a whole number"):
         validate.whole_number(raw, "n")
+
+
+@pytest.mark.parametrize("raw", [None, ""])
+def test_an_empty_field_is_told_its_range_never_none(raw):
+    # a browser empties a number field whose value is outside its min..max
+    with pytest.raises(InvalidValue) as err:
+        validate.whole_number(raw, "maps per row", 1, 64)
+    assert str(err.value) == "maps per row: type a whole number from 1 to 64"
+    with pytest.raises(InvalidValue, match="threshold: type a number from 0 to 1"):
+        validate.number(raw, "threshold", 0, 1)
+    assert "None" not in str(err.value)
 
 
 def test_ranges_name_the_bounds():
     with pytest.raises(InvalidValue, match="maps per row must be between 1 and 64, got 65"):
         validate.whole_number("65", "maps per row", 1, 64)
     assert validate.number("0.25", "threshold", 0, 1) == 0.25
-    for raw in ("inf", "nan", [0.5], None, "half"):
+    for raw in ("inf", "nan", [0.5], "half"):  # (None: see the empty-field test)
         with pytest.raises(InvalidValue, match="not a number"):
             validate.number(raw, "threshold", 0, 1)
     with pytest.raises(InvalidValue, match="threshold must be >= 0, got -1"):
