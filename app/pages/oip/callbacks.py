@@ -184,8 +184,8 @@ def on_start(start, gallery, autostart, controls, job) -> dict[str, Any]:
         out = start_job(view, job, run)
         if isinstance(autostart, dict) and autostart.get("from_gallery") is True:
             out["status"] = (
-                f"Opened map {view.unit} of the gallery: one random seed ({view.seed}), as in "
-                "the gallery (it shows one seed per map; set 'seeds side by side' for more). "
+                f"{view.layer} map {view.unit}: opened from the gallery with one random seed "
+                f"({view.seed}), as the gallery shows it (set 'seeds side by side' for more). "
                 "The gallery stays below."
             )
         return out
