@@ -134,10 +134,12 @@ def test_on_a_phone_start_brings_the_oip_status_and_first_frames_into_view(live_
         WebDriverWait(browser, 30).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_FRAMES} img")
         )
-        status_top, frames_top, height = browser.execute_script(
-            f"return [document.getElementById('{ids.OIP_STATUS}').getBoundingClientRect().top,"
-            f" document.getElementById('{ids.OIP_FRAMES}').getBoundingClientRect().top,"
-            " window.innerHeight];"
+        status, frames, height = browser.execute_script(
+            f"const r = id => document.getElementById(id).getBoundingClientRect();"
+            f"const s = r('{ids.OIP_STATUS}'), f = r('{ids.OIP_FRAMES}');"
+            " return [[s.top, s.bottom], [f.top, f.bottom], window.innerHeight];"
         )
-        assert 0 <= status_top < height and 0 <= frames_top < height, (status_top, frames_top)
+        # both at least partly on the screen, without scrolling by hand
+        assert status[1] > 0 and status[0] < height, (status, height)
+        assert frames[1] > 0 and frames[0] < height, (frames, height)
         browser.execute_script("arguments[0].click()", browser.find_element(By.ID, ids.OIP_CANCEL))
