@@ -123,23 +123,3 @@ def test_dense_2_cells_are_labelled_with_the_class_names(live_server, browser, s
             == list(services.desc.class_names)
         )
     )
-
-
-def test_on_a_phone_start_brings_the_oip_status_and_first_frames_into_view(live_server, browser):
-    with window_width(browser, PHONE):
-        browser.get(f"{live_server}/oip?steps=400")
-        start = WebDriverWait(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
-        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
-        browser.execute_script("arguments[0].click()", start)  # a tap on Start
-        WebDriverWait(browser, 30).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_FRAMES} img")
-        )
-        status, frames, height = browser.execute_script(
-            f"const r = id => document.getElementById(id).getBoundingClientRect();"
-            f"const s = r('{ids.OIP_STATUS}'), f = r('{ids.OIP_FRAMES}');"
-            " return [[s.top, s.bottom], [f.top, f.bottom], window.innerHeight];"
-        )
-        # both at least partly on the screen, without scrolling by hand
-        assert status[1] > 0 and status[0] < height, (status, height)
-        assert frames[1] > 0 and frames[0] < height, (frames, height)
-        browser.execute_script("arguments[0].click()", browser.find_element(By.ID, ids.OIP_CANCEL))

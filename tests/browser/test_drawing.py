@@ -7,7 +7,11 @@ import math
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -222,8 +226,16 @@ def test_a_colour_model_draws_in_the_data_colours_on_its_background(shapes_serve
         (0.5 + 0.025 * k * math.cos(k / 2.5), 0.5 + 0.025 * k * math.sin(k / 2.5))
         for k in range(14)
     ]
-    draw_stroke(browser, spiral)
-    _wait(browser).until(lambda d: "drawn digit" in _text(d, ids.ACT_SOURCE_INFO))
+    # a page that is still wiring its canvas may miss a first stroke: draw it again (over
+    # itself) until the page has taken a drawing
+    for _attempt in range(3):
+        draw_stroke(browser, spiral)
+        try:
+            _wait(browser, 20).until(lambda d: "drawn digit" in _text(d, ids.ACT_SOURCE_INFO))
+            break
+        except TimeoutException:
+            continue
+    assert "drawn digit" in _text(browser, ids.ACT_SOURCE_INFO)
     _settled(browser)
     seen = browser.find_element(By.CSS_SELECTOR, _picker("seen"))
     width = browser.execute_script("return arguments[0].naturalWidth;", seen)
