@@ -5,13 +5,13 @@ with the side's red and yellow circles), and the picker's "which side" choice.""
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import html
 
-from app import figures, ids
+from app import ids
 from app.comparison import Comparison, drawn_pixels, probability_lines
 from app.components.links import ATTRIBUTION_PATH, page_href
 from app.components.pictures import digit_src
-from app.pages.compare.render import markers_for, per_row
+from app.pages.compare.render import example_row, markers_for
 from app.services import get_services
 
 #: The class of a drawn digit's row on the page (browser tests count them).
@@ -70,25 +70,16 @@ def rows(comp: Comparison, side: str, cmap: str) -> list:
             style={"width": "130px"},
             className="text-center",
         )
-        fig = figures.activation_grid_figure(
-            values,
-            per_row=per_row(comp.layer),
-            colormap=cmap,
-            markers=markers,
-            title=f'{comp.layer}, drawn #{pos + 1} (side "{name}")',
-        )
-        graph = dcc.Graph(
-            id={"type": "compare-grid-drawn", "side": side, "pos": pos},
-            figure=fig,
-            config=figures.graph_config(filename=f"compare_{cls}_vs_{other}_drawn{pos + 1}"),
-            className=f"compare-grid compare-grid-{side}",
-        )
         out.append(
-            html.Div(
-                [caption, html.Div(graph, style={"flex": "1", "minWidth": 0})],
-                className=f"d-flex align-items-start gap-2 mb-2 {ROW_CLASS}",
+            example_row(
+                caption, values, comp, cmap, markers,
+                title=f'{comp.layer}, drawn #{pos + 1} (side "{name}")',
+                graph_id={"type": "compare-grid-drawn", "side": side, "pos": pos},
+                filename=f"compare_{cls}_vs_{other}_drawn{pos + 1}",
+                side=side,
+                row_class=ROW_CLASS,
             )
-        )
+        )  # fmt: skip
     return out
 
 

@@ -109,25 +109,15 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
             style={"width": "130px"},
             className="text-center",
         )
-        fig = figures.activation_grid_figure(
-            values,
-            per_row=per_row(comp.layer),
-            colormap=cmap,
-            markers=markers,
-            title=f'{comp.layer}, test #{index} ("{name}")',
-        )
-        graph = dcc.Graph(
-            id={"type": "compare-grid", "side": side, "pos": pos},
-            figure=fig,
-            config=figures.graph_config(filename=f"compare_{cls}_vs_{other}_{index}"),
-            className=f"compare-grid compare-grid-{side}",
-        )
         rows.append(
-            html.Div(
-                [caption, html.Div(graph, style={"flex": "1", "minWidth": 0})],
-                className="d-flex align-items-start gap-2 mb-2",
+            example_row(
+                caption, values, comp, cmap, markers,
+                title=f'{comp.layer}, test #{index} ("{name}")',
+                graph_id={"type": "compare-grid", "side": side, "pos": pos},
+                filename=f"compare_{cls}_vs_{other}_{index}",
+                side=side,
             )
-        )
+        )  # fmt: skip
     return rows
 
 
@@ -324,4 +314,24 @@ def comparison_picture(comp: Comparison, cmap: str) -> bytes:
         "yellow diamonds: active in every digit of both sides",
         per_row=per_row(comp.layer),
         colormap=cmap,
+    )
+
+
+def example_row(
+    caption, values, comp, cmap: str, markers, *, title: str, graph_id: dict, filename: str,
+    side: str, row_class: str = "",
+) -> html.Div:  # fmt: skip
+    """One compared digit: its caption beside its activation grid (with the common points)."""
+    fig = figures.activation_grid_figure(
+        values, per_row=per_row(comp.layer), colormap=cmap, markers=markers, title=title
+    )
+    graph = dcc.Graph(
+        id=graph_id,
+        figure=fig,
+        config=figures.graph_config(filename=filename),
+        className=f"compare-grid compare-grid-{side}",
+    )
+    return html.Div(
+        [caption, html.Div(graph, style={"flex": "1", "minWidth": 0})],
+        className=f"d-flex align-items-start gap-2 mb-2 {row_class}".rstrip(),
     )
