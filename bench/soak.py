@@ -19,7 +19,7 @@ from pathlib import Path
 from _common import emit, percentile
 from load import Workload, user
 
-from tests.dash_http import dependencies, find, update
+from tests.dash_http import dependencies, find, oip_controls, update
 from tests.gunicorn_server import start_gunicorn
 
 
@@ -43,9 +43,7 @@ def start_jobs(url: str, stop_at: float, every_s: float, counts: dict) -> None:
     seed = 0
     while time.monotonic() < stop_at:
         seed += 1  # a new seed: a real job, not a cached result
-        values = {"oip-kind.value": "class", "oip-class-a.value": seed % 10,
-                  "oip-steps.value": 50, "oip-seed.value": seed, "oip-n-seeds.value": 1,
-                  "oip-pace.value": 0, "oip-cmap.value": "gray"}  # fmt: skip
+        values = oip_controls(class_a=seed % 10, steps=50, seed=seed)
         status, _ = update(url, start, values, "oip-start.n_clicks")
         counts["jobs"] += 1
         counts["job_errors"] += status != 200

@@ -33,6 +33,28 @@ class Dependency:
         return self.output.startswith("..")
 
 
+#: Every control the OIP page's Start sends, as the page's layout sets them for the seed model
+#: (a browser always sends them all; a missing number field reads as one the browser emptied).
+OIP_CONTROLS = {
+    "oip-kind.value": "class", "oip-layer.value": "Conv2D_1", "oip-unit.value": 0,
+    "oip-class-a.value": 3, "oip-class-b.value": 9, "oip-steps.value": 30,
+    "oip-step-size.value": 0.2, "oip-wavelength.value": 8.0, "oip-blur.value": 0.4,
+    "oip-seed.value": 0, "oip-n-seeds.value": 1, "oip-cmap.value": "gray",
+    "oip-gallery-layer.value": "Conv2D_1", "oip-gallery-steps.value": 200, "oip-pace.value": [],
+}  # fmt: skip
+
+
+def oip_controls(**values: Any) -> dict[str, Any]:
+    """`OIP_CONTROLS` with some replaced: `oip_controls(steps=40)` sets "oip-steps.value"
+    (`pace=["watch"]` watches the run at 40 steps/s)."""
+    out = dict(OIP_CONTROLS)
+    for name, value in values.items():
+        key = f"oip-{name.replace('_', '-')}.value"
+        assert key in out, f"no OIP control {key}"
+        out[key] = value
+    return out
+
+
 def is_pattern(dep_id: str) -> bool:
     return dep_id.startswith("{")
 

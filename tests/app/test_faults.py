@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from app.components.digit_picker import EXPLORER_CHOICE
-from tests.dash_http import dependencies, find, request, update
+from tests.dash_http import dependencies, find, oip_controls, request, update
 from tests.gunicorn_server import start_gunicorn
 from tests.processes import free_port, stop
 from tests.redis_fixtures import require_redis
@@ -77,15 +77,11 @@ class Page:
         self.poll_cb = find(deps, "oip-progress.value")
 
     def start(self, **spec) -> tuple[dict | None, str]:
-        values = {
-            "oip-kind.value": "class",
-            "oip-class-a.value": 3,
-            "oip-steps.value": spec.get("steps", 30),
-            "oip-seed.value": spec.get("seed", 0),
-            "oip-n-seeds.value": 1,
-            "oip-pace.value": spec.get("pace", 0),
-            "oip-cmap.value": "gray",
-        }
+        values = oip_controls(
+            steps=spec.get("steps", 30),
+            seed=spec.get("seed", 0),
+            pace=["watch"] if spec.get("pace") else [],
+        )
         status, payload = update(self.url, self.start_cb, values, "oip-start.n_clicks")
         assert status == 200, payload
         response = payload["response"]
@@ -148,7 +144,7 @@ def cluster(tmp_path_factory, trained):
 def test_a_worker_killed_mid_job_is_reported_and_the_next_job_runs_on_another(cluster):
     page = Page(cluster["url"])
     before = {n: received(cluster["logs"][n]) for n in ("w1", "w2")}
-    job, _ = page.start(steps=600, pace=20, seed=fresh_seed())  # 30 s when watched
+    job, _ = page.start(steps=600, pace=True, seed=fresh_seed())  # 15 s when watched
     page.wait_for(job, "running")
     time.sleep(1.0)
     running = [n for n in ("w1", "w2") if received(cluster["logs"][n]) > before[n]]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dash_http import dependencies, find, request, update
+from tests.dash_http import dependencies, find, oip_controls, request, update
 from tests.gunicorn_server import run_gunicorn_to_exit, start_gunicorn
 from tests.redis_fixtures import celery_worker, redis_url  # noqa: F401 - fixtures
 
@@ -134,15 +134,7 @@ def test_two_workers_on_redis_share_job_handles(redis_url, celery_worker):  # no
         assert len(pids) == 2
         deps = dependencies(server.url)
         start = find(deps, "oip-job.data")
-        values = {
-            "oip-kind.value": "class",
-            "oip-class-a.value": 3,
-            "oip-steps.value": 30,
-            "oip-seed.value": int(time.time()) % 100000,  # not in the result cache
-            "oip-n-seeds.value": 1,
-            "oip-pace.value": 0,
-            "oip-cmap.value": "gray",
-        }
+        values = oip_controls(seed=int(time.time()) % 100000)  # not in the result cache
         status, payload = update(server.url, start, values, "oip-start.n_clicks")
         assert status == 200, payload
         job = payload["response"]["oip-job"]["data"]

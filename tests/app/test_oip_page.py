@@ -108,6 +108,15 @@ def test_a_bad_start_request_gives_a_message_and_keeps_the_view(oip, OipView):
     assert outputs["job"] is no_update and outputs["query"] is no_update
 
 
+def test_an_emptied_number_field_is_named_with_its_range_and_nothing_starts(oip, OipView):
+    # the browser empties a number field whose value is outside its min..max
+    outputs = oip.start_job(view_of(OipView, kind="map", steps=None, seed=None), None, "single")
+    assert outputs["status"] == (
+        "steps: type a number from 1 to 2,000; random seed: type a number from 0 to 2,147,483,646"
+    )
+    assert outputs["job"] is no_update and "None" not in outputs["status"]
+
+
 @pytest.mark.parametrize("job", ["forged", {"handle": "x.y"}, {"handle": 12}, [], None])
 def test_crafted_job_stores_never_raise(oip, job):
     assert oip.track(3, job)["poll_disabled"] is True  # polling stops

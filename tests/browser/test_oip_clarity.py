@@ -68,3 +68,21 @@ def test_class_b_shows_only_for_a_contrast(live_server, browser):
     assert (
         "random seed" in browser.find_element(By.CSS_SELECTOR, f"label[for='{ids.OIP_SEED}']").text
     )
+
+
+def test_a_number_out_of_range_is_named_with_its_range_and_nothing_starts(live_server, browser):
+    browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
+    wait = WebDriverWait(browser, 90)
+    wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
+    steps = browser.find_element(By.ID, ids.OIP_STEPS)
+    steps.clear()
+    steps.send_keys("5000\t")  # above its max: the browser hands Dash no value
+    start(browser)
+    wait.until(
+        ec.text_to_be_present_in_element(
+            (By.ID, ids.OIP_STATUS), "steps: type a number from 1 to 2,000"
+        )
+    )
+    assert "None" not in browser.find_element(By.ID, ids.OIP_STATUS).text
+    assert not browser.find_elements(By.CSS_SELECTOR, RESULT_IMAGES)
+    assert "steps=5000" not in browser.current_url and "run=" not in browser.current_url

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from app.components.digit_picker import EXPLORER_CHOICE
-from tests.dash_http import dependencies, find, request, update
+from tests.dash_http import dependencies, find, oip_controls, request, update
 from tests.processes import free_port
 
 # a cold build (base image, TensorFlow wheels, training) can take longer than the default 600 s
@@ -103,8 +103,7 @@ def test_container_starts_healthy_serves_a_page_runs_a_job_read_only_and_stops(i
         assert status == 200 and "act-grid" in payload["response"]
         deps = dependencies(url)
         start, poll = find(deps, "oip-job.data"), find(deps, "oip-progress.value")
-        values = {"oip-kind.value": "class", "oip-class-a.value": 7, "oip-steps.value": 40,
-                  "oip-seed.value": 1, "oip-n-seeds.value": 1, "oip-pace.value": 0}  # fmt: skip
+        values = oip_controls(class_a=7, steps=40, seed=1)
         status, payload = update(url, start, values, "oip-start.n_clicks")
         assert status == 200, payload
         job = payload["response"]["oip-job"]["data"]

@@ -15,7 +15,7 @@ from app import ids
 from app.components import colormap
 from app.components.registry import CallbackSet
 from app.jobs import JobNotFoundError, JobSpecError, JobsUnavailableError, get_manager, parse_spec
-from app.jobspec import objective_layers
+from app.jobspec import LIMITS, objective_layers
 from app.pages.oip import render
 from app.pages.oip.view import OipView
 from app.services import get_services
@@ -111,12 +111,41 @@ def on_layer(layer: str, kind: str) -> str:
     return f"{layer} has {desc.units(layer)} {what}: unit 0-{desc.units(layer) - 1}"
 
 
+#: The number fields of a run and what they are called on the page.
+NUMBER_FIELDS = {
+    "steps": "steps", "step_size": "step size", "wavelength": "noise wavelength",
+    "blur_sigma": "high-frequency suppression", "seed": "random seed", "n_seeds": "seeds",
+}  # fmt: skip
+
+
+def _empty_number_fields(view: OipView, what: str) -> list[str]:
+    """One message per number field of the run left empty (a browser empties a number field
+    whose value is outside its min..max): its range, so the user can type a valid one."""
+    unit = ("unit",) if view.kind in ("map", "node") else ()
+    names = ("gallery_steps",) if what == "gallery" else (*NUMBER_FIELDS, *unit)
+    out = []
+    for name in names:
+        if getattr(view, name, 0) is None:
+            limit = getattr(LIMITS, "steps" if name == "gallery_steps" else name, None)
+            label = NUMBER_FIELDS.get(name, name.replace("_", " "))
+            span = f" from {_num(limit.lo)} to {_num(limit.hi)}" if limit is not None else ""
+            out.append(f"{label}: type a number{span}")
+    return out
+
+
+def _num(value: float) -> str:
+    """2000 -> "2,000", 0.0001 -> "0.0001" (whole numbers in full, never in e-notation)."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
 def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
     """Cancel this tab's running job (one per tab), submit the new one, start polling.
 
     Returns the outputs of `on_start` by name (`START_KEYS`).
     """
     unchanged = dict.fromkeys(START_KEYS, no_update)
+    if empty := _empty_number_fields(view, what):  # out of range: the browser emptied them
+        return {**unchanged, "status": "; ".join(empty), "color": "warning"}
     manager = get_manager()
     try:
         spec = parse_spec(view.job_spec(what), get_services().desc)
