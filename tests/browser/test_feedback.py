@@ -1,8 +1,10 @@
-"""Feedback (issue 14): "add this digit" on compare says what it did, or why it could not."""
+"""Feedback (issue 14): "add this digit" on compare says what it did, or why it could not; a
+number typed outside its field's range gets a message naming the range, never `None`."""
 
 from __future__ import annotations
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -42,3 +44,39 @@ def test_add_says_what_it_did_or_why_not(live_server, browser, services):
         ec.text_to_be_present_in_element((By.ID, ids.COMPARE_MESSAGE), "choose class 7 first")
     )
     assert browser.find_element(By.ID, ids.COMPARE_ADDED).text == ""
+
+
+#: (page, the field's DOM id, a value outside its min..max, what the page says then; the
+#: timeline's steps are read when its OIPs are asked for)
+OUT_OF_RANGE = [
+    ("/activations?layer=Conv2D_1", dom_id(DigitPickerIds.index(ids.ACT_PICKER)), "99999",
+     "cannot show this digit: enter a whole number from 0 to 999"),
+    ("/activations?layer=Conv2D_1", ids.ACT_PER_ROW, "500",
+     "maps per row: type a whole number from 1 to 64"),
+    ("/compare?a=4&b=9", ids.COMPARE_N, "50", "enter how many examples per class (1 to 10)"),
+    ("/attribution?index=3", ids.ATTR_STEPS, "100000", "IG steps: type a whole number from"),
+    ("/attribution?index=3", ids.ATTR_WINDOW, "100", "occlusion window: type a whole number"),
+    ("/timeline", ids.TL_OIP_STEPS, "100000", "steps: type a whole number from 10 to 1000"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "field", "value", "message"), OUT_OF_RANGE)
+def test_a_number_out_of_range_gets_a_message_naming_its_range(
+    live_server, browser, path, field, value, message
+):
+    browser.get(live_server + path)
+    wait = WebDriverWait(browser, 20)
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f"[id='{field}']")))
+    wait.until(lambda d: d.execute_script("return !document.querySelector('._dash-loading')"))
+    box.clear()
+    box.send_keys(f"{value}\t")  # above its max: the browser hands Dash no value
+    if field == ids.TL_OIP_STEPS:
+        # a script's click: the page's figures still arrive and move the button meanwhile
+        button = browser.find_element(By.ID, ids.TL_OIP_START)
+        browser.execute_script("arguments[0].click()", button)
+    main = (By.TAG_NAME, "main")
+    try:
+        wait.until(ec.text_to_be_present_in_element(main, message))
+    except TimeoutException:
+        pytest.fail(f"{message!r} not on the page, which says:\n{browser.find_element(*main).text}")
+    assert "None" not in browser.find_element(*main).text
