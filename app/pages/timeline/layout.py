@@ -193,7 +193,7 @@ def layout(**query: str) -> html.Div:
             reason = f"The checkpoints cannot be used: {err}"
         return html.Div([*head, dbc.Alert(reason, color="info", id=ids.TL_VIEW_MESSAGE)])
     view, problems = TimelineView.from_query(query)
-    graph = dict(config=figures.GRAPH_CONFIG)
+    graph = dict(config=figures.graph_config(small=True))  # the mode bar would cover titles
     return html.Div(
         [
             *head,
