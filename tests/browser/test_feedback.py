@@ -80,3 +80,33 @@ def test_a_number_out_of_range_gets_a_message_naming_its_range(
     except TimeoutException:
         pytest.fail(f"{message!r} not on the page, which says:\n{browser.find_element(*main).text}")
     assert "None" not in browser.find_element(*main).text
+
+
+BUSY_BAR_SHOWN = """
+const bar = document.querySelector('._dash-loading-callback');
+return !!bar && getComputedStyle(bar).opacity === '1' && bar.getBoundingClientRect().height > 0;
+"""
+PENDING = "return !!document.querySelector('._dash-loading-callback')"
+
+
+def test_a_wait_over_300_ms_shows_a_busy_bar_until_the_answer_comes(live_server, browser):
+    browser.get(live_server + "/activations?layer=Conv2D_1")
+    wait = WebDriverWait(browser, 60)
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.ACT_GRID} .heatmaplayer")))
+    wait.until(lambda d: not d.execute_script(PENDING))
+    assert not browser.execute_script(BUSY_BAR_SHOWN)
+    # every answer now takes 1.5 s to arrive
+    browser.set_network_conditions(
+        offline=False, latency=1500, download_throughput=10_000_000, upload_throughput=10_000_000
+    )
+    try:
+        per_row = browser.find_element(By.ID, ids.ACT_PER_ROW)
+        per_row.clear()
+        per_row.send_keys("4\t")
+        WebDriverWait(browser, 5, poll_frequency=0.05).until(
+            lambda d: d.execute_script(BUSY_BAR_SHOWN)
+        )
+        wait.until(lambda d: not d.execute_script(PENDING))
+    finally:
+        browser.delete_network_conditions()
+    assert not browser.execute_script(BUSY_BAR_SHOWN)
