@@ -3,6 +3,7 @@ run: no critical or serious violation, one <h1>, every result image described (i
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -122,4 +123,28 @@ def test_dense_2_cells_are_labelled_with_the_class_names(live_server, browser, s
             )
             == list(services.desc.class_names)
         )
+    )
+
+
+def test_on_a_phone_start_brings_the_oip_status_and_first_frames_into_view(live_server, browser):
+    seed = int(time.time()) % 100_000  # a new run, not one the result cache answers at once
+    with window_width(browser, PHONE):
+        browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_2&unit=3&steps=400&seed={seed}")
+        start = WebDriverWait(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
+        browser.execute_script("arguments[0].click()", start)  # a tap on Start
+        WebDriverWait(browser, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_FRAMES} img")
+        )
+        WebDriverWait(browser, 5).until(lambda d: in_view(d, ids.OIP_STATUS))
+        WebDriverWait(browser, 5).until(lambda d: in_view(d, ids.OIP_FRAMES))
+        browser.execute_script("arguments[0].click()", browser.find_element(By.ID, ids.OIP_CANCEL))
+
+
+def in_view(browser, element_id: str) -> bool:
+    """Whether the element is at least partly inside the window, as it is scrolled now."""
+    return browser.execute_script(
+        "const r = document.getElementById(arguments[0]).getBoundingClientRect();"
+        " return r.bottom > 0 && r.top < window.innerHeight;",
+        element_id,
     )

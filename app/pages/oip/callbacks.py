@@ -395,19 +395,31 @@ CALLBACKS.clientside(
     sync_code(PATH), Output(ids.OIP_URL_SINK, "data"), Input(ids.OIP_QUERY, "data")
 )
 
-# On a phone the result column sits below the controls: after Start, bring the status and the
-# first frames into view (on a wide screen they are beside the controls already).
+# On a phone the result column sits below the controls: after Start, bring the status into
+# view, and again when the run's first frames arrive if the page moved it out of view meanwhile
+# (once per run: a user who scrolls away while it runs is left there). On a wide screen they
+# are beside the controls already.
 CALLBACKS.clientside(
     """
-    function(job) {
-        if (job && window.innerWidth < 992) {
-            const status = document.getElementById("STATUS_ID");
-            if (status) { status.scrollIntoView({block: "start"}); }
+    function(job, frames) {
+        const status = document.getElementById("STATUS_ID");
+        if (!job || !status || window.innerWidth >= 992) { return null; }
+        const handle = JSON.stringify(job);
+        const trigger = (dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
+        const box = status.getBoundingClientRect();
+        const inView = box.bottom > 0 && box.top < window.innerHeight;
+        if (trigger.startsWith("JOB_ID.")) {
+            window.cnnLensOipFramesSeen = null;
+            status.scrollIntoView({block: "start"});
+        } else if (frames && frames.length !== 0 && window.cnnLensOipFramesSeen !== handle) {
+            window.cnnLensOipFramesSeen = handle;
+            if (!inView) { status.scrollIntoView({block: "start"}); }
         }
         return null;
     }
-    """.replace("STATUS_ID", ids.OIP_STATUS),
+    """.replace("STATUS_ID", ids.OIP_STATUS).replace("JOB_ID", ids.OIP_JOB),
     Output(ids.OIP_SCROLL_SINK, "data"),
     Input(ids.OIP_JOB, "data"),
+    Input(ids.OIP_FRAMES, "children"),
     prevent_initial_call=True,
 )
