@@ -103,4 +103,7 @@ def test_a_gallery_map_is_opened_with_the_keyboard(live_server, browser):
     WebDriverWait(browser, 60).until(
         ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "Conv2D_1 map 17")
     )
-    assert "unit=17" in browser.current_url and "layer=Conv2D_1" in browser.current_url
+    # the address follows once the page has written the accepted view into it
+    WebDriverWait(browser, 10).until(
+        lambda d: "unit=17" in d.current_url and "layer=Conv2D_1" in d.current_url
+    )
