@@ -166,7 +166,7 @@ def _options(view: AttributionView) -> dbc.Card:
             ),
             _labelled(
                 "SmoothGrad noise",
-                _number(ids.ATTR_NOISE, view.noise, *LIMITS["noise"], step=0.05),
+                _number(ids.ATTR_NOISE, view.noise, *LIMITS["noise"], step="any"),
             ),
             _labelled("Grad-CAM layer", layer, hidden=not map_layers),
             _labelled("occlusion window", _number(ids.ATTR_WINDOW, view.window, 1, window)),

@@ -211,7 +211,8 @@ def on_start(start, gallery, autostart, controls, job) -> dict[str, Any]:
         if run not in ("single", "gallery"):
             return dict.fromkeys(START_KEYS, no_update)
         out = start_job(view, job, run)
-        if isinstance(autostart, dict) and autostart.get("from_gallery") is True:
+        accepted = out["job"] is not no_update  # else its status says why not: keep that
+        if accepted and isinstance(autostart, dict) and autostart.get("from_gallery") is True:
             out["status"] = (
                 f"{view.layer} map {view.unit}: opened from the gallery with one random seed "
                 f"({view.seed}), as the gallery shows it (set 'seeds side by side' for more). "

@@ -46,8 +46,11 @@ def _number(id_: str, value: Any, label: str, **kwargs: Any) -> dbc.Col:
     )
 
 
-def _bounded(id_: str, value: Any, label: str, allowed: Range, step: float) -> dbc.Col:
-    """A number input whose min and max are the job spec's limits (`app.jobspec.LIMITS`)."""
+def _bounded(id_: str, value: Any, label: str, allowed: Range, step: float | str) -> dbc.Col:
+    """A number input whose min and max are the job spec's limits (`app.jobspec.LIMITS`).
+
+    `step`: 1 for whole numbers, "any" for real ones (a browser counts steps from `min`, so
+    with min 0.0001 and step 0.01 it would call 0.2 invalid and hand Dash no value)."""
     return _number(id_, value, label, step=step, min=allowed.lo, max=allowed.hi)
 
 
@@ -103,16 +106,16 @@ def _ascent(view: OipView) -> list:
         dbc.Row(
             [
                 _bounded(ids.OIP_STEPS, view.steps, "steps", LIMITS.steps, 1),
-                _bounded(ids.OIP_STEP_SIZE, view.step_size, "step size", LIMITS.step_size, 0.01),
+                _bounded(ids.OIP_STEP_SIZE, view.step_size, "step size", LIMITS.step_size, "any"),
                 _bounded(
-                    ids.OIP_WAVELENGTH, view.wavelength, "noise wavelength (px)", wavelengths, 1
+                    ids.OIP_WAVELENGTH, view.wavelength, "noise wavelength (px)", wavelengths, "any"
                 ),
                 _bounded(
                     ids.OIP_BLUR,
                     view.blur_sigma,
                     "high-freq. suppression (σ px)",
                     LIMITS.blur_sigma,
-                    0.1,
+                    "any",
                 ),
                 _bounded(ids.OIP_SEED, view.seed, "random seed", LIMITS.seed, 1),
                 _bounded(
