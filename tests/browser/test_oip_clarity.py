@@ -14,6 +14,14 @@ from app import ids
 pytestmark = pytest.mark.browser
 
 RESULT_IMAGES = f"#{ids.OIP_RESULT} img.oip-result"
+#: Records, from now on, whether the result box (id: the script's argument) was ever emptied.
+CLEARED_WATCH = """
+const box = document.getElementById(arguments[0]);
+window.cnnLensTestResultCleared = false;
+new MutationObserver(() => {
+    if (!box.querySelector('img.oip-result')) { window.cnnLensTestResultCleared = true; }
+}).observe(box, {childList: true, subtree: true});
+"""
 
 
 def start(browser) -> None:
@@ -48,9 +56,13 @@ def test_no_empty_chart_before_start_and_a_new_run_clears_the_last_result(live_s
     unit = browser.find_element(By.ID, ids.OIP_UNIT)
     unit.clear()
     unit.send_keys("6\t")
+    # (watched in the page: 60 unpaced steps can finish between two reads of a poll)
+    browser.execute_script(CLEARED_WATCH, ids.OIP_RESULT)
     start(browser)
-    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, RESULT_IMAGES))
-    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, RESULT_IMAGES)))
+    wait.until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, f"{RESULT_IMAGES}[alt$='map 6, random seed 0']")
+    )
+    assert browser.execute_script("return window.cnnLensTestResultCleared")
     alt = browser.find_element(By.CSS_SELECTOR, RESULT_IMAGES).get_attribute("alt")
     assert alt == "OIP of Conv2D_3 map 6, random seed 0"
 
