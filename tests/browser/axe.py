@@ -24,8 +24,10 @@ def violations(driver, impacts=BLOCKING) -> list[dict]:
             "id": v["id"],
             "impact": v["impact"],
             "help": v["help"],
-            "nodes": [", ".join(n["target"]) if isinstance(n["target"], list) else n["target"]
-                      for n in v["nodes"]][:5],
+            "nodes": [
+                ", ".join(n["target"]) if isinstance(n["target"], list) else n["target"]
+                for n in v["nodes"]
+            ][:5],
         }
         for v in result
         if v["impact"] in impacts
