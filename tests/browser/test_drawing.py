@@ -4,6 +4,7 @@ and the real model: strokes through WebDriver pointer actions (mouse, pen, touch
 from __future__ import annotations
 
 import math
+import time
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -71,6 +72,23 @@ def _settled(driver) -> None:
     _wait(driver).until(lambda d: "drawn=" in d.current_url)
 
 
+def _quiet_url(driver, quiet_s: float = 1.0) -> str:
+    """The address once the page has stopped changing it: no callback pending and the same
+    address for `quiet_s` (a stroke's first picture can be answered before its last one)."""
+    last = {"url": None, "since": 0.0}
+
+    def quiet(d) -> bool:
+        url, now = d.current_url, time.monotonic()
+        busy = d.execute_script("return !!document.querySelector('._dash-loading-callback')")
+        if busy or url != last["url"]:
+            last.update(url=url, since=now)
+            return False
+        return now - last["since"] >= quiet_s
+
+    _wait(driver).until(quiet)
+    return driver.current_url
+
+
 def test_a_vertical_stroke_reads_1_and_after_clear_a_loop_reads_0(live_server, browser):
     _open_explorer(browser, f"{live_server}/activations?layer=Conv2D_1")
     blank = canvas_pixels(browser)
@@ -96,7 +114,7 @@ def test_undo_restores_the_previous_drawing(live_server, browser):
     draw_stroke(browser, vertical_line())
     _wait_prediction(browser, "1")
     one = canvas_pixels(browser)
-    one_url = browser.current_url
+    one_url = _quiet_url(browser)
     # a bar across the top turns the 1 into a 7
     draw_stroke(browser, [(0.25, 0.15), (0.5, 0.15), (0.75, 0.15)])
     assert canvas_pixels(browser) != one
