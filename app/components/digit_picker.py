@@ -369,7 +369,8 @@ def _draw_pad(
                     "explain this drawing →",
                     id=ids.explain(aio_id),
                     href=page_href(ATTRIBUTION_PATH, drawn=drawn) if drawn else None,
-                    className="small d-block",
+                    # no Bootstrap d-block here: its display !important beat display: none
+                    className="small",
                     style=None if drawn else {"display": "none"},
                     title="which pixels drove the decision: the attribution page",
                 ),

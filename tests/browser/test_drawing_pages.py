@@ -107,11 +107,14 @@ def test_an_explorer_drawing_is_explained_on_the_attribution_page(live_server, b
             "drawn=" in d.current_url
         )
 
+    explain = f"[id='{dom_id(DigitPickerIds.explain(ids.ACT_PICKER))}']"
+    # nothing drawn yet: no link to explain it
+    assert not browser.find_element(By.CSS_SELECTOR, explain).is_displayed()
     draw_stroke(browser, loop(), kind="touch")
     _wait(browser).until(read_as_drawn)
     source = browser.find_element(By.ID, ids.ACT_SOURCE_INFO).text
     assert "drawn digit" in source and "leave the drawing" in source
-    explain = f"[id='{dom_id(DigitPickerIds.explain(ids.ACT_PICKER))}']"
+    _wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, explain).is_displayed())
 
     seen_since: dict[str, float] = {}
 
