@@ -19,6 +19,13 @@ if ! cmp -s requirements.txt "$stamp"; then
   "$PY" -m pip download -q --no-deps async-timeout==5.0.1 -d "$wheels"
   cp requirements.txt "$stamp"
 fi
+# The image the tag names now: once the tag moves to the new build, it is removed (each build
+# would otherwise leave a 2 GB untagged image behind; its layers the new one shares stay).
+old="$(podman --runtime runc image inspect --format '{{.Id}}' "$TAG" 2>/dev/null || true)"
 # docker format: OCI images drop HEALTHCHECK. runc: crun fails here (cgroups hybrid mode).
 podman --runtime runc build --format docker --network host \
   --build-arg BASE="$BASE" -t "$TAG" .
+new="$(podman --runtime runc image inspect --format '{{.Id}}' "$TAG")"
+if [ -n "$old" ] && [ "$old" != "$new" ]; then
+  podman --runtime runc rmi "$old" >/dev/null 2>&1 || true  # still used by a container: kept
+fi
