@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,6 +54,27 @@ def oip_controls(**values: Any) -> dict[str, Any]:
         assert key in out, f"no OIP control {key}"
         out[key] = value
     return out
+
+
+def run_oip_job(base_url: str, timeout: float = 60.0, **controls: Any) -> str:
+    """Start an OIP run as the page's Start does (`oip_controls(**controls)`), poll it as the
+    page does until it ends or `timeout` s pass; the last status, as JSON text."""
+    deps = dependencies(base_url)
+    start, poll = find(deps, "oip-job.data"), find(deps, "oip-progress.value")
+    status, payload = update(base_url, start, oip_controls(**controls), "oip-start.n_clicks")
+    assert status == 200, payload
+    job = payload["response"]["oip-job"]["data"]
+    deadline = time.monotonic() + timeout
+    message = ""
+    while time.monotonic() < deadline:
+        values = {"oip-job.data": job, "oip-cmap.value": "gray", "oip-poll.n_intervals": 1}
+        status, payload = update(base_url, poll, values, "oip-poll.n_intervals")
+        assert status == 200, payload
+        message = json.dumps(payload["response"].get("oip-status", {}))
+        if "done in" in message or "failed" in message:
+            break
+        time.sleep(0.5)
+    return message
 
 
 def is_pattern(dep_id: str) -> bool:

@@ -1,4 +1,5 @@
-"""The image: built with podman from the Dockerfile, started, healthy on /readyz, serving, stopped.
+"""The image: built with podman from the Dockerfile, started, healthy on /readyz, serving, stopped;
+and compose.yaml run by podman-compose (web, Redis, a Celery worker) with a job going through it.
 
 Slow (a few minutes: the image installs TensorFlow and trains the model at build time). It runs
 whenever podman is there and always under CI=true; skip it locally with
@@ -11,13 +12,14 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 
 import pytest
 
 from app.components.digit_picker import EXPLORER_CHOICE
-from tests.dash_http import dependencies, find, oip_controls, request, update
+from tests.dash_http import dependencies, find, request, run_oip_job, update
 from tests.processes import free_port
 
 # a cold build (base image, TensorFlow wheels, training) can take longer than the default 600 s
@@ -101,19 +103,7 @@ def test_container_starts_healthy_serves_a_page_runs_a_job_read_only_and_stops(i
         }
         status, payload = update(url, render, values, "act-layer.value")
         assert status == 200 and "act-grid" in payload["response"]
-        deps = dependencies(url)
-        start, poll = find(deps, "oip-job.data"), find(deps, "oip-progress.value")
-        values = oip_controls(class_a=7, steps=40, seed=1)
-        status, payload = update(url, start, values, "oip-start.n_clicks")
-        assert status == 200, payload
-        job = payload["response"]["oip-job"]["data"]
-        for _ in range(120):
-            values = {"oip-job.data": job, "oip-cmap.value": "gray", "oip-poll.n_intervals": 1}
-            status, payload = update(url, poll, values, "oip-poll.n_intervals")
-            message = json.dumps(payload["response"].get("oip-status", {}))
-            if "done in" in message or "failed" in message:
-                break
-            time.sleep(0.5)
+        message = run_oip_job(url, timeout=60, class_a=7, steps=40, seed=1)
         assert "done in" in message, message
         uid = podman("exec", name, "id", "-u").stdout.strip()
         assert uid != "0"
@@ -123,3 +113,54 @@ def test_container_starts_healthy_serves_a_page_runs_a_job_read_only_and_stops(i
         podman("rm", "--force", name, check=False)
     assert "Traceback" not in logs, logs[-3000:]
     assert "Shutting down: Master" in logs  # a clean gunicorn stop on SIGTERM
+
+
+REDIS_IMAGE = "localhost/cnn-lens-redis:bookworm"
+
+
+def compose(project: str, env: dict[str, str], *args: str, timeout: float = 240):
+    """podman-compose on compose.yaml (runc: crun fails here)."""
+    command = [sys.executable, "-m", "podman_compose", "--podman-args=--runtime runc",
+               "-p", project, "-f", "compose.yaml", *args]  # fmt: skip
+    return subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def test_compose_runs_web_redis_and_a_worker_that_takes_the_oip_jobs(image):
+    built = subprocess.run(
+        ["bash", "scripts/container-redis.sh", REDIS_IMAGE],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    port = free_port()
+    project = f"cnnlens{uuid.uuid4().hex[:6]}"
+    env = {
+        "CNN_LENS_SECRET_KEY": uuid.uuid4().hex,
+        "CNN_LENS_IMAGE": image,
+        "CNN_LENS_REDIS_IMAGE": REDIS_IMAGE,
+        "CNN_LENS_PUBLISH": str(port),
+    }
+    up = compose(project, env, "up", "-d", "--no-build")
+    try:
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        url = f"http://127.0.0.1:{port}"
+        deadline, ready = time.monotonic() + 180, {}
+        while time.monotonic() < deadline:
+            try:
+                status, body = request(url, "GET", "/readyz", timeout=5)
+            except OSError:
+                status, body = 0, b""
+            if status == 200:
+                ready = json.loads(body)
+                break
+            time.sleep(2)
+        assert ready.get("jobs") == "celery" and ready.get("redis") == "up", ready
+        message = run_oip_job(url, timeout=90, class_a=4, steps=30, seed=int(time.time()) % 1000)
+        assert "done in" in message, message
+        worker = podman("logs", f"{project}_worker_1", check=False)
+        assert "succeeded" in worker.stdout + worker.stderr  # the worker ran it, not the web
+    finally:
+        down = compose(project, env, "down")
+    assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-3000:]
