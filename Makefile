@@ -62,7 +62,7 @@ serve: install $(SERVED)
 test: install-test $(SEED_MODEL) $(SHAPES_MODEL)
 	bash scripts/system-deps.sh
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist load) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 lint: install-test
 	$(PY) -m ruff check .

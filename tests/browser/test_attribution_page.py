@@ -8,9 +8,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
-from tests.browser.conftest import screenshot, start_server
+from tests.browser.conftest import screenshot
 from tests.browser.driver import console_errors
-from tests.processes import stop
 
 pytestmark = pytest.mark.browser
 
@@ -82,13 +81,6 @@ def test_the_explorer_links_its_digit_to_the_attribution_page(live_server, brows
     drawn = _drawn(browser, "test digit 42")
     assert drawn["heatmaps"] == METHODS
     assert console_errors(browser) == []
-
-
-@pytest.fixture(scope="module")
-def colour_server(shapes_path):
-    proc, url = start_server({"CNN_LENS_MODEL": str(shapes_path)})
-    yield url
-    stop(proc)
 
 
 def test_the_colour_model_is_explained_over_its_colour_image(colour_server, browser):
