@@ -16,6 +16,8 @@ TRAIN_ARGS ?=
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist; each has its own servers and browser). The suite is CPU-bound:
 # on 2 cores 3 took 3 min 53 s, 4 took 4 min 26 s, 1 took 5 min 27 s. TEST_WORKERS=0: one process.
+# --dist load: keeping each module's own servers in one process (loadgroup) was slower, 4:37
+# against 3:59 with the container tests, as those modules then run one after another.
 TEST_WORKERS ?= 3
 
 .PHONY: run serve soak install install-test train test lint format bench worker clean
@@ -62,7 +64,7 @@ serve: install $(SERVED)
 test: install-test $(SEED_MODEL) $(SHAPES_MODEL)
 	bash scripts/system-deps.sh
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist load) $(PYTEST_ARGS)
 
 lint: install-test
 	$(PY) -m ruff check .

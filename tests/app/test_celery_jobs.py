@@ -12,7 +12,7 @@ import pytest
 from app import jobs, main
 from tests.redis_fixtures import celery_worker, redis_url  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.xdist_group("celery")]
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

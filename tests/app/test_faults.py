@@ -23,7 +23,7 @@ from tests.gunicorn_server import start_gunicorn
 from tests.processes import free_port, stop
 from tests.redis_fixtures import require_redis
 
-pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 STALE_S = 8

@@ -18,7 +18,7 @@ from tests.dash_http import dependencies, find, oip_controls, request, update
 from tests.gunicorn_server import run_gunicorn_to_exit, start_gunicorn
 from tests.redis_fixtures import celery_worker, redis_url  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("gunicorn")]
+pytestmark = pytest.mark.slow
 
 SECRET = "never-log-me-7f3a9c"
 

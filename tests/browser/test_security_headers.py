@@ -16,7 +16,7 @@ from tests.browser.conftest import screenshot
 from tests.browser.driver import console_errors
 from tests.gunicorn_server import http_get, start_gunicorn
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("csp")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: page -> an element only a working Dash renderer (and Plotly, where drawn) puts there
 PAGES = {

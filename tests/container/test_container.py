@@ -23,12 +23,7 @@ from tests.dash_http import dependencies, find, request, run_oip_job, update
 from tests.processes import free_port
 
 # a cold build (base image, TensorFlow wheels, training) can take longer than the default 600 s
-pytestmark = [
-    pytest.mark.container,
-    pytest.mark.slow,
-    pytest.mark.timeout(1500),
-    pytest.mark.xdist_group("container"),  # one test process builds the image, once
-]
+pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE = "localhost/cnn-lens:test"
