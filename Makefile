@@ -14,11 +14,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8050
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist; each has its own servers and browser). The suite is CPU-bound:
-# on 2 cores 3 took 3 min 53 s, 4 took 4 min 26 s, 1 took 5 min 27 s. TEST_WORKERS=0: one process.
-# --dist load: keeping each module's own servers in one process (loadgroup) was slower, 4:37
-# against 3:59 with the container tests, as those modules then run one after another.
-TEST_WORKERS ?= 3
+# Test processes (pytest-xdist; each has its own servers and browser), 0 = one process. The
+# suite is CPU-bound: on 2 cores 3 processes took 3 min 53 s, 4 took 4 min 26 s, 1 took 5 min
+# 27 s. One is the default: with 3, the drawing tests' strokes missed their answer in 3 of 10
+# runs (three browsers and servers share the 2 cores), none in this session's 3 serial runs.
+# --dist load: keeping each module's own servers in one process (loadgroup) was slower.
+TEST_WORKERS ?= 0
 
 .PHONY: run serve soak install install-test train test lint format bench worker clean
 

@@ -58,12 +58,21 @@ def _open_explorer(driver, url: str) -> None:
 
 
 def _wait_prediction(driver, label: str) -> None:
-    _wait(driver).until(
-        lambda d: (
-            "drawn digit" in _text(d, ids.ACT_SOURCE_INFO)
-            and f"predicted {label} " in _text(d, ids.ACT_DIGIT_INFO) + " "
+    try:
+        _wait(driver).until(
+            lambda d: (
+                "drawn digit" in _text(d, ids.ACT_SOURCE_INFO)
+                and f"predicted {label} " in _text(d, ids.ACT_DIGIT_INFO) + " "
+            )
         )
-    )
+    except TimeoutException:
+        screenshot(driver, f"drawing_not_{label}")
+        stats = driver.execute_script("return window.cnnLensDraw && window.cnnLensDraw.sends;")
+        raise AssertionError(
+            f"not 'predicted {label}' on a drawn digit: source "
+            f"{_text(driver, ids.ACT_SOURCE_INFO)!r}, digit {_text(driver, ids.ACT_DIGIT_INFO)!r}, "
+            f"address {driver.current_url}, pad {stats}"
+        ) from None
 
 
 def _first_stroke(driver, points, **kwargs) -> None:
