@@ -61,3 +61,10 @@ def post_callback(client, app, output: str, values: dict, changed: str | None = 
         "changedPropIds": [changed] if changed else [],
     }
     return client.post("/_dash-update-component", json=body)
+
+
+def call(app, client, output: str, values: dict, changed: str | None = None):
+    """POST one callback request, as the browser does; returns (status, response JSON)."""
+    response = post_callback(client, app, output, values, changed)
+    data = json.loads(response.data) if response.data else {}
+    return response.status_code, data

@@ -12,31 +12,12 @@ import pytest
 from PIL import Image
 from plotly.utils import PlotlyJSONEncoder
 
-from app import ids, main
+from app import ids
 from app.components.digit_picker import choice_key
 from cnn_core.attribution import METHODS
-from tests.app.dash_requests import post_callback
+from tests.app.dash_requests import call
 
 DIGIT = 312
-
-
-@pytest.fixture(scope="module")
-def app(services):
-    dash_app = main.create_app()
-    dash_app.server.test_client().get("/_dash-layout")  # the first request registers callbacks
-    return dash_app
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    return app.server.test_client()
-
-
-def call(app, client, output: str, values: dict, changed: str | None = None):
-    """POST one callback request, as the browser does; returns (status, response JSON)."""
-    response = post_callback(client, app, output, values, changed)
-    data = json.loads(response.data) if response.data else {}
-    return response.status_code, data
 
 
 CONTROLS = {

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import digits, ids, main
+from app import digits, ids
 from app.comparison import MAX_DRAWN, compute_comparison
 from app.components.digit_picker import DigitPickerIds, dom_id
 from app.pages.activations.render import source_info
@@ -22,18 +22,6 @@ from cnn_core import drawing
 from cnn_core.compare import common_points, pick_examples
 from tests.app.dash_requests import callback_key, post_callback
 from tests.app.test_compare_page import DEFAULT_VIEW, _figures, _markers
-
-
-@pytest.fixture(scope="module")
-def app(services):
-    dash_app = main.create_app()
-    dash_app.server.test_client().get("/_dash-layout")  # the first request registers callbacks
-    return dash_app
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    return app.server.test_client()
 
 
 def code_of(services, label: int, k: int = 0) -> str:

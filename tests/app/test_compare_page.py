@@ -9,29 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from app import ids, main
+from app import ids
 from cnn_core.compare import common_points, pick_examples
-from tests.app.dash_requests import callback_key, post_callback
-
-
-@pytest.fixture(scope="module")
-def app(services):
-    dash_app = main.create_app()
-    dash_app.server.test_client().get("/_dash-layout")  # the first request registers callbacks
-    return dash_app
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    return app.server.test_client()
-
-
-def call(app, client, output: str, values: dict, changed: str | None = None):
-    """POST one callback request, as the browser does; returns (status, response JSON)."""
-    response = post_callback(client, app, output, values, changed)
-    data = json.loads(response.data) if response.data else {}
-    return response.status_code, data
-
+from tests.app.dash_requests import call, callback_key
 
 DEFAULT_VIEW = {
     f"{ids.COMPARE_CLASS_A}.value": 4,

@@ -15,11 +15,6 @@ def app(services):
     return main.create_app()
 
 
-@pytest.fixture(scope="module")
-def client(app):
-    return app.server.test_client()
-
-
 def test_healthz_answers_without_dash(client):
     response = client.get("/healthz")
     assert response.status_code == 200
