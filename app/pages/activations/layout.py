@@ -9,6 +9,7 @@ from dash import dcc, html
 from app import figures, ids
 from app.components import colormap
 from app.components.alerts import url_problems_alert
+from app.components.controls import colormap_radio, radio
 from app.components.digit_picker import DRAW_CANVAS, DigitPicker
 from app.pages.activations import callbacks, render
 from app.pages.activations.view import INPUT_COLORMAPS, MAX_PER_ROW, ExplorerView
@@ -35,11 +36,6 @@ def _labelled(label: str, control) -> dbc.Col:
         width="auto",
         className="mb-2",
     )
-
-
-def _radio(id_: str, values, value) -> dbc.RadioItems:
-    options = [{"label": v, "value": v} for v in values]
-    return dbc.RadioItems(id=id_, options=options, value=value, inline=True)
 
 
 def _view_controls(view: ExplorerView) -> dbc.Card:
@@ -69,22 +65,22 @@ def _view_controls(view: ExplorerView) -> dbc.Card:
                 dbc.Row(
                     [
                         _labelled("layer", layer),
-                        _labelled("colormap", _radio(ids.ACT_CMAP, imaging.COLORMAPS, view.cmap)),
+                        _labelled("colormap", colormap_radio(ids.ACT_CMAP, view.cmap)),
                     ],
                     className="g-3",
                 ),
                 dbc.Row(
                     [
                         _labelled(
-                            "scaling", _radio(ids.ACT_SCALING, imaging.SCALINGS, view.scaling)
+                            "scaling", radio(ids.ACT_SCALING, imaging.SCALINGS, view.scaling)
                         ),
                         _labelled(
                             "colour range",
-                            _radio(ids.ACT_RANGE, imaging.COLOR_RANGES, view.range),
+                            radio(ids.ACT_RANGE, imaging.COLOR_RANGES, view.range),
                         ),
                         _labelled("maps per row", per_row),
                         _labelled(
-                            "input image", _radio(ids.ACT_INPUT_CMAP, INPUT_COLORMAPS, "gray")
+                            "input image", radio(ids.ACT_INPUT_CMAP, INPUT_COLORMAPS, "gray")
                         ),
                     ],
                     className="g-3",

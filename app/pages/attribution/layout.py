@@ -10,6 +10,7 @@ from app import figures, ids
 from app.attributions import DELETION_EXPLANATION
 from app.components import colormap
 from app.components.alerts import url_problems_alert
+from app.components.controls import colormap_radio, radio
 from app.components.digit_picker import DigitPicker
 from app.pages.attribution import callbacks, render
 from app.pages.attribution.view import (
@@ -20,7 +21,6 @@ from app.pages.attribution.view import (
     max_window,
 )
 from app.services import get_services
-from cnn_core import imaging
 from cnn_core.attribution import BASELINES, LIMITS
 
 dash.register_page(
@@ -45,11 +45,6 @@ def _labelled(label: str, control, hidden: bool = False) -> dbc.Col:
         className="mb-2",
         style={"display": "none"} if hidden else None,
     )
-
-
-def _radio(id_: str, values, value) -> dbc.RadioItems:
-    options = [{"label": v, "value": v} for v in values]
-    return dbc.RadioItems(id=id_, options=options, value=value, inline=True)
 
 
 def _number(id_: str, value, low, high, step=1) -> dbc.Input:
@@ -123,10 +118,10 @@ def _drawing(view: AttributionView) -> dbc.Card:
             [
                 dbc.Row(
                     [
-                        _labelled("colormap", _radio(ids.ATTR_CMAP, imaging.COLORMAPS, view.cmap)),
+                        _labelled("colormap", colormap_radio(ids.ATTR_CMAP, view.cmap)),
                         _labelled(
                             "under the maps",
-                            _radio(ids.ATTR_BACKGROUND, BACKGROUNDS, view.background),
+                            radio(ids.ATTR_BACKGROUND, BACKGROUNDS, view.background),
                             hidden=not colour,
                         ),
                         dbc.Col(
@@ -159,7 +154,7 @@ def _options(view: AttributionView) -> dbc.Card:
     row = dbc.Row(
         [
             _labelled("IG steps", _number(ids.ATTR_STEPS, view.steps, *int_limits("steps"))),
-            _labelled("IG baseline", _radio(ids.ATTR_BASELINE, BASELINES, view.baseline)),
+            _labelled("IG baseline", radio(ids.ATTR_BASELINE, BASELINES, view.baseline)),
             _labelled(
                 "SmoothGrad samples",
                 _number(ids.ATTR_SAMPLES, view.samples, *int_limits("samples")),

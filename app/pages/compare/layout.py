@@ -10,11 +10,11 @@ from app import figures, ids
 from app.comparison import DRAWN_SEPARATOR, MAX_EXAMPLES
 from app.components import colormap
 from app.components.alerts import url_problems_alert
+from app.components.controls import colormap_radio
 from app.components.digit_picker import DigitPicker
 from app.pages.compare import callbacks, drawn, render
 from app.pages.compare.view import CompareView
 from app.services import get_services
-from cnn_core import imaging
 from cnn_core.compare import EXAMPLE_KINDS
 
 dash.register_page(
@@ -166,13 +166,7 @@ def _controls(view: CompareView) -> dbc.Card:
         dbc.Col(
             [
                 dbc.Label("Colormap", className="me-2 mb-0"),
-                dbc.RadioItems(
-                    id=ids.COMPARE_CMAP,
-                    options=[{"label": c, "value": c} for c in imaging.COLORMAPS],
-                    value=view.cmap,
-                    inline=True,
-                    className="d-inline-block",
-                ),
+                colormap_radio(ids.COMPARE_CMAP, view.cmap, className="d-inline-block"),
             ]
         ),
         className="g-2 mt-1",

@@ -12,12 +12,12 @@ from dash import dcc, html
 from app import figures, ids
 from app.components import colormap
 from app.components.alerts import url_problems_alert
+from app.components.controls import colormap_radio
 from app.jobs import get_manager
 from app.jobspec import LIMITS, objective_layers
 from app.pages.oip import callbacks
 from app.pages.oip.view import OipView, autostart
 from app.services import get_services
-from cnn_core import imaging
 from cnn_core.oip.ascent import Range
 
 dash.register_page(
@@ -129,13 +129,7 @@ def _ascent(view: OipView) -> list:
                 dbc.Col(  # radio buttons: every colormap (jet too) one click away
                     [
                         dbc.Label("colormap", className="small mb-0"),
-                        dbc.RadioItems(
-                            id=ids.OIP_CMAP,
-                            options=[{"label": c, "value": c} for c in imaging.COLORMAPS],
-                            value=view.cmap,
-                            inline=True,
-                            className="small",
-                        ),
+                        colormap_radio(ids.OIP_CMAP, view.cmap, className="small"),
                     ],
                     width=12,
                 ),

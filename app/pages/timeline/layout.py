@@ -9,12 +9,12 @@ from dash import dcc, html
 from app import figures, ids
 from app.components import colormap
 from app.components.alerts import url_problems_alert
+from app.components.controls import colormap_radio
 from app.components.digit_picker import DigitPicker
 from app.pages.timeline import callbacks, render
 from app.pages.timeline.view import TimelineView, timeline_epochs
 from app.services import get_services
 from app.timeline_runs import MAX_STEPS
-from cnn_core import imaging
 
 dash.register_page(
     __name__,
@@ -77,12 +77,7 @@ def _controls(view: TimelineView, epochs: list[int]) -> dbc.Card:
                         ),
                         _labelled(
                             "colormap",
-                            dbc.RadioItems(
-                                id=ids.TL_CMAP,
-                                options=[{"label": c, "value": c} for c in imaging.COLORMAPS],
-                                value=view.cmap,
-                                inline=True,
-                            ),
+                            colormap_radio(ids.TL_CMAP, view.cmap),
                         ),
                         _labelled("class a", _select(ids.TL_PAIR_A, classes, view.a, "8em")),
                         _labelled("class b", _select(ids.TL_PAIR_B, classes, view.b, "8em")),
