@@ -56,25 +56,28 @@ def oip_controls(**values: Any) -> dict[str, Any]:
     return out
 
 
-def run_oip_job(base_url: str, timeout: float = 60.0, **controls: Any) -> str:
-    """Start an OIP run as the page's Start does (`oip_controls(**controls)`), poll it as the
-    page does until it ends or `timeout` s pass; the last status, as JSON text."""
+def run_oip_job(
+    base_url: str, timeout: float = 60.0, poll_s: float = 0.5, **controls: Any
+) -> list[str]:
+    """Start an OIP run as the page's Start does (`oip_controls(**controls)`), poll it (each
+    poll on a new connection) until it ends or `timeout` s pass; every status it showed, as
+    JSON text, the last one last."""
     deps = dependencies(base_url)
     start, poll = find(deps, "oip-job.data"), find(deps, "oip-progress.value")
     status, payload = update(base_url, start, oip_controls(**controls), "oip-start.n_clicks")
     assert status == 200, payload
     job = payload["response"]["oip-job"]["data"]
     deadline = time.monotonic() + timeout
-    message = ""
+    messages = [""]
     while time.monotonic() < deadline:
         values = {"oip-job.data": job, "oip-cmap.value": "gray", "oip-poll.n_intervals": 1}
         status, payload = update(base_url, poll, values, "oip-poll.n_intervals")
         assert status == 200, payload
-        message = json.dumps(payload["response"].get("oip-status", {}))
-        if "done in" in message or "failed" in message:
+        messages.append(json.dumps(payload["response"].get("oip-status", {})))
+        if "done in" in messages[-1] or "failed" in messages[-1]:
             break
-        time.sleep(0.5)
-    return message
+        time.sleep(poll_s)
+    return messages
 
 
 def is_pattern(dep_id: str) -> bool:

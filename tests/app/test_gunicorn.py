@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dash_http import dependencies, find, oip_controls, request, update
+from tests.dash_http import request, run_oip_job
 from tests.gunicorn_server import run_gunicorn_to_exit, start_gunicorn
 from tests.redis_fixtures import celery_worker, redis_url  # noqa: F401 - fixtures
 
@@ -132,26 +132,11 @@ def test_two_workers_on_redis_share_job_handles(redis_url, celery_worker):  # no
     try:
         pids = set(re.findall(r"Booting worker with pid: (\d+)", server.log()))
         assert len(pids) == 2
-        deps = dependencies(server.url)
-        start = find(deps, "oip-job.data")
-        values = oip_controls(seed=int(time.time()) % 100000)  # not in the result cache
-        status, payload = update(server.url, start, values, "oip-start.n_clicks")
-        assert status == 200, payload
-        job = payload["response"]["oip-job"]["data"]
-        poll = find(deps, "oip-progress.value")
-        messages = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            # each poll on a new connection: gunicorn hands them to either worker
-            values = {"oip-job.data": job, "oip-cmap.value": "gray", "oip-poll.n_intervals": 1}
-            status, payload = update(server.url, poll, values, "oip-poll.n_intervals")
-            assert status == 200
-            message = json.dumps(payload["response"].get("oip-status", {}))
-            messages.append(message)
+        # each poll on a new connection: gunicorn hands them to either worker
+        seed = int(time.time()) % 100000  # not in the result cache
+        messages = run_oip_job(server.url, timeout=90, poll_s=0.2, seed=seed)
+        for message in messages:
             assert "no longer exists" not in message and "invalid job handle" not in message
-            if "done in" in message:
-                break
-            time.sleep(0.2)
         assert "done in" in messages[-1], messages[-3:]
         # one log line ties the job to the request that started it
         assert re.search(
