@@ -9,10 +9,10 @@ from contextlib import contextmanager
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from tests.browser.axe import violations
+from tests.browser.driver import wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +42,7 @@ def window_width(browser, width: int):
 
 def open_page(browser, url: str, ready: str) -> None:
     browser.get(url)
-    WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
+    wait_on(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
 
 
 def check_page(browser) -> None:
@@ -88,7 +88,7 @@ def test_oip_after_a_run_is_accessible_and_its_images_say_what_they_are(
             f"#{ids.OIP_START}",
         )
         browser.execute_script("arguments[0].click()", browser.find_element(By.ID, ids.OIP_START))
-        WebDriverWait(browser, 90).until(
+        wait_on(browser, 90).until(
             ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.OIP_RESULT} img.oip-result"))
         )
         check_page(browser)
@@ -115,7 +115,7 @@ def test_dense_2_cells_are_labelled_with_the_class_names(live_server, browser, s
         live_server + "/activations?split=test&index=0&layer=Dense_2",
         f"#{ids.ACT_GRID} .heatmaplayer",
     )
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         lambda d: (
             d.execute_script(
                 f"return [...document.querySelectorAll('#{ids.ACT_GRID} .xtick text')]"
@@ -130,14 +130,14 @@ def test_on_a_phone_start_brings_the_oip_status_and_first_frames_into_view(live_
     seed = int(time.time()) % 100_000  # a new run, not one the result cache answers at once
     with window_width(browser, PHONE):
         browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_2&unit=3&steps=400&seed={seed}")
-        start = WebDriverWait(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
+        start = wait_on(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
         browser.execute_script("arguments[0].click()", start)  # a tap on Start
-        WebDriverWait(browser, 30).until(
+        wait_on(browser, 30).until(
             lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_FRAMES} img")
         )
-        WebDriverWait(browser, 5).until(lambda d: in_view(d, ids.OIP_STATUS))
-        WebDriverWait(browser, 5).until(lambda d: in_view(d, ids.OIP_FRAMES))
+        wait_on(browser, 5).until(lambda d: in_view(d, ids.OIP_STATUS))
+        wait_on(browser, 5).until(lambda d: in_view(d, ids.OIP_FRAMES))
         browser.execute_script("arguments[0].click()", browser.find_element(By.ID, ids.OIP_CANCEL))
 
 

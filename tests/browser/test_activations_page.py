@@ -5,16 +5,14 @@ import time
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors
+from tests.browser.driver import console_errors, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -22,15 +20,6 @@ pytestmark = pytest.mark.browser
 def _picker(part: str) -> str:
     """CSS selector of a part of the explorer's digit picker (its ids are dicts)."""
     return f"[id='{dom_id(DigitPickerIds.part(part, ids.ACT_PICKER))}']"
-
-
-def _wait(driver, timeout: float = 30) -> WebDriverWait:
-    """A wait that retries while Dash swaps re-rendered elements under it."""
-    return WebDriverWait(
-        driver,
-        timeout,
-        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
-    )
 
 
 def _grid(driver, expression: str):
@@ -42,7 +31,7 @@ def _grid(driver, expression: str):
 
 
 def _wait_cells(driver, count: int, timeout: float = 30) -> None:
-    _wait(driver, timeout).until(
+    wait_on(driver, timeout).until(
         lambda d: (
             d.find_element(By.ID, ids.ACT_CELL_COUNT).text == str(count)
             and _grid(d, "g._fullLayout.meta.cells") == count
@@ -57,7 +46,7 @@ def _click(driver, element) -> None:
 
 def _choose_layer(driver, label_start: str) -> None:
     _click(driver, driver.find_element(By.ID, ids.ACT_LAYER))
-    option = _wait(driver, 10).until(
+    option = wait_on(driver, 10).until(
         lambda d: next(
             (
                 o
@@ -93,20 +82,20 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     # hovering a cell names its map, position and value
     drag = browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_GRID} .nsewdrag")
     ActionChains(browser).move_to_element(drag).perform()
-    hover = _wait(browser, 10).until(
+    hover = wait_on(browser, 10).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.ACT_GRID} .hoverlayer .hovertext")
     )
     assert "map" in hover[0].text and "row" in hover[0].text and "value" in hover[0].text
     screenshot(browser, "activations_conv2d_3")
 
     _choose_radio(browser, ids.ACT_CMAP, "viridis")
-    _wait(browser, 20).until(
+    wait_on(browser, 20).until(
         lambda d: _grid(d, "g._fullLayout.coloraxis.colorscale[0][1]") == "rgb(68,1,84)"
     )
     _choose_layer(browser, "Dense_1")
     _wait_cells(browser, 100)
     assert _grid(browser, "[g._fullData[0].z.length, g._fullData[0].z[0].length]") == [10, 10]
-    _wait(browser, 10).until(lambda d: "layer=Dense_1" in d.current_url)
+    wait_on(browser, 10).until(lambda d: "layer=Dense_1" in d.current_url)
     url = browser.current_url
     assert "cmap=viridis" in url and f"index={index}" in url
     screenshot(browser, "activations_dense_1_viridis")
@@ -114,7 +103,7 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     # clicking a node enlarges the node grid with its values
     drag = browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_GRID} .nsewdrag")
     ActionChains(browser).move_to_element(drag).click().perform()
-    _wait(browser, 20).until(
+    wait_on(browser, 20).until(
         lambda d: (
             d.find_element(By.ID, ids.ACT_DETAIL).is_displayed()
             and len(d.find_elements(By.CSS_SELECTOR, f"#{ids.ACT_DETAIL} .heatmaplayer text"))
@@ -122,7 +111,7 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
         )
     )
     assert "node" in browser.find_element(By.CSS_SELECTOR, f"#{ids.ACT_DETAIL} .gtitle").text
-    _wait(browser, 10).until(lambda d: _grid(d, "g._fullLayout.shapes.length") == 2)  # framed
+    wait_on(browser, 10).until(lambda d: _grid(d, "g._fullLayout.shapes.length") == 2)  # framed
     screenshot(browser, "activations_dense_1_detail")
 
     # the URL reopens the same view
@@ -143,7 +132,7 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     picture.save(path)
     upload = browser.find_element(By.CSS_SELECTOR, f"{_picker('upload')} input[type=file]")
     upload.send_keys(str(path))
-    _wait(browser, 30).until(
+    wait_on(browser, 30).until(
         lambda d: "uploaded: seven.png" in d.find_element(By.ID, ids.ACT_SOURCE_INFO).text
     )
     assert "predicted 7" in browser.find_element(By.ID, ids.ACT_DIGIT_INFO).text
@@ -154,13 +143,13 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
     screenshot(browser, "activations_upload_conv2d_1")
     # back to the dataset, then the same file again: it is read again
     _click(browser, browser.find_element(By.CSS_SELECTOR, _picker("next")))
-    _wait(browser, 20).until(
+    wait_on(browser, 20).until(
         lambda d: f"test digit {index + 1}" in d.find_element(By.ID, ids.ACT_SOURCE_INFO).text
     )
     browser.find_element(By.CSS_SELECTOR, f"{_picker('upload')} input[type=file]").send_keys(
         str(path)
     )
-    _wait(browser, 20).until(
+    wait_on(browser, 20).until(
         lambda d: "uploaded: seven.png" in d.find_element(By.ID, ids.ACT_SOURCE_INFO).text
     )
     assert console_errors(browser) == []
@@ -176,7 +165,7 @@ def test_bad_url_and_bad_upload_show_messages_and_keep_a_view(live_server, brows
     browser.find_element(By.CSS_SELECTOR, f"{_picker('upload')} input[type=file]").send_keys(
         str(broken)
     )
-    _wait(browser, 20).until(
+    wait_on(browser, 20).until(
         ec.text_to_be_present_in_element(
             (By.CSS_SELECTOR, _picker("message")), "cannot use this file"
         )

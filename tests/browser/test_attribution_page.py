@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors
+from tests.browser.driver import console_errors, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +40,7 @@ def _drawn(driver, title_part: str, timeout: float = 60):
         drawn = d.execute_script(DRAWN_JS)
         return drawn if drawn and title_part in drawn["title"] and drawn["areas"] else False
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.3).until(ready)
+    return wait_on(driver, timeout).until(ready)
 
 
 def test_the_page_shows_five_heatmaps_over_the_digit_with_their_deletion_curves(
@@ -66,14 +65,14 @@ def test_the_next_digit_is_explained_and_the_address_follows(live_server, browse
     browser.find_element(By.CSS_SELECTOR, f"[id='{next_button}']").click()
     drawn = _drawn(browser, "test digit 313")
     assert drawn["heatmaps"] == METHODS
-    WebDriverWait(browser, 20).until(lambda d: "index=313" in d.current_url)
+    wait_on(browser, 20).until(lambda d: "index=313" in d.current_url)
     assert "cmap=viridis" in browser.current_url
     assert console_errors(browser) == []
 
 
 def test_the_explorer_links_its_digit_to_the_attribution_page(live_server, browser):
     browser.get(f"{live_server}/activations?index=42")
-    link = WebDriverWait(browser, 60).until(
+    link = wait_on(browser, 60).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.ACT_EXPLAIN} a")
     )[0]
     assert "/attribution?split=test&index=42" in link.get_attribute("href")

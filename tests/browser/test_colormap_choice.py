@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
+from tests.browser.driver import wait_on
 
 pytestmark = pytest.mark.browser
 
 
 def wait_for_url(browser, part: str) -> None:
-    WebDriverWait(browser, 60).until(lambda d: part in d.current_url, f"{part} not in the URL")
+    wait_on(browser, 60).until(lambda d: part in d.current_url, f"{part} not in the URL")
 
 
 def wait_for_radio(browser, group_id: str, value: str) -> None:
@@ -22,7 +22,7 @@ def wait_for_radio(browser, group_id: str, value: str) -> None:
         "const c = document.querySelector('#' + arguments[0] + ' input:checked');"
         "return c ? c.value : null;"
     )
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         lambda d: d.execute_script(script, group_id) == value, f"{group_id} is not {value}"
     )
 
@@ -39,7 +39,7 @@ def test_colormap_is_viridis_by_default_and_the_choice_follows_to_every_page(liv
     ).click()
     wait_for_url(browser, "cmap=jet")
     # the choice is stored by its own callback (a round trip to the server)
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         lambda d: (
             d.execute_script("return localStorage.getItem(arguments[0])", ids.COLORMAP_CHOICE)
             == '"jet"'

@@ -4,24 +4,15 @@ real headless Chromium against a second live server: what each page shows is tha
 from __future__ import annotations
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors
+from tests.browser.driver import console_errors, wait_on
 
 pytestmark = pytest.mark.browser
 
 CLASSES = ("red disc", "green square", "blue triangle", "yellow cross", "red square", "blue disc")
-
-
-def _wait(driver, timeout: float = 60) -> WebDriverWait:
-    """A wait that retries while Dash swaps re-rendered elements under it."""
-    return WebDriverWait(
-        driver, timeout, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)
-    )
 
 
 def _plot(driver, graph_id: str, expression: str):
@@ -40,7 +31,7 @@ def _text(driver, element_id: str) -> str:
 
 def test_model_page_describes_the_colour_model(colour_server, browser):
     browser.get(colour_server + "/")
-    wait = _wait(browser)
+    wait = wait_on(browser)
     wait.until(lambda d: _plot(d, ids.MODEL_CONFUSION, "g._fullLayout.yaxis.ticktext"))
     heading = browser.find_element(By.CSS_SELECTOR, "h1, h2").text
     assert heading == "Model: shapes_cnn"
@@ -60,7 +51,7 @@ def test_model_page_describes_the_colour_model(colour_server, browser):
 
 def test_explorer_picks_a_layer_and_shows_its_grid_and_the_colour_picture(colour_server, browser):
     browser.get(colour_server + "/activations?index=3&layer=conv2")
-    wait = _wait(browser)
+    wait = wait_on(browser)
     wait.until(lambda d: _text(d, ids.ACT_CELL_COUNT) == "32")  # conv2: 32 maps of 16x16
     wait.until(lambda d: _plot(d, ids.ACT_GRID, "g._fullLayout.meta.cells") == 32)
     # the input is drawn in colour (an RGB image trace, not a grey heatmap)
@@ -90,7 +81,7 @@ def test_explorer_picks_a_layer_and_shows_its_grid_and_the_colour_picture(colour
 
 def test_compare_marks_two_named_classes(colour_server, browser):
     browser.get(colour_server + "/compare?a=0&b=2&n=2&layer=conv3&threshold=0.1")
-    wait = _wait(browser)
+    wait = wait_on(browser)
     wait.until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, ".compare-grid-b .scatterlayer .point"))
     )
@@ -114,7 +105,7 @@ def test_compare_marks_two_named_classes(colour_server, browser):
 
 def test_a_short_oip_runs_to_its_result_on_the_colour_model(colour_server, browser):
     browser.get(colour_server + "/oip?kind=map&layer=conv3&unit=5&n_seeds=1&steps=20&watch=0&run=1")
-    wait = _wait(browser)
+    wait = wait_on(browser)
     wait.until(lambda d: "done" in _text(d, ids.OIP_STATUS))
     wait.until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_RESULT} img.oip-result")) == 2

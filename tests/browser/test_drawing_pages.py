@@ -9,32 +9,19 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
-from selenium.common.exceptions import (
-    NoSuchElementException,
-    StaleElementReferenceException,
-)
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from app.components.digit_picker import DRAW_CANVAS, DigitPickerIds, dom_id
 from app.pages.compare.drawn import ROW_CLASS
 from cnn_core.drawing import decode_pixels
-from tests.browser.driver import console_errors
+from tests.browser.driver import console_errors, wait_on
 from tests.browser.strokes import draw_stroke, loop, vertical_line
 from tests.browser.test_attribution_page import METHODS, _drawn
 
 pytestmark = pytest.mark.browser
 
 COMPARE_CANVAS = f"{DRAW_CANVAS}-{ids.COMPARE_PICKER}"
-
-
-def _wait(driver, timeout: float = 60) -> WebDriverWait:
-    return WebDriverWait(
-        driver,
-        timeout,
-        ignored_exceptions=(StaleElementReferenceException, NoSuchElementException),
-    )
 
 
 def _seen(driver, picker: str) -> str | None:
@@ -66,41 +53,41 @@ def _side(driver, side: str) -> dict:
 
 def test_a_1_drawn_on_compare_joins_side_a_and_stays_in_the_url(live_server, browser):
     browser.get(f"{live_server}/compare?a=4&b=9&layer=Conv2D_3")
-    _wait(browser).until(lambda d: _side(d, "a")["grids"] == 3 and _side(d, "b")["grids"] == 3)
+    wait_on(browser).until(lambda d: _side(d, "a")["grids"] == 3 and _side(d, "b")["grids"] == 3)
     before = _side(browser, "a")
     draw_stroke(browser, vertical_line(), canvas_id=COMPARE_CANVAS, kind="pen")
-    _wait(browser).until(lambda d: (_seen(d, ids.COMPARE_PICKER) or "").startswith("data:"))
+    wait_on(browser).until(lambda d: (_seen(d, ids.COMPARE_PICKER) or "").startswith("data:"))
     side_a = browser.find_element(By.CSS_SELECTOR, f"#{ids.COMPARE_PICKER_SIDE} input[value='a']")
     assert side_a.is_selected()  # side A is the default for a drawing
     add = browser.find_element(By.ID, ids.COMPARE_PICKER_ADD)
     browser.execute_script("arguments[0].click();", add)
-    _wait(browser).until(lambda d: _side(d, "a")["grids"] == before["grids"] + 1)
+    wait_on(browser).until(lambda d: _side(d, "a")["grids"] == before["grids"] + 1)
     after = _side(browser, "a")
     assert after["drawn"] == 1 and _side(browser, "b")["grids"] == 3
     # one set of red and yellow points for the side, the drawing's grid marked like the others
     assert len(set(after["markers"])) == 1, after
     assert "drawn #1" in browser.find_element(By.ID, ids.COMPARE_PANEL_A).text
-    _wait(browser).until(lambda d: "da=" in d.current_url)
+    wait_on(browser).until(lambda d: "da=" in d.current_url)
     code = parse_qs(urlparse(browser.current_url).query)["da"][0]
     assert code.startswith("z") and len(browser.current_url) < 2000
 
     url = browser.current_url
     browser.get("about:blank")
     browser.get(url)  # the link reopens the comparison with the drawing on side A
-    _wait(browser).until(lambda d: _side(d, "a")["grids"] == 4 and _side(d, "a")["drawn"] == 1)
+    wait_on(browser).until(lambda d: _side(d, "a")["grids"] == 4 and _side(d, "a")["drawn"] == 1)
     assert _side(browser, "a")["markers"] == after["markers"]
     # and "remove" takes it out again
     remove = browser.find_element(By.CSS_SELECTOR, f".{ROW_CLASS} button")
     browser.execute_script("arguments[0].click();", remove)
-    _wait(browser).until(lambda d: _side(d, "a")["grids"] == 3 and "da=" not in d.current_url)
+    wait_on(browser).until(lambda d: _side(d, "a")["grids"] == 3 and "da=" not in d.current_url)
     assert console_errors(browser) == []
 
 
 def test_an_explorer_drawing_is_explained_on_the_attribution_page(live_server, browser):
     browser.get(f"{live_server}/activations")
-    _wait(browser).until(lambda d: d.find_elements(By.ID, DRAW_CANVAS))
+    wait_on(browser).until(lambda d: d.find_elements(By.ID, DRAW_CANVAS))
     # the page has drawn its first digit (its callbacks ran): the canvas is the one to draw on
-    _wait(browser).until(lambda d: "predicted" in d.find_element(By.ID, ids.ACT_DIGIT_INFO).text)
+    wait_on(browser).until(lambda d: "predicted" in d.find_element(By.ID, ids.ACT_DIGIT_INFO).text)
 
     def read_as_drawn(d):  # which class it reads as is test_drawing.py's business
         return "predicted" in d.find_element(By.ID, ids.ACT_DIGIT_INFO).text and (
@@ -111,10 +98,10 @@ def test_an_explorer_drawing_is_explained_on_the_attribution_page(live_server, b
     # nothing drawn yet: no link to explain it
     assert not browser.find_element(By.CSS_SELECTOR, explain).is_displayed()
     draw_stroke(browser, loop(), kind="touch")
-    _wait(browser).until(read_as_drawn)
+    wait_on(browser).until(read_as_drawn)
     source = browser.find_element(By.ID, ids.ACT_SOURCE_INFO).text
     assert "drawn digit" in source and "leave the drawing" in source
-    _wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, explain).is_displayed())
+    wait_on(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, explain).is_displayed())
 
     seen_since: dict[str, float] = {}
 
@@ -128,7 +115,7 @@ def test_an_explorer_drawing_is_explained_on_the_attribution_page(live_server, b
         first = seen_since.setdefault(code, time.monotonic())
         return (code, _seen(d, ids.ACT_PICKER)) if time.monotonic() - first >= 1.0 else False
 
-    code, seen = _wait(browser).until(settled)
+    code, seen = wait_on(browser).until(settled)
     link = browser.find_element(By.CSS_SELECTOR, explain)
     browser.execute_script("arguments[0].click();", link)
     drawn = _drawn(browser, "drawn digit", timeout=90)

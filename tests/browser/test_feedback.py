@@ -7,11 +7,11 @@ import pytest
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from cnn_core.compare import pick_examples
+from tests.browser.driver import wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +22,7 @@ def by_dict_id(component_id: dict) -> tuple[str, str]:
 
 def test_add_says_what_it_did_or_why_not(live_server, browser, services):
     browser.get(live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3")
-    wait = WebDriverWait(browser, 60)
+    wait = wait_on(browser, 60)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".compare-grid-a .heatmaplayer")))
     index_field = browser.find_element(*by_dict_id(DigitPickerIds.index(ids.COMPARE_PICKER)))
     labels = services.data.labels("test")
@@ -65,7 +65,7 @@ def test_a_number_out_of_range_gets_a_message_naming_its_range(
     live_server, browser, path, field, value, message
 ):
     browser.get(live_server + path)
-    wait = WebDriverWait(browser, 20)
+    wait = wait_on(browser, 20)
     box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f"[id='{field}']")))
     wait.until(lambda d: d.execute_script("return !document.querySelector('._dash-loading')"))
     box.clear()
@@ -91,7 +91,7 @@ PENDING = "return !!document.querySelector('._dash-loading-callback')"
 
 def test_a_wait_over_300_ms_shows_a_busy_bar_until_the_answer_comes(live_server, browser):
     browser.get(live_server + "/activations?layer=Conv2D_1")
-    wait = WebDriverWait(browser, 60)
+    wait = wait_on(browser, 60)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.ACT_GRID} .heatmaplayer")))
     wait.until(lambda d: not d.execute_script(PENDING))
     assert not browser.execute_script(BUSY_BAR_SHOWN)
@@ -103,9 +103,7 @@ def test_a_wait_over_300_ms_shows_a_busy_bar_until_the_answer_comes(live_server,
         per_row = browser.find_element(By.ID, ids.ACT_PER_ROW)
         per_row.clear()
         per_row.send_keys("4\t")
-        WebDriverWait(browser, 5, poll_frequency=0.05).until(
-            lambda d: d.execute_script(BUSY_BAR_SHOWN)
-        )
+        wait_on(browser, 5, poll=0.05).until(lambda d: d.execute_script(BUSY_BAR_SHOWN))
         wait.until(lambda d: not d.execute_script(PENDING))
     finally:
         browser.delete_network_conditions()

@@ -8,10 +8,10 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
+from tests.browser.driver import wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -40,13 +40,13 @@ def focus_outline(browser) -> str:
 
 def test_a_map_is_enlarged_by_typing_its_number(live_server, browser):
     browser.get(live_server + "/activations?split=test&index=0&layer=Conv2D_3")
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.ACT_GRID} .heatmaplayer"))
     )
     tab_to(browser, ids.ACT_CELL_INPUT)
     assert focus_outline(browser).startswith("solid")
     type_keys(browser, "5", Keys.ENTER)
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         lambda d: (
             "Conv2D_3 map 5 "
             in d.execute_script(
@@ -56,7 +56,7 @@ def test_a_map_is_enlarged_by_typing_its_number(live_server, browser):
         )
     )
     type_keys(browser, Keys.BACKSPACE, "999", Keys.ENTER)
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         ec.text_to_be_present_in_element(
             (By.ID, ids.ACT_CELL_MESSAGE), "Conv2D_3 has 128 maps: type a number from 0 to 127"
         )
@@ -66,7 +66,7 @@ def test_a_map_is_enlarged_by_typing_its_number(live_server, browser):
 def test_focus_is_visible_on_the_pickers_arrows(live_server, browser):
     browser.get(live_server + "/activations")
     next_id = dom_id(DigitPickerIds.next(ids.ACT_PICKER))
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"[id='{next_id}']"))
     )
     tab_to(browser, next_id)
@@ -74,12 +74,12 @@ def test_focus_is_visible_on_the_pickers_arrows(live_server, browser):
     index_id = dom_id(DigitPickerIds.index(ids.ACT_PICKER))
     before = browser.find_element(By.CSS_SELECTOR, f"[id='{index_id}']")
     type_keys(browser, Keys.ENTER)
-    WebDriverWait(browser, 60).until(lambda _: before.get_attribute("value") == "1")
+    wait_on(browser, 60).until(lambda _: before.get_attribute("value") == "1")
 
 
 def test_a_confusion_cell_is_picked_with_the_keyboard(live_server, browser):
     browser.get(live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3")
-    wait = WebDriverWait(browser, 60)
+    wait = wait_on(browser, 60)
     wait.until(ec.text_to_be_present_in_element((By.ID, ids.COMPARE_CELL), "True 4, predicted 9"))
     tab_to(browser, ids.COMPARE_CELL_TRUE)
     assert focus_outline(browser).startswith("solid")
@@ -91,19 +91,19 @@ def test_a_confusion_cell_is_picked_with_the_keyboard(live_server, browser):
 
 def test_a_gallery_map_is_opened_with_the_keyboard(live_server, browser):
     browser.get(f"{live_server}/oip?gallery_layer=Conv2D_1&gallery_steps=30")
-    WebDriverWait(browser, 60).until(ec.element_to_be_clickable((By.ID, ids.OIP_GALLERY_START)))
+    wait_on(browser, 60).until(ec.element_to_be_clickable((By.ID, ids.OIP_GALLERY_START)))
     tab_to(browser, ids.OIP_GALLERY_START)
     assert focus_outline(browser).startswith("solid")
     type_keys(browser, Keys.ENTER)
-    WebDriverWait(browser, 120).until(
+    wait_on(browser, 120).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.OIP_GALLERY_GRAPH} .heatmaplayer"))
     )
     tab_to(browser, ids.OIP_GALLERY_MAP)
     type_keys(browser, "17", Keys.ENTER)
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "Conv2D_1 map 17")
     )
     # the address follows once the page has written the accepted view into it
-    WebDriverWait(browser, 10).until(
+    wait_on(browser, 10).until(
         lambda d: "unit=17" in d.current_url and "layer=Conv2D_1" in d.current_url
     )

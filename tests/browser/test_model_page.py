@@ -5,18 +5,17 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors
+from tests.browser.driver import console_errors, wait_on
 
 pytestmark = pytest.mark.browser
 
 
 def test_model_page_shows_layers_accuracy_and_confusion_matrix(live_server, browser, trained):
     browser.get(live_server + "/")
-    wait = WebDriverWait(browser, 30)
+    wait = wait_on(browser, 30)
     wait.until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.MODEL_CONFUSION} .heatmaplayer"))
     )

@@ -7,9 +7,9 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
+from tests.browser.driver import wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +40,7 @@ def curve_displayed(browser) -> bool:
 
 def test_no_empty_chart_before_start_and_a_new_run_clears_the_last_result(live_server, browser):
     browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
-    wait = WebDriverWait(browser, 90)
+    wait = wait_on(browser, 90)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
     assert (
         "optimal input pattern (OIP) is a picture" in browser.find_element(By.TAG_NAME, "main").text
@@ -69,7 +69,7 @@ def test_no_empty_chart_before_start_and_a_new_run_clears_the_last_result(live_s
 
 def test_class_b_shows_only_for_a_contrast(live_server, browser):
     browser.get(f"{live_server}/oip?kind=class&a=4")
-    wait = WebDriverWait(browser, 60)
+    wait = wait_on(browser, 60)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
     assert not browser.find_element(By.ID, ids.OIP_CLASS_B).is_displayed()
     assert browser.find_element(By.ID, ids.OIP_CLASS_A).is_displayed()
@@ -84,7 +84,7 @@ def test_class_b_shows_only_for_a_contrast(live_server, browser):
 
 def test_a_number_out_of_range_is_named_with_its_range_and_nothing_starts(live_server, browser):
     browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
-    wait = WebDriverWait(browser, 90)
+    wait = wait_on(browser, 90)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
     steps = browser.find_element(By.ID, ids.OIP_STEPS)
     steps.clear()

@@ -8,11 +8,10 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors
+from tests.browser.driver import console_errors, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +41,7 @@ def progress(browser) -> str:
 
 def test_live_run_shows_changing_frames_and_cancel_stops_it(live_server, browser):
     browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=12&n_seeds=2&steps=1500")
-    wait = WebDriverWait(browser, 30)
+    wait = wait_on(browser, 30)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
     frames, progresses = set(), set()
     deadline = time.monotonic() + 20
@@ -68,12 +67,10 @@ def test_live_run_shows_changing_frames_and_cancel_stops_it(live_server, browser
 
 def test_finished_run_shows_two_fold_view_prediction_and_top_digits(live_server, browser):
     browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
-    WebDriverWait(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
-    WebDriverWait(browser, 60).until(
-        ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "done")
-    )
+    wait_on(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
+    wait_on(browser, 60).until(ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "done"))
     # the result is drawn once the job has finished (its own callback)
-    WebDriverWait(browser, 30).until(
+    wait_on(browser, 30).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.OIP_RESULT} img.oip-result"))
     )
     result = browser.find_element(By.ID, ids.OIP_RESULT)
@@ -88,10 +85,10 @@ def test_finished_run_shows_two_fold_view_prediction_and_top_digits(live_server,
 
 def test_short_gallery_runs_to_the_end_and_a_click_opens_a_map(live_server, browser):
     browser.get(f"{live_server}/oip?gallery_layer=Conv2D_1&gallery_steps=30")
-    wait = WebDriverWait(browser, 30)
+    wait = wait_on(browser, 30)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_GALLERY_START)))
     click(browser, ids.OIP_GALLERY_START)
-    WebDriverWait(browser, 120).until(
+    wait_on(browser, 120).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.OIP_GALLERY_GRAPH} .heatmaplayer"))
     )
     assert "done" in browser.find_element(By.ID, ids.OIP_STATUS).text
@@ -111,14 +108,14 @@ def test_short_gallery_runs_to_the_end_and_a_click_opens_a_map(live_server, brow
     x = from_left * plot.size["width"] - plot.size["width"] / 2
     y = from_top * plot.size["height"] - plot.size["height"] / 2
     ActionChains(browser).move_to_element_with_offset(plot, int(x), int(y)).click().perform()
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "Conv2D_1 map 17")
     )
     assert "unit=17" in browser.current_url and "layer=Conv2D_1" in browser.current_url
     # the gallery stays, and a second map opens from it too (typed: the keyboard's way)
     assert browser.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_GALLERY_GRAPH} .heatmaplayer")
     set_number(browser, ids.OIP_GALLERY_MAP, 3)
-    WebDriverWait(browser, 60).until(
+    wait_on(browser, 60).until(
         ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "Conv2D_1 map 3")
     )
     assert "unit=3" in browser.current_url

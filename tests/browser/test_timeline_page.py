@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors
+from tests.browser.driver import console_errors, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +34,7 @@ def grid_z(browser):
 
 def test_the_epoch_slider_moves_the_grid_and_the_accuracy_marker(live_server, browser):
     browser.get(f"{live_server}/timeline?epoch=0&layer=Conv2D_1&index=3")
-    wait = WebDriverWait(browser, 60)
+    wait = wait_on(browser, 60)
     wait.until(lambda b: marked_epoch(b) == 0 and grid_z(b) is not None)
     first_grid = grid_z(browser)
     title = browser.find_element(By.ID, ids.TL_GRID_INFO).text
@@ -57,7 +56,7 @@ def test_the_epoch_slider_moves_the_grid_and_the_accuracy_marker(live_server, br
 
 def test_play_steps_through_the_epochs(live_server, browser):
     browser.get(f"{live_server}/timeline?epoch=17")
-    wait = WebDriverWait(browser, 60)
+    wait = wait_on(browser, 60)
     wait.until(lambda b: marked_epoch(b) == 17)
     browser.find_element(By.ID, ids.TL_PLAY).click()
     wait.until(lambda b: marked_epoch(b) == 20)
