@@ -162,11 +162,20 @@ def request(
     headers: dict[str, str] | None = None,
     timeout: float = 30.0,
 ) -> tuple[int, bytes]:
-    """One HTTP request on a fresh connection; `(status, body)` whatever the status."""
+    """One HTTP request on a fresh connection; `(status, body)` whatever the status.
+
+    A server may answer a body over its size cap (413) and close the connection before the
+    whole body is sent, as gunicorn does; the client then gets a broken pipe while sending,
+    and the answer is read after it, as a browser would.
+    """
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+        except (BrokenPipeError, ConnectionResetError):
+            if not body:
+                raise
         response = conn.getresponse()
         return response.status, response.read()
     finally:

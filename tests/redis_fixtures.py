@@ -1,4 +1,5 @@
-"""A real redis-server and a real Celery worker process, started and stopped by the tests."""
+"""A real redis-server, a real Celery worker process and a real gunicorn on them, started and
+stopped by the tests (session fixtures, registered for every test in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def celery_worker(redis_url, trained):
     """A real `celery -A app.worker worker --pool=solo` process on the test Redis."""
     import redis
 
-    log_path = ROOT / ".pytest_cache" / "celery-worker.log"
+    log_path = ROOT / ".pytest_cache" / f"celery-worker-{os.getpid()}.log"  # one per test process
     log_path.parent.mkdir(exist_ok=True)
     log = open(log_path, "w")  # noqa: SIM115 - closed after the process ends
     env = {**os.environ, "REDIS_URL": redis_url, "CNN_LENS_SECRET_KEY": "test-secret"}
@@ -79,3 +80,28 @@ def celery_worker(redis_url, trained):
     yield proc
     stop(proc)
     log.close()
+
+
+#: The secret of the shared gunicorn: tests check that it never reaches a log or a page.
+SHARED_SECRET = "never-log-me-7f3a9c"
+
+
+@pytest.fixture(scope="session")
+def gunicorn_server(redis_url, trained):
+    """One real `gunicorn --config gunicorn.conf.py` for the tests that need a served app and
+    do not stop or break it: two workers, four threads each, jobs on Celery through the test
+    Redis, a shared secret (the setting a class would be served with). Its log is shared too,
+    so a test that looks for errors in it also checks the modules that ran before."""
+    from tests.gunicorn_server import start_gunicorn
+
+    server = start_gunicorn(
+        {
+            "REDIS_URL": redis_url,
+            "CNN_LENS_WORKERS": "2",
+            "CNN_LENS_THREADS": "4",
+            "CNN_LENS_SECRET_KEY": SHARED_SECRET,
+        },
+        name="gunicorn-shared",
+    )
+    yield server
+    server.stop()

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from app import jobs, main
-from tests.redis_fixtures import celery_worker, redis_url  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -23,7 +22,7 @@ def oip(services):
 
 
 @pytest.fixture
-def celery_manager(services, redis_url, celery_worker, monkeypatch):  # noqa: F811
+def celery_manager(services, redis_url, celery_worker, monkeypatch):
     monkeypatch.setenv(jobs.ENV_REDIS, redis_url)
     manager = jobs.make_manager(
         "test-secret", services.oip_engine, jobs.model_id(services.trained.meta), services.desc

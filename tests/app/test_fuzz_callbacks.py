@@ -36,8 +36,6 @@ from tests.dash_http import (
     request,
     update,
 )
-from tests.gunicorn_server import start_gunicorn
-from tests.redis_fixtures import redis_url  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -50,12 +48,9 @@ BAD_LOG = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|callback failed")
 
 
 @pytest.fixture(scope="module")
-def server(redis_url):  # noqa: F811 - fixture
-    server = start_gunicorn(
-        {"REDIS_URL": redis_url, "CNN_LENS_THREADS": "4"}, name="fuzz", timeout=120
-    )
-    yield server
-    server.stop()
+def server(gunicorn_server):
+    """The session's gunicorn: two workers on Redis, as a class would be served."""
+    return gunicorn_server
 
 
 @pytest.fixture(scope="module")

@@ -15,19 +15,16 @@ from pathlib import Path
 import pytest
 
 from tests.dash_http import request, run_oip_job
-from tests.gunicorn_server import run_gunicorn_to_exit, start_gunicorn
-from tests.redis_fixtures import celery_worker, redis_url  # noqa: F401 - fixtures
+from tests.gunicorn_server import run_gunicorn_to_exit
+from tests.redis_fixtures import SHARED_SECRET
 
 pytestmark = pytest.mark.slow
 
-SECRET = "never-log-me-7f3a9c"
-
 
 @pytest.fixture(scope="module")
-def server(trained):
-    server = start_gunicorn({"CNN_LENS_SECRET_KEY": SECRET}, name="gunicorn-basic")
-    yield server
-    server.stop()
+def server(gunicorn_server):
+    """The session's gunicorn: two workers on Redis with a shared secret (`SHARED_SECRET`)."""
+    return gunicorn_server
 
 
 def test_healthz_readyz_and_pages_answer(server):
@@ -55,15 +52,15 @@ def test_tensorflow_is_not_loaded_in_the_gunicorn_master(server):
 def test_the_secret_key_is_never_logged_nor_printed(server):
     request(server.url, "GET", "/oip")
     time.sleep(0.3)
-    assert SECRET not in server.log()
+    assert SHARED_SECRET not in server.log()
     shown = subprocess.run(
         [sys.executable, "-m", "app.settings"],
-        env={**os.environ, "CNN_LENS_SECRET_KEY": SECRET},
+        env={**os.environ, "CNN_LENS_SECRET_KEY": SHARED_SECRET},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    assert "CNN_LENS_SECRET_KEY" in shown and SECRET not in shown
+    assert "CNN_LENS_SECRET_KEY" in shown and SHARED_SECRET not in shown
 
 
 def one_line_reason(output: str) -> list[str]:
@@ -124,26 +121,19 @@ def _model_path():
 
 
 @pytest.mark.redis
-def test_two_workers_on_redis_share_job_handles(redis_url, celery_worker):  # noqa: F811
-    server = start_gunicorn(
-        {"REDIS_URL": redis_url, "CNN_LENS_WORKERS": "2", "CNN_LENS_THREADS": "2"},
-        name="gunicorn-two",
+def test_two_workers_on_redis_share_job_handles(server, celery_worker):
+    pids = set(re.findall(r"Booting worker with pid: (\d+)", server.log()))
+    assert len(pids) == 2
+    # each poll on a new connection: gunicorn hands them to either worker
+    seed = int(time.time()) % 100000  # not in the result cache
+    messages = run_oip_job(server.url, timeout=90, poll_s=0.2, seed=seed)
+    for message in messages:
+        assert "no longer exists" not in message and "invalid job handle" not in message
+    assert "done in" in messages[-1], messages[-3:]
+    # one log line ties the job to the request that started it
+    assert re.search(
+        r"job [0-9a-f]{32} .*: queued on celery \(request [0-9a-f]{16}\)", server.log()
     )
-    try:
-        pids = set(re.findall(r"Booting worker with pid: (\d+)", server.log()))
-        assert len(pids) == 2
-        # each poll on a new connection: gunicorn hands them to either worker
-        seed = int(time.time()) % 100000  # not in the result cache
-        messages = run_oip_job(server.url, timeout=90, poll_s=0.2, seed=seed)
-        for message in messages:
-            assert "no longer exists" not in message and "invalid job handle" not in message
-        assert "done in" in messages[-1], messages[-3:]
-        # one log line ties the job to the request that started it
-        assert re.search(
-            r"job [0-9a-f]{32} .*: queued on celery \(request [0-9a-f]{16}\)", server.log()
-        )
-    finally:
-        server.stop()
 
 
 def test_the_development_server_refuses_a_missing_model_with_one_line(tmp_path):

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors
-from tests.gunicorn_server import http_get, start_gunicorn
+from tests.browser.driver import console_errors, wait_on, wait_settled
+from tests.gunicorn_server import http_get
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,13 +25,6 @@ PAGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def gunicorn_server(trained):
-    server = start_gunicorn(name="gunicorn-browser")
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize("path", list(PAGES))
 def test_page_renders_under_the_csp_without_console_errors(gunicorn_server, browser, path):
     status, _, headers = http_get(gunicorn_server.url + path)
@@ -41,7 +32,7 @@ def test_page_renders_under_the_csp_without_console_errors(gunicorn_server, brow
     csp = headers["Content-Security-Policy"]
     assert "script-src 'self' 'sha256-" in csp and "'unsafe-inline'" not in csp.split(";")[1]
     browser.get(gunicorn_server.url + path)
-    WebDriverWait(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, PAGES[path])))
+    wait_on(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, PAGES[path])))
     errors = console_errors(browser)
     screenshot(browser, f"csp{path.replace('/', '_') or '_model'}")
     assert errors == [], errors
@@ -56,10 +47,10 @@ def test_every_page_in_the_navbar_renders_under_the_csp(gunicorn_server, browser
     assert set(PAGES) <= set(paths), paths
     for path in sorted(set(paths) - set(PAGES)):  # PAGES: checked more closely above
         browser.get(gunicorn_server.url + path)
-        WebDriverWait(browser, 60).until(
+        wait_on(browser, 60).until(
             ec.presence_of_element_located((By.CSS_SELECTOR, "#_pages_content > *"))
         )
-        time.sleep(1.5)  # let the page's first callbacks and figures run
+        wait_settled(browser)  # the page's first callbacks and figures ran
         assert console_errors(browser) == [], path
 
 
