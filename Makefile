@@ -14,12 +14,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8050
 TRAIN_ARGS ?=
 PYTEST_ARGS ?=
-# Test processes (pytest-xdist; each has its own servers and browser), 0 = one process. The
-# suite is CPU-bound: on 2 cores 3 processes took 3 min 53 s, 4 took 4 min 26 s, 1 took 5 min
-# 27 s. One is the default: with 3, the drawing tests' strokes missed their answer in 3 of 10
-# runs (three browsers and servers share the 2 cores), none in this session's 3 serial runs.
-# --dist load: keeping each module's own servers in one process (loadgroup) was slower.
-TEST_WORKERS ?= 0
+# Test processes (pytest-xdist), 0 = one process. --dist loadgroup is scheduled by
+# tests/conftest.py: the browser tests share one process (one dashboard server per model, one
+# Chromium), the tests on the shared gunicorn another, and each other file goes whole to the
+# next free process. On 2 cores, 2 processes is the fastest (see README).
+TEST_WORKERS ?= 2
 
 .PHONY: run serve soak install install-test train test lint format bench worker clean
 
@@ -65,7 +64,7 @@ serve: install $(SERVED)
 test: install-test $(SEED_MODEL) $(SHAPES_MODEL)
 	bash scripts/system-deps.sh
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist load) $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 lint: install-test
 	$(PY) -m ruff check .

@@ -11,6 +11,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from cnn_core import config
 from cnn_core.data import MnistData
 
+# redis_url, celery_worker and gunicorn_server: real processes, shared by the session
+pytest_plugins = ["tests.redis_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def data() -> MnistData:
@@ -75,3 +78,72 @@ def services(data, trained, acts):
     services = Services.load()
     set_services(services)
     return services
+
+
+# --------------------------------------------------------------------------------------------
+# Test processes: `make test` runs pytest-xdist with `--dist loadgroup`, scheduled below
+# --------------------------------------------------------------------------------------------
+
+#: Which tests share a process, by file: the tests of a group run one after the other in one
+#: process, which starts their servers (and browser) once. Any other file is a group of its
+#: own (its module fixtures start once). The browser group comes first, being the longest.
+#: (By file because xdist's own `xdist_group` marks are lost on pytest 9, and the scheduler
+#: sees only test ids; the fixtures are checked against this at collection.)
+PATH_GROUPS = {
+    "tests/app/test_gunicorn.py": "served",
+    "tests/app/test_fuzz_callbacks.py": "served",
+    "tests/app/test_celery_jobs.py": "served",
+    "tests/browser/test_security_headers.py": "served",
+    "tests/browser/": "browser",
+}
+#: The fixtures behind each group: a test that uses one must be in a file of its group (the
+#: first group that applies: a browser test on the shared gunicorn is "served").
+GROUP_FIXTURES = {
+    "served": {"gunicorn_server", "celery_worker"},
+    "browser": {"browser", "live_server", "colour_server"},
+}
+ORDER = ("browser", "served")
+
+
+def group_of(nodeid: str) -> str:
+    """The process group of a test id: its file's group (PATH_GROUPS), else its file."""
+    path = nodeid.split("::")[0]
+    if path in PATH_GROUPS:
+        return PATH_GROUPS[path]
+    for prefix, group in PATH_GROUPS.items():
+        if prefix.endswith("/") and path.startswith(prefix):
+            return group
+    return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    misplaced = []
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for group, fixtures in GROUP_FIXTURES.items():  # the first that applies
+            if used & fixtures:
+                if group_of(item.nodeid) != group:
+                    misplaced.append(f"{item.nodeid} (uses {sorted(used & fixtures)}: {group})")
+                break
+    if misplaced:
+        raise pytest.UsageError(
+            "tests/conftest.py PATH_GROUPS puts these tests away from the servers they use:\n"
+            + "\n".join(misplaced)
+        )
+    rank = {group: n for n, group in enumerate(ORDER)}
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(ORDER)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` schedules by `group_of`: whole groups, biggest first, one process
+    each, the others taking the remaining files as they finish."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)
