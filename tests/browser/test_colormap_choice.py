@@ -7,9 +7,17 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from app import ids
-from tests.browser.driver import wait_on
+from tests.browser.driver import wait_on, wait_settled
 
 pytestmark = pytest.mark.browser
+
+
+def clear_stored_choice(browser, url: str) -> None:
+    """Open `url` and empty the origin's local storage once the page has settled: a callback
+    still pending from the page's start (it stores the choice it shows) would write it back."""
+    browser.get(url)
+    wait_settled(browser)
+    browser.execute_script("window.localStorage.clear()")
 
 
 def wait_for_url(browser, part: str) -> None:
@@ -28,8 +36,7 @@ def wait_for_radio(browser, group_id: str, value: str) -> None:
 
 
 def test_colormap_is_viridis_by_default_and_the_choice_follows_to_every_page(live_server, browser):
-    browser.get(live_server + "/activations")
-    browser.execute_script("window.localStorage.clear()")
+    clear_stored_choice(browser, live_server + "/activations")
     browser.get(live_server + "/activations")
     wait_for_url(browser, "cmap=viridis")
     wait_for_radio(browser, ids.ACT_CMAP, "viridis")
@@ -58,8 +65,7 @@ def test_colormap_is_viridis_by_default_and_the_choice_follows_to_every_page(liv
 
 
 def test_an_address_naming_a_colormap_wins_over_the_stored_choice(live_server, browser):
-    browser.get(live_server + "/attribution")
-    browser.execute_script("window.localStorage.clear()")
+    clear_stored_choice(browser, live_server + "/attribution")
     browser.get(live_server + "/attribution?cmap=magma")
     wait_for_radio(browser, ids.ATTR_CMAP, "magma")
     wait_for_url(browser, "cmap=magma")
