@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist), 0 = one process. --dist loadgroup is scheduled by
 # tests/conftest.py: the browser tests share one process (one dashboard server per model, one
 # Chromium), the tests on the shared gunicorn another, and each other file goes whole to the
-# next free process. On 2 cores, 2 processes is the fastest (see README).
+# next free process. On 2 cores the suite is CPU-bound: 3 processes were not faster (README).
 TEST_WORKERS ?= 2
 
 .PHONY: run serve soak install install-test train test lint format bench worker clean
