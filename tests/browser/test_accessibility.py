@@ -14,20 +14,14 @@ from selenium.webdriver.support import expected_conditions as ec
 from app import ids
 from tests.browser.axe import violations
 from tests.browser.driver import wait_on
+from tests.browser.pages import READY
 
 pytestmark = pytest.mark.browser
 
 DESKTOP, PHONE = 1400, 390
 HEIGHT = 1000
 #: Each page and an element that is there once its callbacks have drawn it.
-PAGES = {
-    "/": f"#{ids.MODEL_CONFUSION} .heatmaplayer",
-    "/activations": f"#{ids.ACT_GRID} .heatmaplayer",
-    "/compare": ".compare-grid-a .scatterlayer .point",
-    "/attribution": f"#{ids.ATTR_FIGURE} .heatmaplayer",
-    "/timeline": ".js-plotly-plot .heatmaplayer",
-    "/oip": f"#{ids.OIP_START}",
-}
+PAGES = READY
 
 
 @contextmanager

@@ -7,19 +7,13 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
-from app import ids
 from tests.browser.driver import console_errors, wait_on, wait_settled
+from tests.browser.pages import READY
 
 pytestmark = pytest.mark.browser
 
-#: page -> an element that is there once the page's figures are drawn
-PAGES = {
-    "/": f"#{ids.MODEL_CONFUSION} .heatmaplayer",
-    "/activations": f"#{ids.ACT_GRID} .heatmaplayer",
-    "/compare": ".compare-grid-a .scatterlayer .point",
-    "/attribution": f"#{ids.ATTR_FIGURE} .heatmaplayer",
-    "/timeline": ".js-plotly-plot .heatmaplayer",
-}
+#: the pages with figures before anything is run (the OIP page draws after a run)
+PAGES = {path: ready for path, ready in READY.items() if path != "/oip"}
 
 STATE = """
 const registered = new Set(Object.keys(Plotly.PlotSchema.get().traces));
