@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -70,17 +71,29 @@ def wait_on(driver: webdriver.Chrome, timeout: float = 60, poll: float = POLL_S)
     )
 
 
-def wait_settled(driver: webdriver.Chrome, quiet_s: float = 0.5, timeout: float = 60) -> None:
-    """Wait until no Dash callback has been pending for `quiet_s` seconds (Dash marks a page
-    with `._dash-loading-callback` while any is): the page's first callbacks and figures ran."""
-    since = {"t": None}
+#: Whether any Dash callback is pending: the renderer puts `._dash-loading-callback` in the
+#: page while one is.
+PENDING_JS = "return !!document.querySelector('._dash-loading-callback')"
+
+
+def wait_settled(
+    driver: webdriver.Chrome,
+    quiet_s: float = 0.5,
+    timeout: float = 60,
+    watch: Callable[[webdriver.Chrome], object] | None = None,
+) -> None:
+    """Wait until no Dash callback has been pending for `quiet_s` seconds (the page's callbacks
+    and figures ran) and, with `watch`, its value (the address, say) has not changed for as
+    long: a stroke's first picture can be answered before its last one."""
+    state: dict[str, object] = {"since": None, "value": None}
 
     def quiet(d) -> bool:
         now = time.monotonic()
-        if d.execute_script("return !!document.querySelector('._dash-loading-callback')"):
-            since["t"] = None
+        busy = d.execute_script(PENDING_JS)
+        value = watch(d) if watch else None
+        if busy or value != state["value"] or state["since"] is None:
+            state.update(value=value, since=None if busy else now)
             return False
-        since["t"] = since["t"] or now
-        return now - since["t"] >= quiet_s
+        return now - state["since"] >= quiet_s
 
     wait_on(driver, timeout).until(quiet)

@@ -4,7 +4,6 @@ and the real model: strokes through WebDriver pointer actions (mouse, pen, touch
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from urllib.parse import parse_qs, urlparse
 
@@ -19,7 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, wait_on, wait_settled
 from tests.browser.strokes import (
     CANVAS,
     canvas_pixels,
@@ -123,17 +122,7 @@ def _settled(driver) -> None:
 def _quiet_url(driver, quiet_s: float = 1.0) -> str:
     """The address once the page has stopped changing it: no callback pending and the same
     address for `quiet_s` (a stroke's first picture can be answered before its last one)."""
-    last = {"url": None, "since": 0.0}
-
-    def quiet(d) -> bool:
-        url, now = d.current_url, time.monotonic()
-        busy = d.execute_script("return !!document.querySelector('._dash-loading-callback')")
-        if busy or url != last["url"]:
-            last.update(url=url, since=now)
-            return False
-        return now - last["since"] >= quiet_s
-
-    wait_on(driver).until(quiet)
+    wait_settled(driver, quiet_s, watch=lambda d: d.current_url)
     return driver.current_url
 
 

@@ -11,7 +11,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from cnn_core.compare import pick_examples
-from tests.browser.driver import wait_on
+from tests.browser.driver import PENDING_JS, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -86,14 +86,13 @@ BUSY_BAR_SHOWN = """
 const bar = document.querySelector('._dash-loading-callback');
 return !!bar && getComputedStyle(bar).opacity === '1' && bar.getBoundingClientRect().height > 0;
 """
-PENDING = "return !!document.querySelector('._dash-loading-callback')"
 
 
 def test_a_wait_over_300_ms_shows_a_busy_bar_until_the_answer_comes(live_server, browser):
     browser.get(live_server + "/activations?layer=Conv2D_1")
     wait = wait_on(browser, 60)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.ACT_GRID} .heatmaplayer")))
-    wait.until(lambda d: not d.execute_script(PENDING))
+    wait.until(lambda d: not d.execute_script(PENDING_JS))
     assert not browser.execute_script(BUSY_BAR_SHOWN)
     # every answer now takes 1.5 s to arrive
     browser.set_network_conditions(
@@ -104,7 +103,7 @@ def test_a_wait_over_300_ms_shows_a_busy_bar_until_the_answer_comes(live_server,
         per_row.clear()
         per_row.send_keys("4\t")
         wait_on(browser, 5, poll=0.05).until(lambda d: d.execute_script(BUSY_BAR_SHOWN))
-        wait.until(lambda d: not d.execute_script(PENDING))
+        wait.until(lambda d: not d.execute_script(PENDING_JS))
     finally:
         browser.delete_network_conditions()
     assert not browser.execute_script(BUSY_BAR_SHOWN)
