@@ -26,60 +26,66 @@ def require_redis() -> str:
     pytest.skip("redis-server not installed (apt-get install redis-server)")
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
-    """URL of a throw-away redis-server on a free loopback port (no persistence)."""
+def start_redis(port: int, workdir: Path) -> subprocess.Popen:
+    """A redis-server on `127.0.0.1:port` (no persistence, files in `workdir`), once it answers
+    a ping (20 s at most)."""
     import redis
 
-    binary = require_redis()
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [require_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
+    client = redis.Redis(port=port, socket_connect_timeout=1)
     deadline = time.monotonic() + 20
     while True:
         try:
             client.ping()
-            break
+            return proc
         except redis.ConnectionError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("redis-server did not start") from None
+            assert time.monotonic() < deadline and proc.poll() is None, "redis did not start"
             time.sleep(0.1)
-    yield url
+
+
+def start_celery_worker(redis_url: str, name: str) -> tuple[subprocess.Popen, Path]:
+    """A real `celery -A app.worker worker --pool=solo` named `name` on `redis_url`, once its
+    log (returned, one per test process) says it is ready (120 s at most)."""
+    log_path = ROOT / ".pytest_cache" / f"celery-{name}-{os.getpid()}.log"
+    log_path.parent.mkdir(exist_ok=True)
+    env = {**os.environ, "REDIS_URL": redis_url, "CNN_LENS_SECRET_KEY": "test-secret",
+           "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool=solo",
+             "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+             "--without-heartbeat", "-n", f"{name}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while "ready." not in log_path.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
+        time.sleep(0.3)
+    return proc, log_path
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """URL of a throw-away redis-server on a free loopback port (no persistence)."""
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
     stop(proc)
 
 
 @pytest.fixture(scope="session")
 def celery_worker(redis_url, trained):
-    """A real `celery -A app.worker worker --pool=solo` process on the test Redis."""
+    """A real Celery worker process on the test Redis (`start_celery_worker`)."""
     import redis
 
-    log_path = ROOT / ".pytest_cache" / f"celery-worker-{os.getpid()}.log"  # one per test process
-    log_path.parent.mkdir(exist_ok=True)
-    log = open(log_path, "w")  # noqa: SIM115 - closed after the process ends
-    env = {**os.environ, "REDIS_URL": redis_url, "CNN_LENS_SECRET_KEY": "test-secret"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool=solo",
-         "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",
-         "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while "ready." not in log_path.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"celery worker did not start; see {log_path}")
-        time.sleep(0.3)
+    proc, _log = start_celery_worker(redis_url, "worker")
     redis.Redis.from_url(redis_url).ping()
     yield proc
     stop(proc)
-    log.close()
 
 
 #: The secret of the shared gunicorn: tests check that it never reaches a log or a page.

@@ -8,10 +8,7 @@ test. `CNN_LENS_JOB_STALE_S=8` keeps the dead-worker test short; the default is 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,50 +18,11 @@ from app.components.digit_picker import EXPLORER_CHOICE
 from tests.dash_http import dependencies, find, oip_controls, request, update
 from tests.gunicorn_server import start_gunicorn
 from tests.processes import free_port, stop
-from tests.redis_fixtures import require_redis
+from tests.redis_fixtures import start_celery_worker, start_redis
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 STALE_S = 8
-
-
-def start_redis(port: int, workdir: Path) -> subprocess.Popen:
-    import redis
-
-    proc = subprocess.Popen(
-        [require_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port, socket_connect_timeout=1)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            return proc
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline and proc.poll() is None, "redis did not start"
-            time.sleep(0.1)
-
-
-def start_worker(redis_url: str, name: str) -> tuple[subprocess.Popen, Path]:
-    log_path = ROOT / ".pytest_cache" / f"celery-{name}-{os.getpid()}.log"
-    log_path.parent.mkdir(exist_ok=True)
-    env = {**os.environ, "REDIS_URL": redis_url, "CNN_LENS_SECRET_KEY": "test-secret",
-           "TF_CPP_MIN_LOG_LEVEL": "2"}  # fmt: skip
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "app.worker", "worker", "--pool=solo",
-             "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"{name}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while "ready." not in log_path.read_text():
-        assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
-        time.sleep(0.3)
-    return proc, log_path
 
 
 class Page:
@@ -129,7 +87,7 @@ def cluster(tmp_path_factory, trained):
     procs = {"redis": start_redis(port, tmp_path)}
     logs = {}
     for name in ("w1", "w2"):
-        procs[name], logs[name] = start_worker(redis_url, name)
+        procs[name], logs[name] = start_celery_worker(redis_url, name)
     server = start_gunicorn(
         {"REDIS_URL": redis_url, "CNN_LENS_JOB_STALE_S": str(STALE_S)}, name="faults"
     )
