@@ -6,6 +6,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -97,3 +98,59 @@ def wait_settled(
         return now - state["since"] >= quiet_s
 
     wait_on(driver, timeout).until(quiet)
+
+
+#: What a click on an in-app link (`dcc.Link`, `dbc.NavLink`) does: push the address, tell the
+#: app's router, scroll to the top.
+NAVIGATE_JS = """
+window.history.pushState({}, '', arguments[0]);
+window.dispatchEvent(new CustomEvent('_dashprivate_pushstate'));
+window.scrollTo(0, 0);
+"""
+#: A path no page has: the router shows Dash's one-line not-found page there.
+BLANK_PATH = "/__blank__"
+#: Whether the router shows the not-found page and no callback is pending.
+BLANK_SHOWN_JS = (
+    "const h = document.querySelector('#_pages_content h1');"
+    " return !!h && h.textContent.startsWith('404') && !document.querySelector("
+    "'._dash-loading-callback');"
+)
+
+
+def on_app(driver: webdriver.Chrome, url: str) -> bool:
+    """Whether the browser shows a page of the app at `url`'s server (Dash's page router)."""
+    here, there = urlsplit(driver.current_url), urlsplit(url)
+    return (here.scheme, here.netloc) == (there.scheme, there.netloc) and driver.execute_script(
+        "return !!document.getElementById('_pages_content')"
+    )
+
+
+def show_blank(driver: webdriver.Chrome, timeout: float = 60) -> None:
+    """Leave the page for an empty one once its callbacks are done: the app's not-found page
+    if the browser is on the app (no reload), else about:blank."""
+    if on_app(driver, driver.current_url):
+        driver.execute_script(NAVIGATE_JS, BLANK_PATH)
+        wait_on(driver, timeout).until(lambda d: d.execute_script(BLANK_SHOWN_JS))
+    else:
+        driver.get("about:blank")
+
+
+def goto(driver: webdriver.Chrome, url: str, timeout: float = 60) -> None:
+    """Open `url` in the app as a click on one of its links would, when the browser already
+    shows a page of the same server: the router renders the page's layout from the address,
+    as a fresh load does, and its callbacks run, but the app's scripts are not loaded, parsed
+    and started again (a third of the browser's work per page change; most of the suite's
+    page changes are these). On its way it passes through the not-found page and waits there
+    for the last page's callbacks, so that nothing of the last page can be taken for the new
+    one. Otherwise (another server, a blank tab) it loads the page.
+
+    Use `driver.get` where a fresh load is the point: a bookmark or shared link reopened, the
+    first visit's defaults, the response's headers, what the document loads.
+    """
+    if not on_app(driver, url):
+        driver.get(url)
+        return
+    show_blank(driver, timeout)
+    there = urlsplit(url)
+    address = there.path + (f"?{there.query}" if there.query else "")
+    driver.execute_script(NAVIGATE_JS, address + (f"#{there.fragment}" if there.fragment else ""))

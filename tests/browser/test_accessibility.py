@@ -13,7 +13,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from app import ids
 from tests.browser.axe import violations
-from tests.browser.driver import wait_on
+from tests.browser.driver import goto, show_blank, wait_on
 from tests.browser.pages import READY
 
 pytestmark = pytest.mark.browser
@@ -26,21 +26,23 @@ PAGES = READY
 
 @contextmanager
 def window_width(browser, width: int):
-    """The browser at `width` px for the block; its size before is restored after, on a blank
-    page (restoring it under the page would lay out and redraw all its figures for nothing)."""
+    """The browser at `width` px for the block; its size before is restored after. Both happen
+    on a blank page (resizing under a page would lay out and redraw all its figures for
+    nothing)."""
     before = browser.get_window_size()
     if before["width"] != width:
+        show_blank(browser)
         browser.set_window_size(width, HEIGHT)
     try:
         yield
     finally:
         if before["width"] != width:
-            browser.get("about:blank")
+            show_blank(browser)
             browser.set_window_size(before["width"], before["height"])
 
 
 def open_page(browser, url: str, ready: str) -> None:
-    browser.get(url)
+    goto(browser, url)
     wait_on(browser, 60).until(ec.presence_of_element_located((By.CSS_SELECTOR, ready)))
 
 
@@ -123,7 +125,7 @@ def test_dense_2_cells_are_labelled_with_the_class_names(live_server, browser, s
 def test_on_a_phone_start_brings_the_oip_status_and_first_frames_into_view(live_server, browser):
     seed = int(time.time()) % 100_000  # a new run, not one the result cache answers at once
     with window_width(browser, PHONE):
-        browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_2&unit=3&steps=400&seed={seed}")
+        goto(browser, f"{live_server}/oip?kind=map&layer=Conv2D_2&unit=3&steps=400&seed={seed}")
         start = wait_on(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", start)
         browser.execute_script("arguments[0].click()", start)  # a tap on Start

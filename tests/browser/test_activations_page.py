@@ -12,7 +12,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -68,7 +68,7 @@ def _choose_radio(driver, group_id: str, value: str) -> None:
 
 def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, services, tmp_path):
     index = 312
-    browser.get(f"{live_server}/activations?split=test&index={index}&layer=Conv2D_3")
+    goto(browser, f"{live_server}/activations?split=test&index={index}&layer=Conv2D_3")
     _wait_cells(browser, 128)
     # the heatmap is drawn: one mosaic of 16 x 8 maps of 3 x 3, as an image in the plot
     assert _grid(browser, "[g._fullData[0].z.length, g._fullData[0].z[0].length]") == [48, 24]
@@ -156,7 +156,7 @@ def test_explorer_grid_colormap_layer_url_and_upload(live_server, browser, servi
 
 
 def test_bad_url_and_bad_upload_show_messages_and_keep_a_view(live_server, browser, tmp_path):
-    browser.get(f"{live_server}/activations?index=5000&layer=Conv2D_9&cmap=hot")
+    goto(browser, f"{live_server}/activations?index=5000&layer=Conv2D_9&cmap=hot")
     _wait_cells(browser, 32)  # defaults: test digit 0, Conv2D_1
     warning = browser.find_element(By.ID, ids.ACT_URL_MESSAGE).text
     assert "outside the test split" in warning and "Conv2D_9" in warning and "hot" in warning

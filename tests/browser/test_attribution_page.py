@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -46,7 +46,7 @@ def _drawn(driver, title_part: str, timeout: float = 60):
 def test_the_page_shows_five_heatmaps_over_the_digit_with_their_deletion_curves(
     live_server, browser
 ):
-    browser.get(f"{live_server}/attribution?index=312&contrast=9&target=4")
+    goto(browser, f"{live_server}/attribution?index=312&contrast=9&target=4")
     drawn = _drawn(browser, "test digit 312")
     assert drawn["heatmaps"] == METHODS
     assert drawn["sizes"] == [[28, 28]] * 5 and drawn["images"] == 5
@@ -59,7 +59,7 @@ def test_the_page_shows_five_heatmaps_over_the_digit_with_their_deletion_curves(
 
 
 def test_the_next_digit_is_explained_and_the_address_follows(live_server, browser):
-    browser.get(f"{live_server}/attribution?index=312&cmap=viridis")
+    goto(browser, f"{live_server}/attribution?index=312&cmap=viridis")
     _drawn(browser, "test digit 312")
     next_button = dom_id(DigitPickerIds.next(ids.ATTR_PICKER))
     browser.find_element(By.CSS_SELECTOR, f"[id='{next_button}']").click()
@@ -71,7 +71,7 @@ def test_the_next_digit_is_explained_and_the_address_follows(live_server, browse
 
 
 def test_the_explorer_links_its_digit_to_the_attribution_page(live_server, browser):
-    browser.get(f"{live_server}/activations?index=42")
+    goto(browser, f"{live_server}/activations?index=42")
     link = wait_on(browser, 60).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, f"#{ids.ACT_EXPLAIN} a")
     )[0]
@@ -83,7 +83,7 @@ def test_the_explorer_links_its_digit_to_the_attribution_page(live_server, brows
 
 
 def test_the_colour_model_is_explained_over_its_colour_image(colour_server, browser):
-    browser.get(f"{colour_server}/attribution?index=5&background=grey")
+    goto(browser, f"{colour_server}/attribution?index=5&background=grey")
     drawn = _drawn(browser, "test digit 5")
     assert drawn["heatmaps"] == METHODS
     assert drawn["sizes"] == [[32, 32]] * 5 and drawn["drawnHeatmaps"] == 5

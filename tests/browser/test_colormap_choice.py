@@ -7,7 +7,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from app import ids
-from tests.browser.driver import wait_on, wait_settled
+from tests.browser.driver import goto, wait_on, wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -53,14 +53,17 @@ def test_colormap_is_viridis_by_default_and_the_choice_follows_to_every_page(liv
         )
     )
     # every other page opened without a colormap in its address shows the choice
-    for path in ("/attribution", "/compare", "/timeline"):
-        browser.get(live_server + path)
+    # (a new visit reads it from local storage; the app's links keep it in the page)
+    browser.get(live_server + "/attribution")
+    wait_for_url(browser, "cmap=jet")
+    for path in ("/compare", "/timeline"):
+        goto(browser, live_server + path)
         wait_for_url(browser, "cmap=jet")
     # the OIP page writes its address on Start: its colormap buttons show the choice
-    browser.get(live_server + "/oip")
+    goto(browser, live_server + "/oip")
     wait_for_radio(browser, ids.OIP_CMAP, "jet")
     # compare's colormap is one click away too
-    browser.get(live_server + "/compare")
+    goto(browser, live_server + "/compare")
     wait_for_radio(browser, ids.COMPARE_CMAP, "jet")
 
 
@@ -69,10 +72,10 @@ def test_an_address_naming_a_colormap_wins_over_the_stored_choice(live_server, b
     browser.get(live_server + "/attribution?cmap=magma")
     wait_for_radio(browser, ids.ATTR_CMAP, "magma")
     wait_for_url(browser, "cmap=magma")
-    browser.get(live_server + "/activations?split=test&index=312&layer=Conv2D_3&cmap=jet")
+    goto(browser, live_server + "/activations?split=test&index=312&layer=Conv2D_3&cmap=jet")
     wait_for_radio(browser, ids.ACT_CMAP, "jet")
     wait_for_url(browser, "cmap=jet")
     # opening links that name a colormap chose nothing: a page without one shows the default
-    browser.get(live_server + "/timeline")
+    goto(browser, live_server + "/timeline")
     wait_for_url(browser, "cmap=")
     assert "cmap=viridis" in browser.current_url

@@ -8,7 +8,7 @@ from selenium.webdriver.common.by import By
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -30,7 +30,7 @@ def _text(driver, element_id: str) -> str:
 
 
 def test_model_page_describes_the_colour_model(colour_server, browser):
-    browser.get(colour_server + "/")
+    goto(browser, colour_server + "/")
     wait = wait_on(browser)
     wait.until(lambda d: _plot(d, ids.MODEL_CONFUSION, "g._fullLayout.yaxis.ticktext"))
     heading = browser.find_element(By.CSS_SELECTOR, "h1, h2").text
@@ -50,7 +50,7 @@ def test_model_page_describes_the_colour_model(colour_server, browser):
 
 
 def test_explorer_picks_a_layer_and_shows_its_grid_and_the_colour_picture(colour_server, browser):
-    browser.get(colour_server + "/activations?index=3&layer=conv2")
+    goto(browser, colour_server + "/activations?index=3&layer=conv2")
     wait = wait_on(browser)
     wait.until(lambda d: _text(d, ids.ACT_CELL_COUNT) == "32")  # conv2: 32 maps of 16x16
     wait.until(lambda d: _plot(d, ids.ACT_GRID, "g._fullLayout.meta.cells") == 32)
@@ -80,7 +80,7 @@ def test_explorer_picks_a_layer_and_shows_its_grid_and_the_colour_picture(colour
 
 
 def test_compare_marks_two_named_classes(colour_server, browser):
-    browser.get(colour_server + "/compare?a=0&b=2&n=2&layer=conv3&threshold=0.1")
+    goto(browser, colour_server + "/compare?a=0&b=2&n=2&layer=conv3&threshold=0.1")
     wait = wait_on(browser)
     wait.until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, ".compare-grid-b .scatterlayer .point"))
@@ -104,7 +104,9 @@ def test_compare_marks_two_named_classes(colour_server, browser):
 
 
 def test_a_short_oip_runs_to_its_result_on_the_colour_model(colour_server, browser):
-    browser.get(colour_server + "/oip?kind=map&layer=conv3&unit=5&n_seeds=1&steps=20&watch=0&run=1")
+    goto(
+        browser, colour_server + "/oip?kind=map&layer=conv3&unit=5&n_seeds=1&steps=20&watch=0&run=1"
+    )
     wait = wait_on(browser)
     wait.until(lambda d: "done" in _text(d, ids.OIP_STATUS))
     wait.until(

@@ -11,7 +11,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from app import ids
 from cnn_core.compare import common_points, pick_examples
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -86,7 +86,7 @@ def _click_cell(driver, graph_id: str, predicted: int, true: int) -> None:
 def test_four_vs_nine_marks_common_points_and_the_confusion_matrix_lists_digits(
     live_server, browser, services
 ):
-    browser.get(live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3&threshold=0.1")
+    goto(browser, live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3&threshold=0.1")
     wait = wait_on(browser, 60)
     wait.until(
         ec.presence_of_element_located((By.CSS_SELECTOR, ".compare-grid-a .scatterlayer .point"))
@@ -133,7 +133,7 @@ def test_four_vs_nine_marks_common_points_and_the_confusion_matrix_lists_digits(
 
 
 def test_dense_layer_is_one_click_away_and_the_url_follows(live_server, browser, services):
-    browser.get(live_server + "/compare")
+    goto(browser, live_server + "/compare")
     wait = wait_on(browser, 60)
     _wait_for_grids(wait, "Conv2D_3")
     browser.find_element(
@@ -155,12 +155,12 @@ def test_dense_layer_is_one_click_away_and_the_url_follows(live_server, browser,
 
 
 def test_same_class_twice_is_a_message_not_an_error(live_server, browser):
-    browser.get(live_server + "/compare?a=4&b=4")
+    goto(browser, live_server + "/compare?a=4&b=4")
     wait = wait_on(browser, 60)
     wait.until(
         ec.text_to_be_present_in_element((By.ID, ids.COMPARE_MESSAGE), "both sides are class 4")
     )
-    browser.get(live_server + "/compare?a=12&layer=Conv9")
+    goto(browser, live_server + "/compare?a=12&layer=Conv9")
     wait.until(
         ec.text_to_be_present_in_element((By.ID, ids.COMPARE_URL_MESSAGE), "unknown class '12'")
     )
@@ -175,7 +175,7 @@ def test_download_png_saves_the_comparison(live_server, browser, tmp_path):
     browser.execute_cdp_cmd(
         "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
     )
-    browser.get(live_server + "/compare?a=4&b=9&layer=Dense_1")
+    goto(browser, live_server + "/compare?a=4&b=9&layer=Dense_1")
     wait = wait_on(browser, 60)
     _wait_for_grids(wait, "Dense_1")
     browser.find_element(By.ID, ids.COMPARE_DOWNLOAD_BUTTON).click()

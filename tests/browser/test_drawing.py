@@ -18,7 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on, wait_settled
+from tests.browser.driver import console_errors, goto, wait_on, wait_settled
 from tests.browser.strokes import (
     CANVAS,
     canvas_pixels,
@@ -41,8 +41,12 @@ def _picker(part: str) -> str:
     return f"[id='{dom_id(DigitPickerIds.part(part, ids.ACT_PICKER))}']"
 
 
-def _open_explorer(driver, url: str) -> None:
-    driver.get(url)
+def _open_explorer(driver, url: str, fresh: bool = False) -> None:
+    """Open the explorer at `url` (`fresh`: as a new visit, else as the app's links do)."""
+    if fresh:
+        driver.get(url)
+    else:
+        goto(driver, url)
     wait_on(driver).until(lambda d: d.find_elements(By.ID, "draw-canvas"))
     wait_on(driver).until(lambda d: "predicted" in _text(d, ids.ACT_DIGIT_INFO))
 
@@ -182,7 +186,7 @@ def test_the_url_of_a_drawn_digit_reopens_it(live_server, browser):
     proba = _text(browser, ids.ACT_DIGIT_INFO)
 
     browser.get("about:blank")
-    _open_explorer(browser, url)
+    _open_explorer(browser, url, fresh=True)
     _wait_prediction(browser, "0")
     assert _text(browser, ids.ACT_DIGIT_INFO) == proba  # the same input: the same probability
     assert "Dense_2" in _text(browser, ids.ACT_GRID_INFO)

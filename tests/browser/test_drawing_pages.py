@@ -15,7 +15,7 @@ from app import ids
 from app.components.digit_picker import DRAW_CANVAS, DigitPickerIds, dom_id
 from app.pages.compare.drawn import ROW_CLASS
 from cnn_core.drawing import decode_pixels
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, goto, wait_on
 from tests.browser.strokes import draw_stroke, loop, vertical_line
 from tests.browser.test_attribution_page import METHODS, _drawn
 
@@ -52,7 +52,7 @@ def _side(driver, side: str) -> dict:
 
 
 def test_a_1_drawn_on_compare_joins_side_a_and_stays_in_the_url(live_server, browser):
-    browser.get(f"{live_server}/compare?a=4&b=9&layer=Conv2D_3")
+    goto(browser, f"{live_server}/compare?a=4&b=9&layer=Conv2D_3")
     wait_on(browser).until(lambda d: _side(d, "a")["grids"] == 3 and _side(d, "b")["grids"] == 3)
     before = _side(browser, "a")
     draw_stroke(browser, vertical_line(), canvas_id=COMPARE_CANVAS, kind="pen")
@@ -84,7 +84,7 @@ def test_a_1_drawn_on_compare_joins_side_a_and_stays_in_the_url(live_server, bro
 
 
 def test_an_explorer_drawing_is_explained_on_the_attribution_page(live_server, browser):
-    browser.get(f"{live_server}/activations")
+    goto(browser, f"{live_server}/activations")
     wait_on(browser).until(lambda d: d.find_elements(By.ID, DRAW_CANVAS))
     # the page has drawn its first digit (its callbacks ran): the canvas is the one to draw on
     wait_on(browser).until(lambda d: "predicted" in d.find_element(By.ID, ids.ACT_DIGIT_INFO).text)

@@ -11,7 +11,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from cnn_core.compare import pick_examples
-from tests.browser.driver import PENDING_JS, wait_on
+from tests.browser.driver import PENDING_JS, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,7 @@ def by_dict_id(component_id: dict) -> tuple[str, str]:
 
 
 def test_add_says_what_it_did_or_why_not(live_server, browser, services):
-    browser.get(live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3")
+    goto(browser, live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3")
     wait = wait_on(browser, 60)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".compare-grid-a .heatmaplayer")))
     index_field = browser.find_element(*by_dict_id(DigitPickerIds.index(ids.COMPARE_PICKER)))
@@ -64,7 +64,7 @@ OUT_OF_RANGE = [
 def test_a_number_out_of_range_gets_a_message_naming_its_range(
     live_server, browser, path, field, value, message
 ):
-    browser.get(live_server + path)
+    goto(browser, live_server + path)
     wait = wait_on(browser, 20)
     box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, f"[id='{field}']")))
     wait.until(lambda d: d.execute_script("return !document.querySelector('._dash-loading')"))
@@ -89,7 +89,7 @@ return !!bar && getComputedStyle(bar).opacity === '1' && bar.getBoundingClientRe
 
 
 def test_a_wait_over_300_ms_shows_a_busy_bar_until_the_answer_comes(live_server, browser):
-    browser.get(live_server + "/activations?layer=Conv2D_1")
+    goto(browser, live_server + "/activations?layer=Conv2D_1")
     wait = wait_on(browser, 60)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.ACT_GRID} .heatmaplayer")))
     wait.until(lambda d: not d.execute_script(PENDING_JS))

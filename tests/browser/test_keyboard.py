@@ -11,7 +11,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
-from tests.browser.driver import wait_on
+from tests.browser.driver import goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,7 @@ def focus_outline(browser) -> str:
 
 
 def test_a_map_is_enlarged_by_typing_its_number(live_server, browser):
-    browser.get(live_server + "/activations?split=test&index=0&layer=Conv2D_3")
+    goto(browser, live_server + "/activations?split=test&index=0&layer=Conv2D_3")
     wait_on(browser, 60).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.ACT_GRID} .heatmaplayer"))
     )
@@ -64,7 +64,7 @@ def test_a_map_is_enlarged_by_typing_its_number(live_server, browser):
 
 
 def test_focus_is_visible_on_the_pickers_arrows(live_server, browser):
-    browser.get(live_server + "/activations")
+    goto(browser, live_server + "/activations")
     next_id = dom_id(DigitPickerIds.next(ids.ACT_PICKER))
     wait_on(browser, 60).until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"[id='{next_id}']"))
@@ -78,7 +78,7 @@ def test_focus_is_visible_on_the_pickers_arrows(live_server, browser):
 
 
 def test_a_confusion_cell_is_picked_with_the_keyboard(live_server, browser):
-    browser.get(live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3")
+    goto(browser, live_server + "/compare?a=4&b=9&n=3&kind=clear&layer=Conv2D_3")
     wait = wait_on(browser, 60)
     wait.until(ec.text_to_be_present_in_element((By.ID, ids.COMPARE_CELL), "True 4, predicted 9"))
     tab_to(browser, ids.COMPARE_CELL_TRUE)
@@ -90,7 +90,7 @@ def test_a_confusion_cell_is_picked_with_the_keyboard(live_server, browser):
 
 
 def test_a_gallery_map_is_opened_with_the_keyboard(live_server, browser):
-    browser.get(f"{live_server}/oip?gallery_layer=Conv2D_1&gallery_steps=30")
+    goto(browser, f"{live_server}/oip?gallery_layer=Conv2D_1&gallery_steps=30")
     wait_on(browser, 60).until(ec.element_to_be_clickable((By.ID, ids.OIP_GALLERY_START)))
     tab_to(browser, ids.OIP_GALLERY_START)
     assert focus_outline(browser).startswith("solid")

@@ -8,13 +8,13 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
 
 def test_model_page_shows_layers_accuracy_and_confusion_matrix(live_server, browser, trained):
-    browser.get(live_server + "/")
+    goto(browser, live_server + "/")
     wait = wait_on(browser, 30)
     wait.until(
         ec.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.MODEL_CONFUSION} .heatmaplayer"))

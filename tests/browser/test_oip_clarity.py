@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
 from app import ids
-from tests.browser.driver import wait_on
+from tests.browser.driver import goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,7 @@ def curve_displayed(browser) -> bool:
 
 
 def test_no_empty_chart_before_start_and_a_new_run_clears_the_last_result(live_server, browser):
-    browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
+    goto(browser, f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
     wait = wait_on(browser, 90)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
     assert (
@@ -68,7 +68,7 @@ def test_no_empty_chart_before_start_and_a_new_run_clears_the_last_result(live_s
 
 
 def test_class_b_shows_only_for_a_contrast(live_server, browser):
-    browser.get(f"{live_server}/oip?kind=class&a=4")
+    goto(browser, f"{live_server}/oip?kind=class&a=4")
     wait = wait_on(browser, 60)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
     assert not browser.find_element(By.ID, ids.OIP_CLASS_B).is_displayed()
@@ -83,7 +83,7 @@ def test_class_b_shows_only_for_a_contrast(live_server, browser):
 
 
 def test_a_number_out_of_range_is_named_with_its_range_and_nothing_starts(live_server, browser):
-    browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
+    goto(browser, f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
     wait = wait_on(browser, 90)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
     steps = browser.find_element(By.ID, ids.OIP_STEPS)

@@ -11,7 +11,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +40,7 @@ def progress(browser) -> str:
 
 
 def test_live_run_shows_changing_frames_and_cancel_stops_it(live_server, browser):
-    browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=12&n_seeds=2&steps=1500")
+    goto(browser, f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=12&n_seeds=2&steps=1500")
     wait = wait_on(browser, 30)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
     frames, progresses = set(), set()
@@ -66,7 +66,7 @@ def test_live_run_shows_changing_frames_and_cancel_stops_it(live_server, browser
 
 
 def test_finished_run_shows_two_fold_view_prediction_and_top_digits(live_server, browser):
-    browser.get(f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
+    goto(browser, f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
     wait_on(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
     wait_on(browser, 60).until(ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "done"))
     # the result is drawn once the job has finished (its own callback)
@@ -84,7 +84,7 @@ def test_finished_run_shows_two_fold_view_prediction_and_top_digits(live_server,
 
 
 def test_short_gallery_runs_to_the_end_and_a_click_opens_a_map(live_server, browser):
-    browser.get(f"{live_server}/oip?gallery_layer=Conv2D_1&gallery_steps=30")
+    goto(browser, f"{live_server}/oip?gallery_layer=Conv2D_1&gallery_steps=30")
     wait = wait_on(browser, 30)
     wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_GALLERY_START)))
     click(browser, ids.OIP_GALLERY_START)

@@ -8,7 +8,7 @@ from selenium.webdriver.common.keys import Keys
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on
+from tests.browser.driver import console_errors, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +33,7 @@ def grid_z(browser):
 
 
 def test_the_epoch_slider_moves_the_grid_and_the_accuracy_marker(live_server, browser):
-    browser.get(f"{live_server}/timeline?epoch=0&layer=Conv2D_1&index=3")
+    goto(browser, f"{live_server}/timeline?epoch=0&layer=Conv2D_1&index=3")
     wait = wait_on(browser, 60)
     wait.until(lambda b: marked_epoch(b) == 0 and grid_z(b) is not None)
     first_grid = grid_z(browser)
@@ -55,7 +55,7 @@ def test_the_epoch_slider_moves_the_grid_and_the_accuracy_marker(live_server, br
 
 
 def test_play_steps_through_the_epochs(live_server, browser):
-    browser.get(f"{live_server}/timeline?epoch=17")
+    goto(browser, f"{live_server}/timeline?epoch=17")
     wait = wait_on(browser, 60)
     wait.until(lambda b: marked_epoch(b) == 17)
     browser.find_element(By.ID, ids.TL_PLAY).click()
