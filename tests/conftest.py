@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -80,6 +81,17 @@ def services(data, trained, acts):
     return services
 
 
+@pytest.fixture(autouse=True)
+def _no_warm_up_left_running():
+    """Each test ends with the warm-up threads it started (the app's OIP and timeline warm-ups)
+    finished: one still building models when a later test in the process trains would draw
+    from Keras's process-wide random state meanwhile, and that training would not repeat."""
+    yield
+    for thread in threading.enumerate():
+        if thread.name.endswith("warm-up") and thread is not threading.current_thread():
+            thread.join(timeout=300)
+
+
 # --------------------------------------------------------------------------------------------
 # Test processes: `make test` runs pytest-xdist with `--dist loadgroup`, scheduled below
 # --------------------------------------------------------------------------------------------
@@ -102,7 +114,22 @@ GROUP_FIXTURES = {
     "served": {"gunicorn_server", "celery_worker"},
     "browser": {"browser", "live_server", "colour_server"},
 }
-ORDER = ("browser", "served")
+#: The order in which groups and files are handed out: the two long groups first, then the
+#: files that take longest alone (seconds in one process, 2026-11-26), so that the short ones
+#: fill the end of both processes instead of one long file running on alone.
+ORDER = (
+    "browser",  # ~130 s
+    "served",  # ~45 s
+    "tests/app/test_faults.py",  # ~30 s
+    "tests/core/test_oip_ascent.py",  # ~18 s
+    "tests/core/test_any_model.py",  # ~10 s
+    "tests/core/test_oip_cli.py",  # ~7 s
+    "tests/core/test_timeline.py",  # ~8 s
+    "tests/core/test_attribution.py",  # ~7 s
+    "tests/core/test_shapes.py",  # ~5 s
+    "tests/app/test_timeline.py",  # ~5 s
+    "tests/core/test_model.py",  # ~5 s
+)
 
 
 def group_of(nodeid: str) -> str:
@@ -136,11 +163,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadgroup` schedules by `group_of`: whole groups, biggest first, one process
-    each, the others taking the remaining files as they finish."""
+    """`--dist loadgroup` schedules by `group_of`: whole groups in the order of the items
+    (ORDER first), each to the next process that has (almost) nothing left to do. xdist would
+    otherwise reorder them by their number of tests, which put a long file of 3 tests last."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False
 
     class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
