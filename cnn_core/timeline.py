@@ -329,10 +329,9 @@ class Timeline:
             `OipResult` of `len(checkpoints) * len(units)` images, checkpoint-major (image
             `e * len(units) + u`), all from the same starting noise.
         """
-        engine = self.oip_engine()
-        objectives = objectives_for(layer, list(units), engine)
+        objectives = objectives_for(layer, list(units), self.reference.desc)
         opts = AscentOptions(steps=steps, **options)
-        return engine.run_variants(objectives, seed, opts, callback, every)
+        return self.oip_engine().run_variants(objectives, seed, opts, callback, every)
 
 
 def settling(images: np.ndarray, epochs: int) -> np.ndarray:

@@ -786,26 +786,35 @@ def _objective_for_key(key: tuple[str, str], unit: int) -> Objective:
     return ClassLogit(unit)
 
 
-def objectives_for(layer: str, units: Sequence[int] | str, engine: OipEngine) -> list[Objective]:
-    """One objective per unit of `layer`: `MapMean` (map layers), `Node` (hidden node layers)
-    or `ClassLogit` (the logits layer); `units="all"` takes every unit.
+def objectives_for(
+    layer: str, units: Sequence[int] | str, desc: ModelDescription
+) -> list[Objective]:
+    """One objective per unit of `layer` of the model `desc` describes: `MapMean` (map
+    layers), `Node` (hidden node layers) or `ClassLogit` (the logits layer); `units="all"`
+    takes every unit. Checked against the description alone, so a bad request is refused
+    before an engine is built (building one traces its graphs: seconds).
 
     Raises:
-        OipError: unknown layer, bad units.
+        OipError: unknown layer, bad units (not integers, none, or beyond the layer's size).
     """
-    desc = engine.description
     if layer not in desc.names:
         raise OipError(f"unknown layer {layer!r}; choose one of {', '.join(desc.names)}")
     info = desc.layer(layer)
     key = ("logit", LOGIT) if info.is_logits else ("map" if info.is_maps else "node", layer)
+    size = desc.num_classes if info.is_logits else info.units
     if isinstance(units, str):
         if units != "all":
             raise OipError(f"units must be a list of integers or 'all', got {units!r}")
-        units = range(engine.sizes[key])
-    units = list(units)
-    if not units:
+        units = range(size)
+    objectives = [_objective_for_key(key, u) for u in units]
+    if not objectives:
         raise OipError("no units given")
-    return [_objective_for_key(key, u) for u in units]
+    for objective in objectives:
+        for _, term in objective.terms:
+            if term.unit >= size:
+                what = "class" if term.kind == "logit" else f"{term.layer} {term.kind}"
+                raise OipError(f"{what} {term.unit} does not exist: choose 0-{size - 1}")
+    return objectives
 
 
 def optimize_maps(
@@ -842,5 +851,5 @@ def optimize_maps(
     if unknown:
         raise OipError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     opts = AscentOptions(steps=steps, **options)  # type: ignore[arg-type]
-    engine = engine_for(trained)
-    return engine.run(objectives_for(layer, units, engine), [seed], opts, callback, every)
+    objectives = objectives_for(layer, units, trained.desc)  # checked before the engine's build
+    return engine_for(trained).run(objectives, [seed], opts, callback, every)

@@ -320,7 +320,9 @@ def test_engine_values_equal_keras_for_every_unit_kind(other, engine):
 def test_an_oip_raises_every_unit_of_the_last_conv_layer_above_its_start(other, engine):
     desc = other.desc
     layer = desc.last_map_layer
-    result = engine.run(objectives_for(layer, "all", engine), [0], AscentOptions(steps=60))
+    result = engine.run(
+        objectives_for(layer, "all", engine.description), [0], AscentOptions(steps=60)
+    )
     assert result.images.shape[1:] == (
         desc.input_shape[:2] if desc.channels == 1 else desc.input_shape
     )

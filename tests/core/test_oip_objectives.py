@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cnn_core.oip import ClassLogit, MapMean, Node, Objective, OipError, engine_for
+from cnn_core.oip.ascent import objectives_for
 
 
 def test_difference_of_logits_reads_as_a_contrast():
@@ -60,3 +61,28 @@ def test_layers_and_units_the_model_lacks_are_refused_by_its_engine(trained, obj
 def test_objectives_do_not_combine_with_plain_numbers():
     with pytest.raises(TypeError):
         MapMean("Conv2D_3", 0) + 1.0  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("layer", "units", "message"),
+    [
+        ("Dense_1", [3, 100], "Dense_1 node 100 does not exist: choose 0-99"),
+        ("Conv2D_1", [32], "Conv2D_1 map 32 does not exist: choose 0-31"),
+        ("Dense_2", [10], "class 10 does not exist: choose 0-9"),
+        ("Conv2D_9", [0], "unknown layer 'Conv2D_9'"),
+        ("Dense_1", [], "no units given"),
+        ("Dense_1", "some", "a list of integers or 'all'"),
+    ],
+)
+def test_objectives_for_a_layer_are_checked_against_the_description_alone(
+    trained, layer, units, message
+):
+    with pytest.raises(OipError, match=message):
+        objectives_for(layer, units, trained.desc)
+
+
+def test_all_units_of_a_layer_are_one_objective_each(trained):
+    assert objectives_for("Conv2D_1", "all", trained.desc) == [
+        MapMean("Conv2D_1", u) for u in range(32)
+    ]
+    assert objectives_for("Dense_2", [4, 9], trained.desc) == [ClassLogit(4), ClassLogit(9)]
