@@ -16,6 +16,7 @@ from cnn_core.oip import (
     OipEngine,
     OipError,
     OipProgress,
+    engine_for,
     optimize_maps,
     starting_images,
 )
@@ -23,7 +24,9 @@ from cnn_core.oip import (
 
 @pytest.fixture(scope="module")
 def engine(trained) -> OipEngine:
-    return OipEngine(trained)
+    """The process's engine for the trained model, the one `optimize_maps` uses too (built and
+    traced once for both)."""
+    return engine_for(trained)
 
 
 @pytest.fixture(scope="module")
