@@ -18,6 +18,9 @@ PYTEST_ARGS ?=
 # tests/conftest.py: the browser tests share one process (one dashboard server per model, one
 # Chromium), the tests on the shared gunicorn another, and each other file goes whole to the
 # next free process. On 2 cores the suite is CPU-bound: 3 processes were not faster (README).
+# The tests' ~20 Python processes (servers, workers) keep their compiled modules in __pycache__
+# even where PYTHONDONTWRITEBYTECODE is set (collecting the tests took 5.5 s in each instead
+# of 2.8 s).
 TEST_WORKERS ?= 2
 
 .PHONY: run serve soak install install-test train test lint format bench worker clean
@@ -64,7 +67,7 @@ serve: install $(SERVED)
 test: install-test $(SEED_MODEL) $(SHAPES_MODEL)
 	bash scripts/system-deps.sh
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 lint: install-test
 	$(PY) -m ruff check .
