@@ -11,7 +11,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from app import ids
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, wait_on, wait_settled
+from tests.browser.driver import console_errors, goto, wait_on, wait_settled
 from tests.gunicorn_server import http_get
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,7 +46,7 @@ def test_every_page_in_the_navbar_renders_under_the_csp(gunicorn_server, browser
     paths = sorted(set(re.findall(r'"href": "(/[^"]*)"', json.dumps(layout))))
     assert set(PAGES) <= set(paths), paths
     for path in sorted(set(paths) - set(PAGES)):  # PAGES: checked more closely above
-        browser.get(gunicorn_server.url + path)
+        goto(browser, gunicorn_server.url + path)  # (the policy of the document it is opened in)
         wait_on(browser, 60).until(
             ec.presence_of_element_located((By.CSS_SELECTOR, "#_pages_content > *"))
         )
