@@ -47,9 +47,12 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen:
             time.sleep(0.1)
 
 
-def start_celery_worker(redis_url: str, name: str) -> tuple[subprocess.Popen, Path]:
-    """A real `celery -A app.worker worker --pool=solo` named `name` on `redis_url`, once its
-    log (returned, one per test process) says it is ready (120 s at most)."""
+def start_celery_worker(
+    redis_url: str, name: str, wait: bool = True
+) -> tuple[subprocess.Popen, Path]:
+    """A real `celery -A app.worker worker --pool=solo` named `name` on `redis_url`, and its log
+    (one per test process). With `wait`, returns once the log says it is ready (120 s at most);
+    without, at once: `wait_until_ready` then (several start side by side)."""
     log_path = ROOT / ".pytest_cache" / f"celery-{name}-{os.getpid()}.log"
     log_path.parent.mkdir(exist_ok=True)
     env = {**os.environ, "REDIS_URL": redis_url, "CNN_LENS_SECRET_KEY": "test-secret",
@@ -61,11 +64,18 @@ def start_celery_worker(redis_url: str, name: str) -> tuple[subprocess.Popen, Pa
              "--without-heartbeat", "-n", f"{name}@%h"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    deadline = time.monotonic() + 120
+    if wait:
+        wait_until_ready(proc, log_path)
+    return proc, log_path
+
+
+def wait_until_ready(proc: subprocess.Popen, log_path: Path, timeout: float = 120) -> None:
+    """Wait until a worker's log says "ready." (it warmed its OIP engine); fail with the log's
+    tail if it exits or takes longer than `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     while "ready." not in log_path.read_text():
         assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-2000:]
         time.sleep(0.3)
-    return proc, log_path
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 (A missing or corrupt model at start-up is in test_gunicorn.py; a read-only file system in the
 container test.) Each test has its own redis-server and workers, so killing them harms no other
-test. `CNN_LENS_JOB_STALE_S=8` keeps the dead-worker test short; the default is 60 s.
+test. `CNN_LENS_JOB_STALE_S=4` keeps the dead-worker test short; the default is 60 s.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from app.components.digit_picker import EXPLORER_CHOICE
 from tests.dash_http import dependencies, find, oip_controls, request, update
 from tests.gunicorn_server import start_gunicorn
 from tests.processes import free_port, stop
-from tests.redis_fixtures import start_celery_worker, start_redis
+from tests.redis_fixtures import start_celery_worker, start_redis, wait_until_ready
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
-STALE_S = 8
+STALE_S = 4  # a running job reports every 0.1-0.5 s
 
 
 class Page:
@@ -86,11 +86,13 @@ def cluster(tmp_path_factory, trained):
     redis_url = f"redis://127.0.0.1:{port}/0"
     procs = {"redis": start_redis(port, tmp_path)}
     logs = {}
-    for name in ("w1", "w2"):
-        procs[name], logs[name] = start_celery_worker(redis_url, name)
+    for name in ("w1", "w2"):  # the workers and gunicorn start side by side
+        procs[name], logs[name] = start_celery_worker(redis_url, name, wait=False)
     server = start_gunicorn(
         {"REDIS_URL": redis_url, "CNN_LENS_JOB_STALE_S": str(STALE_S)}, name="faults"
     )
+    for name in ("w1", "w2"):
+        wait_until_ready(procs[name], logs[name])
     yield {"url": server.url, "server": server, "procs": procs, "logs": logs, "port": port,
            "redis_url": redis_url, "dir": tmp_path}  # fmt: skip
     server.stop()
