@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -22,7 +25,9 @@ class ActivationModel:
     The multi-output Keras model (each shown layer's output: the model's own layers called in
     order on a new input) is built once; its forward pass is a `tf.function` with a fixed
     input signature, traced and warmed up at construction, so a call never retraces and can run
-    from many threads at once (a concrete function is thread-safe to call).
+    from many threads at once (a concrete function is thread-safe to call). The two other
+    graphs, for `predict_proba_batched` and `logits_of`, are traced the same way on their first
+    call (under a lock): an epoch of a training timeline needs neither.
     """
 
     def __init__(self, trained: TrainedModel) -> None:
@@ -41,15 +46,26 @@ class ActivationModel:
         signature = (tf.TensorSpec(shape=(None, *desc.input_shape), dtype=tf.float32, name="x"),)
         forward = tf.function(lambda x: self._multi(x, training=False), input_signature=signature)
         self._forward = forward.get_concrete_function()
-        proba = tf.function(lambda x: model(x, training=False), input_signature=signature)
-        self._proba = proba.get_concrete_function()
-        self._logits_graph = ExposedForward(model, desc)
-        logits = tf.function(lambda x: self._logits_graph(x)[2], input_signature=signature)
-        self._logits = logits.get_concrete_function()
-        warm = np.zeros((1, *desc.input_shape), np.float32)  # first calls pick kernels
-        self.activations(warm)
-        self.predict_proba_batched(warm)
-        self.logits_of(warm)
+        self._signature = signature
+        self._heads: dict[str, Any] = {}
+        self._heads_lock = threading.Lock()
+        self.activations(np.zeros((1, *desc.input_shape), np.float32))  # first call picks kernels
+
+    def _head(self, name: str) -> Any:
+        """The concrete function "proba" (the model's output) or "logits" (class scores before
+        the softmax), traced and warmed up on first use."""
+        with self._heads_lock:
+            if name not in self._heads:
+                model = self.trained.model
+                if name == "proba":
+                    call = lambda x: model(x, training=False)  # noqa: E731
+                else:
+                    graph = ExposedForward(model, self.description)
+                    call = lambda x: graph(x)[2]  # noqa: E731
+                fn = tf.function(call, input_signature=self._signature).get_concrete_function()
+                fn(tf.zeros((1, *self.description.input_shape), tf.float32))
+                self._heads[name] = fn
+            return self._heads[name]
 
     def _check(self, x_std: np.ndarray) -> np.ndarray:
         x = np.asarray(x_std, dtype=np.float32)
@@ -86,23 +102,30 @@ class ActivationModel:
     def predict_proba_batched(self, x_std: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """`(N, classes)` float32 probabilities of many images, in batches (bounded memory)."""
         x = self._check(x_std)
+        proba = self._head("proba")
         chunks = [
-            self._proba(tf.constant(x[i : i + batch_size])).numpy()
-            for i in range(0, len(x), batch_size)
+            proba(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)
         ]
         if not chunks:
             return np.zeros((0, self.description.num_classes), np.float32)
-        proba = np.concatenate(chunks)
+        return self._as_probabilities(np.concatenate(chunks))
+
+    def probabilities(self, activations: dict[str, np.ndarray]) -> np.ndarray:
+        """`(N, classes)` float32 class probabilities from `activations(x)`'s result, without
+        running the model again (its last layer is what the model outputs)."""
+        return self._as_probabilities(activations[self.description.logits_layer])
+
+    def _as_probabilities(self, output: np.ndarray) -> np.ndarray:
         if self.description.output_is_logits:
-            proba = _softmax(proba)
-        return proba.astype(np.float32)
+            output = _softmax(output)
+        return np.asarray(output, np.float32)
 
     def logits_of(self, x_std: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """`(N, classes)` float32 class scores before the softmax, for model input."""
         x = self._check(x_std)
+        logits = self._head("logits")
         chunks = [
-            self._logits(tf.constant(x[i : i + batch_size])).numpy()
-            for i in range(0, len(x), batch_size)
+            logits(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.description.num_classes))
 

@@ -31,6 +31,13 @@ def test_predict_proba_is_the_softmax_output(trained, acts, data):
     np.testing.assert_allclose(acts.predict_proba_batched(x, batch_size=5), probs, atol=1e-6)
 
 
+def test_probabilities_from_the_activations_are_predict_proba(trained, acts, data):
+    x = trained.standardize(data.x_test[:32])
+    from_activations = acts.probabilities(acts.activations(x))
+    assert from_activations.dtype == np.float32 and from_activations.shape == (32, 10)
+    np.testing.assert_allclose(from_activations, acts.predict_proba(x), atol=1e-6)
+
+
 def test_eight_threads_give_the_same_results_as_serial_calls(trained, acts, data):
     xs = [trained.standardize(data.x_test[i : i + 1 + i % 3]) for i in range(32)]
     serial = [acts.activations(x) for x in xs]

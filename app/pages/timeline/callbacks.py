@@ -82,7 +82,9 @@ def draw(choice, epoch, layer, cmap, a, b, oip_layer=None, units=None, steps=Non
         return {**dict.fromkeys(keys, no_update), "message": message(f"cannot draw: {err}")}
     i = timeline.index_of(epoch)
     x, labels = services.x_std["test"], services.data.y_test
-    values = timeline.activation_model(i).activations(digit.x)[layer][0]
+    acts = timeline.activation_model(i)
+    outputs = acts.activations(digit.x)
+    values = outputs[layer][0]
     info = services.desc.layer(layer)
     grid = figures.activation_grid_figure(
         values, colormap=cmap, title=f"{layer} at epoch {epoch} · {digit.description}",
@@ -93,7 +95,7 @@ def draw(choice, epoch, layer, cmap, a, b, oip_layer=None, units=None, steps=Non
     return {
         "grid": grid,
         "grid_info": f"{digit.description} · predicted at epoch {epoch}: "
-        f"{names[int(values.argmax())] if info.is_logits else _predicted(timeline, i, digit)}",
+        f"{names[int(values.argmax())] if info.is_logits else _predicted(acts, outputs)}",
         "accuracy": render.accuracy_figure(
             timeline.epochs, timeline.accuracy_curve(x, labels), epoch
         ),
@@ -108,8 +110,9 @@ def draw(choice, epoch, layer, cmap, a, b, oip_layer=None, units=None, steps=Non
     }
 
 
-def _predicted(timeline, i: int, digit: digits.Digit) -> str:
-    proba = timeline.activation_model(i).predict_proba(digit.x)[0]
+def _predicted(acts, outputs: dict) -> str:
+    """ "name (p%)" of the most probable class, from an epoch's `activations` of the digit."""
+    proba = acts.probabilities(outputs)[0]
     return f"{get_services().desc.class_names[int(proba.argmax())]} ({proba.max():.1%})"
 
 
