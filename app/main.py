@@ -22,6 +22,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from app import ids, jobs
+from app.cli import prepare
 from app.components import colormap
 from app.services import Services, get_services, set_services
 from app.settings import (
@@ -30,11 +31,9 @@ from app.settings import (
     ENV_PORT,
     ENV_SECRET,
     Settings,
-    SettingsError,
-    check_model_file,
     load_settings,
 )
-from cnn_core.config import ENV_CHECKPOINTS, ENV_DATA, ENV_MODEL, PROJECT_ROOT
+from cnn_core.config import PROJECT_ROOT
 
 log = logging.getLogger("cnn_lens")
 
@@ -343,47 +342,6 @@ def _install_error_handlers(app: dash.Dash) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    settings = load_settings()
-    parser = argparse.ArgumentParser(
-        prog="python -m app", description="Serve the cnn-lens dashboard (development server)."
-    )
-    parser.add_argument("--host", default=settings.host, help=f"default ${ENV_HOST} or 127.0.0.1")
-    parser.add_argument(
-        "--port", type=int, default=settings.port, help=f"default ${ENV_PORT} or 8050"
-    )
-    parser.add_argument(
-        "--data",
-        help=f"an .npz of images (x_train, y_train, x_test, y_test) or an MNIST IDX folder "
-        f"(sets ${ENV_DATA}; default: the model's own data, else MNIST)",
-    )
-    parser.add_argument(
-        "--model", help=f"any Keras image classifier, .keras (sets ${ENV_MODEL}; default: the seed)"
-    )
-    parser.add_argument(
-        "--checkpoints",
-        help=f"a folder of the model's epoch checkpoints for the timeline "
-        f"(sets ${ENV_CHECKPOINTS}; default: the folder training wrote beside the model)",
-    )
-    return parser.parse_args(argv)
-
-
-def configure_logging(level: str = "info") -> None:
-    """One line per record, with time, level and logger."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
-
-def startup_problem(settings: Settings) -> str | None:
-    """Why the server cannot start with these settings (one line), or None."""
-    try:
-        check_model_file(settings.model)
-    except SettingsError as err:
-        return str(err)
-    return settings.problems_for_several_workers()
-
-
 def one_line(exc: BaseException) -> str:
     """An exception as one line: its type and the first line of its message."""
     text = str(exc).strip().splitlines()
@@ -391,20 +349,13 @@ def one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        args = parse_args(argv)
-        if args.data:
-            os.environ[ENV_DATA] = args.data
-        if args.model:
-            os.environ[ENV_MODEL] = args.model
-        if args.checkpoints:
-            os.environ[ENV_CHECKPOINTS] = args.checkpoints
-        settings = load_settings()
-    except SettingsError as err:
-        sys.exit(f"cnn-lens: {err}")
-    configure_logging(settings.log_level)
-    if problem := startup_problem(settings):
-        sys.exit(f"cnn-lens: cannot start: {problem}")
+    """`python -m app`: check the command line (`app.cli.prepare`), then `serve`."""
+    serve(*prepare(argv))
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> None:
+    """Build the dashboard and serve it on the development server until interrupted; exits
+    with one line if the model passes the file check but does not load."""
     try:
         app = create_app(settings=settings)
     except Exception as exc:  # a model that passes the cheap check but does not load

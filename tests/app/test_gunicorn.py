@@ -138,7 +138,7 @@ def test_two_workers_on_redis_share_job_handles(server, celery_worker):
 
 def test_the_development_server_refuses_a_missing_model_with_one_line(tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "app", "--model", str(tmp_path / "none.keras")],
+        [sys.executable, "-X", "importtime", "-m", "app", "--model", str(tmp_path / "none.keras")],
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
@@ -146,7 +146,12 @@ def test_the_development_server_refuses_a_missing_model_with_one_line(tmp_path):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert done.returncode != 0
-    assert one_line_reason(done.stderr) == [
+    imported = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    assert imported, done.stderr[-2000:]  # (-X importtime lists every module imported)
+    stderr = "\n".join(line for line in done.stderr.splitlines() if line not in imported)
+    assert one_line_reason(stderr) == [
         f"cnn-lens: cannot start: no trained model at {tmp_path / 'none.keras'} "
         "(set CNN_LENS_MODEL, or train one: make train)"
     ]
+    # said before TensorFlow or Dash is imported: at once, not after seconds of loading
+    assert not [line for line in imported if re.search(r"\| +(tensorflow|keras|dash)$", line)]

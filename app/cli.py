@@ -1,0 +1,86 @@
+"""`python -m app`'s command line, read and checked before the dashboard is imported.
+
+Only the standard library and `app.settings` (no TensorFlow, no Dash): a wrong path or setting
+is reported in a fraction of a second instead of after the seconds TensorFlow takes to import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from app.settings import (
+    ENV_HOST,
+    ENV_PORT,
+    Settings,
+    SettingsError,
+    check_model_file,
+    load_settings,
+)
+from cnn_core.config import ENV_CHECKPOINTS, ENV_DATA, ENV_MODEL
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    settings = load_settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m app", description="Serve the cnn-lens dashboard (development server)."
+    )
+    parser.add_argument("--host", default=settings.host, help=f"default ${ENV_HOST} or 127.0.0.1")
+    parser.add_argument(
+        "--port", type=int, default=settings.port, help=f"default ${ENV_PORT} or 8050"
+    )
+    parser.add_argument(
+        "--data",
+        help=f"an .npz of images (x_train, y_train, x_test, y_test) or an MNIST IDX folder "
+        f"(sets ${ENV_DATA}; default: the model's own data, else MNIST)",
+    )
+    parser.add_argument(
+        "--model", help=f"any Keras image classifier, .keras (sets ${ENV_MODEL}; default: the seed)"
+    )
+    parser.add_argument(
+        "--checkpoints",
+        help=f"a folder of the model's epoch checkpoints for the timeline "
+        f"(sets ${ENV_CHECKPOINTS}; default: the folder training wrote beside the model)",
+    )
+    return parser.parse_args(argv)
+
+
+def configure_logging(level: str = "info") -> None:
+    """One line per record, with time, level and logger."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def startup_problem(settings: Settings) -> str | None:
+    """Why the server cannot start with these settings (one line), or None."""
+    try:
+        check_model_file(settings.model)
+    except SettingsError as err:
+        return str(err)
+    return settings.problems_for_several_workers()
+
+
+def prepare(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings]:
+    """Parse the arguments, put `--data`, `--model`, `--checkpoints` in the environment (where
+    the app's loader reads them), load the settings and check the model file.
+
+    Exits with one line (status 1, or argparse's 2) when any of this fails.
+    """
+    try:
+        args = parse_args(argv)
+        if args.data:
+            os.environ[ENV_DATA] = args.data
+        if args.model:
+            os.environ[ENV_MODEL] = args.model
+        if args.checkpoints:
+            os.environ[ENV_CHECKPOINTS] = args.checkpoints
+        settings = load_settings()
+    except SettingsError as err:
+        sys.exit(f"cnn-lens: {err}")
+    configure_logging(settings.log_level)
+    if problem := startup_problem(settings):
+        sys.exit(f"cnn-lens: cannot start: {problem}")
+    return args, settings
