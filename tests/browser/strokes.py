@@ -4,6 +4,7 @@ touch or pen), shared by the browser tests and `bench/draw.py`."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
@@ -49,6 +50,7 @@ def draw_stroke(
     """
     canvas = driver.find_element(By.ID, canvas_id)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    _wait_in_place(driver, canvas)
     width, height = canvas.size["width"], canvas.size["height"]
 
     def offset(p: Point) -> tuple[int, int]:  # from the canvas's centre, as WebDriver counts
@@ -62,6 +64,26 @@ def draw_stroke(
         pointer.move_to(canvas, *offset(p))
     pointer.pointer_up()
     builder.perform()
+
+
+#: The element's box in the window, rounded: `[x, y, width, height]`.
+RECT_JS = (
+    "const r = arguments[0].getBoundingClientRect();"
+    " return [r.x, r.y, r.width, r.height].map(Math.round);"
+)
+
+
+def _wait_in_place(driver, element, timeout: float = 5.0) -> None:
+    """Wait (at most `timeout` s) until `element` has stayed where it is in the window for 0.1 s.
+    A figure drawn above the canvas while it was scrolled into view moves it down, and a press
+    aimed at where it was lands on the text below instead (seen: the stroke went unseen)."""
+    last, deadline = None, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rect = driver.execute_script(RECT_JS, element)
+        if rect == last:
+            return
+        last = rect
+        time.sleep(0.1)
 
 
 def click_tool(driver, name: str, canvas_id: str = CANVAS) -> None:
