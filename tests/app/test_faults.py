@@ -95,10 +95,8 @@ def cluster(tmp_path_factory, trained):
         wait_until_ready(procs[name], logs[name])
     yield {"url": server.url, "server": server, "procs": procs, "logs": logs, "port": port,
            "redis_url": redis_url, "dir": tmp_path}  # fmt: skip
-    server.stop()
-    for proc in procs.values():
-        if proc.poll() is None:
-            stop(proc)
+    stop(server.proc, *(proc for name, proc in procs.items() if name != "redis"))  # together
+    stop(procs["redis"])  # then the Redis they were talking to
 
 
 def test_a_worker_killed_mid_job_is_reported_and_the_next_job_runs_on_another(cluster):
