@@ -176,7 +176,7 @@ def test_the_url_of_a_drawn_digit_reopens_it(live_server, browser):
     _first_stroke(browser, loop())
     _wait_prediction(browser, "0")
     _settled(browser)
-    url = browser.current_url
+    url = _quiet_url(browser)  # the stroke's last picture answered, its link written too
     code = parse_qs(urlparse(url).query)["drawn"][0]
     assert len(url) < 1500, url  # compact: the 28 x 28 input, compressed
     explain = browser.find_element(By.CSS_SELECTOR, _picker("explain"))
