@@ -28,7 +28,7 @@ from cnn_core.anatomy import ModelDescription
 from cnn_core.graph import ExposedForward
 from cnn_core.model import TrainedModel
 from cnn_core.oip.init import INITS, starting_images
-from cnn_core.oip.objectives import LOGIT, ClassLogit, MapMean, Node, Objective, OipError
+from cnn_core.oip.objectives import LOGIT, ClassLogit, MapMean, Node, Objective, OipError, Term
 from cnn_core.oip.transforms import (
     tf_gaussian_blur,
     tf_roll_each,
@@ -515,10 +515,7 @@ class OipEngine:
                 key = (term.kind, term.layer)
                 if key not in self.sizes:
                     raise OipError(self._unknown_term(term.kind, term.layer))
-                size = self.sizes[key]
-                if term.unit >= size:
-                    what = "class" if term.kind == "logit" else f"{term.layer} {term.kind}"
-                    raise OipError(f"{what} {term.unit} does not exist: choose 0-{size - 1}")
+                _check_unit(term, self.sizes[key])
                 matrix[row, self._offsets[key] + term.unit] += coef
         return matrix
 
@@ -811,10 +808,15 @@ def objectives_for(
         raise OipError("no units given")
     for objective in objectives:
         for _, term in objective.terms:
-            if term.unit >= size:
-                what = "class" if term.kind == "logit" else f"{term.layer} {term.kind}"
-                raise OipError(f"{what} {term.unit} does not exist: choose 0-{size - 1}")
+            _check_unit(term, size)
     return objectives
+
+
+def _check_unit(term: Term, size: int) -> None:
+    """Raise `OipError` naming the layer's range if `term`'s unit is not below `size`."""
+    if term.unit >= size:
+        what = "class" if term.kind == "logit" else f"{term.layer} {term.kind}"
+        raise OipError(f"{what} {term.unit} does not exist: choose 0-{size - 1}")
 
 
 def optimize_maps(
