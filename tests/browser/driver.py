@@ -72,9 +72,10 @@ def wait_on(driver: webdriver.Chrome, timeout: float = 60, poll: float = POLL_S)
     )
 
 
-#: Whether any Dash callback is pending: the renderer puts `._dash-loading-callback` in the
-#: page while one is.
-PENDING_JS = "return !!document.querySelector('._dash-loading-callback')"
+#: What the Dash renderer puts in the page while a callback is pending.
+PENDING_SELECTOR = "._dash-loading-callback"
+#: Whether any Dash callback is pending.
+PENDING_JS = f"return !!document.querySelector('{PENDING_SELECTOR}')"
 
 
 def wait_settled(
@@ -112,8 +113,8 @@ BLANK_PATH = "/__blank__"
 #: Whether the router shows the not-found page and no callback is pending.
 BLANK_SHOWN_JS = (
     "const h = document.querySelector('#_pages_content h1');"
-    " return !!h && h.textContent.startsWith('404') && !document.querySelector("
-    "'._dash-loading-callback');"
+    " return !!h && h.textContent.startsWith('404')"
+    f" && !document.querySelector('{PENDING_SELECTOR}');"
 )
 
 

@@ -18,7 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
-from tests.browser.driver import console_errors, goto, wait_on, wait_settled
+from tests.browser.driver import PENDING_SELECTOR, console_errors, goto, wait_on, wait_settled
 from tests.browser.strokes import (
     CANVAS,
     canvas_pixels,
@@ -109,12 +109,13 @@ def _draw_state(driver) -> str:
         "var s = window.cnnLensDraw || {}; var c = document.getElementById(arguments[1]);"
         "var r = c ? c.getBoundingClientRect() : {};"
         "return JSON.stringify({sends: s.sends, end: s.lastStrokeEnd, now: performance.now(),"
-        " busy: !!document.querySelector('._dash-loading-callback'),"
+        " busy: !!document.querySelector(arguments[2]),"
         " sameCanvas: !!(c && c.dataset.probe), canvas: [r.left, r.top, r.width, r.height],"
         " presses: window.__presses,"
         " source: (document.getElementById(arguments[0]) || {}).textContent});",
         ids.ACT_SOURCE_INFO,
         CANVAS,
+        PENDING_SELECTOR,
     )
 
 

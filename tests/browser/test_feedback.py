@@ -11,7 +11,7 @@ from selenium.webdriver.support import expected_conditions as ec
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from cnn_core.compare import pick_examples
-from tests.browser.driver import PENDING_JS, goto, wait_on
+from tests.browser.driver import PENDING_JS, PENDING_SELECTOR, goto, wait_on
 
 pytestmark = pytest.mark.browser
 
@@ -82,8 +82,8 @@ def test_a_number_out_of_range_gets_a_message_naming_its_range(
     assert "None" not in browser.find_element(*main).text
 
 
-BUSY_BAR_SHOWN = """
-const bar = document.querySelector('._dash-loading-callback');
+BUSY_BAR_SHOWN = f"""
+const bar = document.querySelector('{PENDING_SELECTOR}');
 return !!bar && getComputedStyle(bar).opacity === '1' && bar.getBoundingClientRect().height > 0;
 """
 
