@@ -113,9 +113,7 @@ def test_the_oip_page_inputs_take_their_ranges_from_the_limits(services):
 def project_imports(module: str) -> set[str]:
     """The project modules (`app.*`, `cnn_core.*`) that `module`'s source imports anywhere in it
     (at the top or inside a function), read with `ast`: `{"app.jobspec", ...}`."""
-    path = ROOT / (module.replace(".", "/") + ".py")
-    if not path.exists():
-        path = path.with_suffix("") / "__init__.py"
+    path = module_file(module)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -130,14 +128,15 @@ def project_imports(module: str) -> set[str]:
         else:
             continue
         for name in names:
-            if name.split(".")[0] in ("app", "cnn_core") and module_exists(name):
+            if name.split(".")[0] in ("app", "cnn_core") and module_file(name):
                 found.add(name)
     return found
 
 
-def module_exists(name: str) -> bool:
+def module_file(name: str) -> Path | None:
+    """The source file of project module `name` (`a/b.py` or `a/b/__init__.py`), or None."""
     path = ROOT / name.replace(".", "/")
-    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+    return next((p for p in (path.with_suffix(".py"), path / "__init__.py") if p.exists()), None)
 
 
 def reachable(module: str) -> set[str]:
