@@ -111,7 +111,7 @@ def draw(choice, epoch, layer, cmap, a, b, oip_layer=None, units=None, steps=Non
 
 
 def _predicted(acts, outputs: dict) -> str:
-    """ "name (p%)" of the most probable class, from an epoch's `activations` of the digit."""
+    """The most probable class as "name (p%)", from an epoch's `activations` of the digit."""
     proba = acts.probabilities(outputs)[0]
     return f"{get_services().desc.class_names[int(proba.argmax())]} ({proba.max():.1%})"
 
