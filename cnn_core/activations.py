@@ -54,6 +54,9 @@ class ActivationModel:
     def _head(self, name: str) -> Any:
         """The concrete function "proba" (the model's output) or "logits" (class scores before
         the softmax), traced and warmed up on first use."""
+        traced = self._heads.get(name)
+        if traced is not None:  # every call after the first: no lock
+            return traced
         with self._heads_lock:
             if name not in self._heads:
                 model = self.trained.model
