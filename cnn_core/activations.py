@@ -1,8 +1,10 @@
-"""One multi-output model that returns every shown layer's activations for a batch, built once."""
+"""Shown nodes' activations for a batch: the nodes asked for, from graphs traced once each."""
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 import keras
@@ -11,6 +13,7 @@ import tensorflow as tf
 
 from cnn_core.anatomy import UnknownLayerError
 from cnn_core.graph import ExposedForward
+from cnn_core.layergraph import layer_graph
 from cnn_core.model import TrainedModel
 
 __all__ = ["ActivationModel", "UnknownLayerError"]
@@ -19,37 +22,66 @@ __all__ = ["ActivationModel", "UnknownLayerError"]
 LOGITS = "logits"
 
 
-class ActivationModel:
-    """Every shown layer's output for a batch of model-input images, from one traced graph.
+#: Most traced functions kept for requests of a few nodes (least recently used dropped).
+MAX_TRACES = 32
+#: Models with at most this many shown nodes trace the all-nodes function at construction.
+WARM_ALL_NODES = 40
 
-    The multi-output Keras model (each shown layer's output: the model's own layers called in
-    order on a new input) is built once; its forward pass is a `tf.function` with a fixed
-    input signature, traced and warmed up at construction, so a call never retraces and can run
-    from many threads at once (a concrete function is thread-safe to call). The two other
-    graphs, for `predict_proba_batched` and `logits_of`, are traced the same way on their first
-    call (under a lock): an epoch of a training timeline needs neither.
+
+class ActivationModel:
+    """Shown nodes' outputs for a batch of model-input images, from traced graphs.
+
+    The model's graph (`cnn_core.layergraph`: nested models seen through) is called once on a
+    new symbolic input; a request for some nodes builds the sub-model that computes only what
+    they need and traces its forward pass as a `tf.function` with a fixed input signature
+    (cached: at most `MAX_TRACES` node sets), so a page asking for one node of a 200-node graph
+    computes and copies that node only. A traced function never retraces and can run from many
+    threads at once (a concrete function is thread-safe to call). For a small model (the seed)
+    the all-nodes function is traced and warmed up at construction. The two other graphs, for
+    `predict_proba_batched` and `logits_of`, are traced on their first call (under a lock): an
+    epoch of a training timeline needs neither.
     """
 
     def __init__(self, trained: TrainedModel) -> None:
         self.trained = trained
         self.description = desc = trained.desc
-        model = trained.model
         self.layer_names: tuple[str, ...] = desc.names
-        # Call the chain on a new input rather than reading `layer.output`, which a loaded
-        # Sequential model leaves ambiguous (its layers keep several call nodes).
-        image = keras.Input(desc.input_shape, name="image")
-        tensors, h = {}, image
-        for name in desc.chain:
-            h = tensors[name] = model.get_layer(name)(h)
-        outputs = [tensors[desc.layer(n).output_layer] for n in self.layer_names]
-        self._multi = keras.Model(image, outputs, name="all_layers")
-        signature = (tf.TensorSpec(shape=(None, *desc.input_shape), dtype=tf.float32, name="x"),)
-        forward = tf.function(lambda x: self._multi(x, training=False), input_signature=signature)
-        self._forward = forward.get_concrete_function()
-        self._signature = signature
+        # Call the graph on a new input rather than reading `layer.output`, which a loaded
+        # Sequential model leaves ambiguous (its layers keep several call nodes) and which a
+        # nested model's layer only has inside the nested model ("Graph disconnected").
+        graph = layer_graph(trained.model)
+        self._image = keras.Input(desc.input_shape, name="image")
+        values = graph.run(self._image)
+        written = {op.path: op.writes[0] for op in graph}
+        self._tensors = {
+            name: values[written[desc.layer(name).output_layer]] for name in self.layer_names
+        }
+        self._signature = (
+            tf.TensorSpec(shape=(None, *desc.input_shape), dtype=tf.float32, name="x"),
+        )
+        self._traced: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+        self._trace_lock = threading.Lock()
         self._heads: dict[str, Any] = {}
         self._heads_lock = threading.Lock()
-        self.activations(np.zeros((1, *desc.input_shape), np.float32))  # first call picks kernels
+        if len(self.layer_names) <= WARM_ALL_NODES:
+            self.activations(np.zeros((1, *desc.input_shape), np.float32))  # picks kernels
+
+    def _function(self, names: tuple[str, ...]) -> Any:
+        """The concrete function giving `names`' outputs, traced on first use (thread-safe)."""
+        traced = self._traced.get(names)
+        if traced is not None:
+            return traced
+        with self._trace_lock:
+            if names not in self._traced:
+                sub = keras.Model(self._image, [self._tensors[n] for n in names])
+                fn = tf.function(
+                    lambda x: tf.nest.flatten(sub(x, training=False)),
+                    input_signature=self._signature,
+                )
+                self._traced[names] = fn.get_concrete_function()
+                while len(self._traced) > MAX_TRACES:
+                    self._traced.popitem(last=False)
+            return self._traced[names]
 
     def _head(self, name: str) -> Any:
         """The concrete function "proba" (the model's output) or "logits" (class scores before
@@ -79,24 +111,33 @@ class ActivationModel:
             )
         return x
 
-    def activations(self, x_std: np.ndarray) -> dict[str, np.ndarray]:
-        """All shown layers' outputs.
+    def activations(
+        self, x_std: np.ndarray, names: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Shown nodes' outputs: all of them, or only `names` (only what they need is run).
 
         Args:
             x_std: `(N, H, W, C)` float32 model input (see `TrainedModel.standardize`).
+            names: shown node paths; default every shown node.
 
         Returns:
-            `{layer name: array}`, batch first, float32: maps `(N, h, w, c)`, nodes
-            `(N, units)`; the last (logits) layer holds what the model outputs: softmax
-            probabilities `(N, classes)`, or raw scores for a model without a softmax.
+            `{node: array}`, batch first, float32: maps `(N, h, w, c)`, nodes `(N, units)`; the
+            last (logits) node holds what the model outputs: softmax probabilities
+            `(N, classes)`, or raw scores for a model without a softmax.
+
+        Raises:
+            UnknownLayerError: a name the model does not list.
         """
-        outputs = self._forward(tf.constant(self._check(x_std)))
-        return {name: out.numpy() for name, out in zip(self.layer_names, outputs, strict=True)}
+        if names is None:
+            wanted = self.layer_names
+        else:
+            wanted = tuple(dict.fromkeys(self.description.layer(n).name for n in names))
+        outputs = self._function(wanted)(tf.constant(self._check(x_std)))
+        return {name: out.numpy() for name, out in zip(wanted, outputs, strict=True)}
 
     def layer(self, x_std: np.ndarray, name: str) -> np.ndarray:
-        """One layer's output, `(N, ...)` float32 (all layers are computed; it costs ~1 ms)."""
-        self.description.layer(name)
-        return self.activations(x_std)[name]
+        """One node's output, `(N, ...)` float32 (only what that node needs is computed)."""
+        return self.activations(x_std, (name,))[name]
 
     def predict_proba(self, x_std: np.ndarray) -> np.ndarray:
         """`(N, classes)` float32 class probabilities for `(N, H, W, C)` model input."""

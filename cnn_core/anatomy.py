@@ -1,13 +1,17 @@
-"""What a loaded Keras image classifier is: its input, the layers worth showing, their units,
-activations and pre-activation values, which layer gives the class logits, its classes and input
-normalization. Derived from the Keras model itself; everything else asks this description.
+"""What a loaded Keras image classifier is: its input, the nodes worth showing as a graph (what
+each reads from), their units, activations and pre-activation values, which node gives the class
+logits, its classes and input normalization. Derived from the Keras model itself (walked by
+`cnn_core.layergraph`, nested models seen through); everything else asks this description.
 
-A layer "worth showing" is a convolution (Conv2D, DepthwiseConv2D, SeparableConv2D), a pooling
-layer, Flatten, a global pooling layer or Dense. The elementwise layers that follow it
-(BatchNormalization, activation layers, Dropout and friends) belong to it: the shown output is
-the last of them, so `Conv2D → BatchNormalization → ReLU` is shown once, after the ReLU, under
-the convolution's name. Anything else in the chain (Reshape, ZeroPadding2D, Resizing, ...) is run
-but not listed. Rescaling / Normalization before the first shown layer are the model's own
+A node "worth showing" is a convolution (Conv2D, DepthwiseConv2D, SeparableConv2D,
+Conv2DTranspose), a pooling layer, Flatten, a global pooling layer, Dense or a merge (Add,
+Subtract, Multiply, Average, Maximum, Minimum, Concatenate). The elementwise layers that follow
+it (BatchNormalization, activation layers, Dropout and friends) belong to it while nothing else
+reads the value between them: the shown output is the last of them, so `Conv2D →
+BatchNormalization → ReLU` is shown once, after the ReLU, under the convolution's name. A layer
+inside a nested model is named by its path, `outer/inner`. Anything else (Reshape,
+ZeroPadding2D, Resizing, custom layers, ...) is run but not listed. Rescaling / Normalization and
+the augmentation layers (identity at inference) before the first shown node are the model's own
 input preprocessing.
 """
 
@@ -20,13 +24,37 @@ from typing import Any
 import keras
 import numpy as np
 
+from cnn_core.layergraph import INPUT, GraphError, LayerGraph, Op, layer_graph
+
 L = keras.layers
 
 #: Layers listed as their own entry, with the kind of output they give.
-CONV_TYPES: tuple[type, ...] = (L.Conv2D, L.DepthwiseConv2D, L.SeparableConv2D)
+CONV_TYPES: tuple[type, ...] = (
+    L.Conv2D,
+    L.DepthwiseConv2D,
+    L.SeparableConv2D,
+    L.Conv2DTranspose,
+)
 POOL_TYPES: tuple[type, ...] = (L.MaxPooling2D, L.AveragePooling2D)
 GLOBAL_POOL_TYPES: tuple[type, ...] = (L.GlobalAveragePooling2D, L.GlobalMaxPooling2D)
-SHOWN_TYPES: tuple[type, ...] = (*CONV_TYPES, *POOL_TYPES, *GLOBAL_POOL_TYPES, L.Flatten, L.Dense)
+#: Layers that join several branches into one value.
+MERGE_TYPES: tuple[type, ...] = (
+    L.Add,
+    L.Subtract,
+    L.Multiply,
+    L.Average,
+    L.Maximum,
+    L.Minimum,
+    L.Concatenate,
+)
+SHOWN_TYPES: tuple[type, ...] = (
+    *CONV_TYPES,
+    *POOL_TYPES,
+    *GLOBAL_POOL_TYPES,
+    L.Flatten,
+    L.Dense,
+    *MERGE_TYPES,
+)
 #: Elementwise layers that belong to the shown layer before them.
 ACTIVATION_TYPES: tuple[type, ...] = (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.PReLU, L.Softmax)
 IDENTITY_AT_INFERENCE: tuple[type, ...] = (
@@ -43,7 +71,49 @@ ATTACHED_TYPES: tuple[type, ...] = (
     L.BatchNormalization,
     L.LayerNormalization,
 )
-PREPROCESSING_TYPES: tuple[type, ...] = (L.Rescaling, L.Normalization)
+#: Random augmentation: run as Keras runs it at inference (`training=False`), the identity for
+#: most of them.
+AUGMENTATION_TYPES: tuple[type, ...] = tuple(
+    getattr(L, name)
+    for name in (
+        "RandomFlip",
+        "RandomRotation",
+        "RandomZoom",
+        "RandomTranslation",
+        "RandomContrast",
+        "RandomBrightness",
+        "RandomCrop",
+        "RandomHeight",
+        "RandomWidth",
+        "RandomGrayscale",
+        "RandomHue",
+        "RandomSaturation",
+        "RandomSharpness",
+        "RandomShear",
+        "RandomColorJitter",
+        "RandomPerspective",
+        "RandomGaussianBlur",
+        "RandomErasing",
+        "RandomInvert",
+        "RandomPosterization",
+        "AugMix",
+        "RandAugment",
+        "CutMix",
+        "MixUp",
+        "Solarization",
+    )
+    if hasattr(L, name)
+)
+#: The model's own input preprocessing when it comes before the first shown node.
+PREPROCESSING_TYPES: tuple[type, ...] = (
+    L.Rescaling,
+    L.Normalization,
+    L.Resizing,
+    L.CenterCrop,
+    *AUGMENTATION_TYPES,
+)
+#: Layers cnn-lens does not show models with (not image classifiers).
+RECURRENT_TYPES: tuple[type, ...] = (L.RNN,)
 #: Layers through which a pre-activation value can be carried: `f(act(z)) == act(f(z))` for a
 #: monotone elementwise `act` (max pooling, reshaping, identity at inference).
 COMMUTING_TYPES: tuple[type, ...] = (
@@ -71,6 +141,11 @@ RELU_LIKE: frozenset[str] = frozenset(
         "hard_swish",
     }
 )
+
+
+#: The model's input in `LayerInfo.inputs`.
+INPUT_NODE = "<input>"
+MERGE_NAMES: frozenset[str] = frozenset(t.__name__ for t in MERGE_TYPES)
 
 
 class UnsupportedModelError(ValueError):
@@ -161,22 +236,26 @@ def _values(value: Any, channels: int) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One layer worth showing.
+    """One node worth showing.
 
     Attributes:
-        name: the shown layer's own name (e.g. "Conv2D_1").
+        name: the shown layer's path (e.g. "Conv2D_1", "mobilenetv2_0.35_64/block_3_expand").
         kind: "maps" (output `(H, W, C)`: C maps) or "nodes" (output `(n,)`).
         shape: the shown output's shape without the batch axis.
         units: maps (C) or nodes (n).
         class_name: the Keras class ("Conv2D", "Dense", ...).
         activation: the group's activation ("relu", "softmax", "linear", ...).
         relu_like: the activation is ReLU-like, so a pre-activation value exists.
-        output_layer: the Keras layer whose output is shown (the last of the group).
-        members: every Keras layer of the group, in order (the shown layer first).
+        output_layer: the path of the Keras layer whose output is shown (the last of the group).
+        members: the path of every Keras layer of the group, in order (the shown layer first).
         has_pre: a pre-activation value exists (own ReLU-like activation, or carried through
             max pooling / Flatten from the layer before).
         is_logits: this layer gives the class scores (the model's output).
         params: trainable and non-trainable parameters of the group.
+        inputs: the shown nodes this node reads from, through layers that are not shown
+            (`INPUT_NODE` for the model's input), so the graph can be drawn.
+        member_types: the Keras class of each member.
+        scope: the nested model's path the node sits in ("" at the top level).
     """
 
     name: str
@@ -191,6 +270,13 @@ class LayerInfo:
     has_pre: bool
     is_logits: bool
     params: int
+    inputs: tuple[str, ...] = ()
+    member_types: tuple[str, ...] = ()
+    scope: str = ""
+
+    @property
+    def is_merge(self) -> bool:
+        return self.class_name in MERGE_NAMES
 
     @property
     def is_maps(self) -> bool:
@@ -210,9 +296,10 @@ class ModelDescription:
         preprocessing: names of the model's own Rescaling / Normalization layers.
         output_is_logits: the model outputs raw scores (no softmax); probabilities are their
             softmax.
-        chain: every Keras layer (input excluded) in order.
-        not_shown: `(layer, reason)` for layers run but not listed.
+        ops: the path of every Keras call (input excluded), in a topological order.
+        not_shown: `(layer path, reason)` for layers run but not listed.
         parameters: the model's parameter count.
+        nested: the paths of the nested models, outer before inner.
     """
 
     name: str
@@ -222,9 +309,10 @@ class ModelDescription:
     normalization: InputNormalization
     preprocessing: tuple[str, ...]
     output_is_logits: bool
-    chain: tuple[str, ...]
+    ops: tuple[str, ...]
     not_shown: tuple[tuple[str, str], ...] = ()
     parameters: int = 0
+    nested: tuple[str, ...] = ()
     _by_name: dict[str, LayerInfo] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -309,6 +397,7 @@ class ModelDescription:
                 "activation": info.activation,
                 "members": info.members,
                 "params": info.params,
+                "inputs": info.inputs,
             }
             for info in self.layers
         ]
@@ -317,84 +406,7 @@ class ModelDescription:
 # building the description ------------------------------------------------------------------
 
 
-def layer_chain(model: keras.Model) -> list[keras.layers.Layer]:
-    """The model's layers (input excluded) as a single chain, input to output.
-
-    Raises:
-        UnsupportedModelError: a nested model, a layer with several inputs or several uses, a
-            branch, or no single 4-D image input.
-    """
-    inputs = model.inputs
-    if not inputs or len(inputs) != 1:
-        raise UnsupportedModelError(
-            f"model {model.name!r} has {len(inputs or [])} inputs; cnn-lens shows models with one "
-            "image input"
-        )
-    shape = tuple(inputs[0].shape)
-    if len(shape) != 4 or any(d is None for d in shape[1:]) or shape[3] not in (1, 3):
-        raise UnsupportedModelError(
-            f"model input {shape} is not a 2-D image (batch, height, width, 1 or 3 channels)"
-        )
-    layers = [layer for layer in model.layers if not isinstance(layer, L.InputLayer)]
-    if not layers:
-        raise UnsupportedModelError(f"model {model.name!r} has no layers")
-    if isinstance(model, keras.Sequential):  # a chain by construction (its nodes are rebuilt)
-        for layer in layers:
-            if isinstance(layer, keras.Model):
-                raise UnsupportedModelError(_nested(layer))
-        return layers
-    # A layer's first call node is the model's own (later nodes come from calls outside it,
-    # e.g. a sub-model built on the same layers).
-    for layer in layers:  # name a merging layer first: it says more than "branches" would
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if nodes and len(nodes[0].input_tensors) > 1:
-            raise UnsupportedModelError(
-                f"layer {layer.name!r} ({type(layer).__name__}) has {len(nodes[0].input_tensors)} "
-                "inputs; cnn-lens shows chains of single-input layers"
-            )
-    previous = inputs[0]
-    for layer in layers:
-        if isinstance(layer, keras.Model):
-            raise UnsupportedModelError(_nested(layer))
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if not nodes or nodes[0].input_tensors[0] is not previous:
-            raise UnsupportedModelError(
-                f"layer {layer.name!r} does not take the previous layer's output (the model "
-                "branches or reuses a layer); cnn-lens shows chains of layers"
-            )
-        previous = nodes[0].output_tensors[0]
-    if previous is not model.outputs[0] or len(model.outputs) != 1:
-        raise UnsupportedModelError(f"model {model.name!r} must have one output, its last layer's")
-    return layers
-
-
-def _nested(layer: keras.layers.Layer) -> str:
-    return (
-        f"layer {layer.name!r} is a nested model ({type(layer).__name__}); cnn-lens cannot see "
-        "into it: rebuild the model flat"
-    )
-
-
-def output_shapes(model: keras.Model, chain: Sequence[keras.layers.Layer]) -> dict[str, tuple]:
-    """`{layer name: output shape with the batch axis None}` along the chain.
-
-    Raises:
-        UnsupportedModelError: a layer cannot tell its output shape.
-    """
-    shape = tuple(model.inputs[0].shape)
-    shapes: dict[str, tuple] = {}
-    for layer in chain:
-        try:
-            shape = tuple(layer.compute_output_shape(shape))
-        except Exception as exc:  # a custom layer may not implement it
-            raise UnsupportedModelError(
-                f"layer {layer.name!r} ({type(layer).__name__}) cannot tell its output shape: {exc}"
-            ) from exc
-        shapes[layer.name] = shape
-    return shapes
-
-
-def activation_name(layer: keras.layers.Layer) -> str | None:
+def activation_name(layer: Any) -> str | None:
     """The elementwise activation a layer applies ("relu", ...), "linear", or None (not one)."""
     if isinstance(layer, L.ReLU):
         return "relu" if float(layer.negative_slope or 0.0) == 0.0 else "leaky_relu"
@@ -407,7 +419,7 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
     if isinstance(layer, L.Softmax):
         return "softmax"
     fn = getattr(layer, "activation", None)
-    if fn is None:
+    if fn is None or not callable(fn):
         return None
     name = keras.activations.serialize(fn)
     if isinstance(name, dict):
@@ -415,10 +427,44 @@ def activation_name(layer: keras.layers.Layer) -> str | None:
     return str(name)
 
 
+def fused_activation(layer: Any) -> str | None:
+    """The activation a layer applies to its own result (`Conv2D(..., activation="relu")`),
+    or None; never an activation layer itself."""
+    if not isinstance(layer, L.Layer) or isinstance(layer, ACTIVATION_TYPES):
+        return None
+    act = activation_name(layer)
+    return None if act in (None, "linear") else act
+
+
+def pre_activations(graph: LayerGraph) -> dict[int, str]:
+    """`{value id: activation}` for the values whose pre-activation value the forward pass of
+    `cnn_core.graph.ExposedForward` keeps: the output of a fused or separate activation, carried
+    through layers that commute with it (max pooling, Flatten, identity at inference)."""
+    pre: dict[int, str] = {}
+    for op in graph:
+        act = fused_activation(op.layer)
+        if isinstance(op.layer, ACTIVATION_TYPES):
+            act = activation_name(op.layer)
+        elif act is None and isinstance(op.layer, COMMUTING_TYPES) and op.reads[0] in pre:
+            act = pre[op.reads[0]]
+        if act is not None and len(op.writes) == 1:
+            pre[op.writes[0]] = act
+    return pre
+
+
+#: Keras operations that merge two tensors when a model writes `x + y` (ConvNeXt's residuals).
+OP_MERGE_NAMES: frozenset[str] = frozenset({"Add", "Subtract", "Multiply", "Maximum", "Minimum"})
+
+
+def _is_op_merge(op: Op) -> bool:
+    return not op.is_layer and op.type_name in OP_MERGE_NAMES and len(op.reads) == 2
+
+
 @dataclass
 class _Group:
-    main: keras.layers.Layer
-    members: list[keras.layers.Layer]
+    main: Op
+    members: list[Op]
+    value: int  # the value the group gives (its last member's output)
 
 
 def describe_model(
@@ -429,8 +475,9 @@ def describe_model(
     """Describe a Keras image classifier.
 
     Args:
-        model: a functional or Sequential Keras 3 model whose layers form one chain, with input
-            `(N, H, W, C)` (C = 1 or 3) and output `(N, classes)` (softmax or raw scores).
+        model: a Functional or Sequential Keras 3 model (branches, merges and nested models of
+            either kind allowed), with one input `(N, H, W, C)` (C = 1 or 3) and one output
+            `(N, classes)` (softmax or raw scores).
         class_names: one per class; default "0", "1", ...
         normalization: pixels -> model input outside the model; default identity.
 
@@ -440,45 +487,81 @@ def describe_model(
     Raises:
         UnsupportedModelError: what cannot be shown, in one line naming the layer.
     """
-    chain = layer_chain(model)
-    shapes = output_shapes(model, chain)
+    try:
+        graph = layer_graph(model)
+    except GraphError as exc:
+        raise UnsupportedModelError(str(exc)) from exc
+    shapes = value_shapes(graph)
     groups: list[_Group] = []
-    current: _Group | None = None
+    open_groups: dict[int, _Group] = {}  # value id -> the group it ends, while it may grow
     not_shown: list[tuple[str, str]] = []
     preprocessing: list[str] = []
-    for layer in chain:
-        if isinstance(layer, SHOWN_TYPES):
-            current = _Group(layer, [layer])
-            groups.append(current)
-        elif isinstance(layer, ATTACHED_TYPES) and current is not None:
-            current.members.append(layer)
+    for op in graph:
+        layer = op.layer
+        if isinstance(layer, RECURRENT_TYPES):
+            raise UnsupportedModelError(
+                f"layer {op.path!r} ({op.type_name}) is recurrent; cnn-lens shows convolutional "
+                "image classifiers"
+            )
+        source = open_groups.get(op.reads[0]) if len(op.reads) == 1 else None
+        if (isinstance(layer, SHOWN_TYPES) or _is_op_merge(op)) and len(op.writes) == 1:
+            group = _Group(op, [op], op.writes[0])
+            groups.append(group)
+            open_groups[group.value] = group
+        elif (
+            isinstance(layer, ATTACHED_TYPES)
+            and source is not None
+            and graph.consumers[op.reads[0]] == 1
+            and op.reads[0] != graph.output
+        ):
+            del open_groups[source.value]
+            source.members.append(op)
+            source.value = op.writes[0]
+            open_groups[source.value] = source
         elif isinstance(layer, PREPROCESSING_TYPES) and not groups:
-            preprocessing.append(layer.name)
+            preprocessing.append(op.path)
         else:
-            current = None
-            not_shown.append((layer.name, f"{type(layer).__name__} is run but not shown"))
+            not_shown.append((op.path, f"{op.type_name} is run but not shown"))
     if not groups:
         raise UnsupportedModelError(f"model {model.name!r} has no layer cnn-lens can show")
-    if groups[-1].members[-1] is not chain[-1] or not isinstance(
-        groups[-1].main, (L.Dense, *GLOBAL_POOL_TYPES)
-    ):
+    last_op = graph.ops[-1]
+    out_group = groups[-1]
+    main = out_group.main
+    # class scores: a Dense or global pooling layer, or the Flatten of a 1x1 map of scores
+    # (a convolutional head, as MobileNetV3's)
+    scores = isinstance(main.layer, (L.Dense, *GLOBAL_POOL_TYPES)) or (
+        isinstance(main.layer, L.Flatten) and shapes[main.reads[0]][:2] == (1, 1)
+    )
+    if out_group.value != graph.output or not scores:
         raise UnsupportedModelError(
-            f"the model ends with {chain[-1].name!r} ({type(chain[-1]).__name__}); cnn-lens needs "
-            "the output to be the class scores of a Dense or pooling layer (with softmax or not)"
+            f"the model ends with {last_op.path.split('/')[-1]!r} ({last_op.type_name}); "
+            "cnn-lens needs the output to be the class scores of a Dense or pooling layer (with "
+            "softmax or not)"
         )
 
+    pre = pre_activations(graph)
+    # Which shown nodes each value comes from, through layers that are not shown.
+    origin: dict[int, tuple[str, ...]] = {INPUT: (INPUT_NODE,)}
+    group_of_main = {id(g.main): g for g in groups}
     infos: list[LayerInfo] = []
-    carried_pre = False  # the previous chain layer's output has a pre-activation value
-    previous_layer: keras.layers.Layer | None = None
-    for index, group in enumerate(groups):
-        is_logits = index == len(groups) - 1
-        main = group.main
-        adjacent = previous_layer is not None and _follows(chain, previous_layer, main)
-        shape = shapes[group.members[-1].name][1:]
-        info = _describe_group(group, shape, is_logits, carried_pre and adjacent)
-        infos.append(info)
-        carried_pre = info.has_pre and not is_logits
-        previous_layer = group.members[-1]
+    for op in graph:
+        reads = tuple(dict.fromkeys(n for v in op.reads for n in origin.get(v, ())))
+        group = group_of_main.get(id(op))
+        if group is not None:
+            shape = shapes[group.value]
+            is_logits = group is out_group
+            info = _describe_group(group, shape, reads, is_logits, pre.get(group.value))
+            if info is None:
+                not_shown.append((op.path, f"{op.type_name} gives shape {shape}, not maps"))
+                for member in group.members:
+                    origin[member.writes[0]] = reads
+                continue
+            infos.append(info)
+            for member in group.members:
+                origin[member.writes[0]] = (info.name,)
+        elif op.writes[0] not in origin:
+            for v in op.writes:
+                origin[v] = reads
 
     out = infos[-1]
     if out.kind != "nodes" or out.units < 2:
@@ -498,71 +581,99 @@ def describe_model(
         raise UnsupportedModelError(
             f"{len(names)} class names for an output of {out.units} classes"
         )
-    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    h, w, c = graph.input_shape
     return ModelDescription(
         name=model.name,
-        input_shape=(shape[0], shape[1], shape[2]),
+        input_shape=(h, w, c),
         layers=tuple(infos),
         class_names=names,
         normalization=normalization or InputNormalization(),
         preprocessing=tuple(preprocessing),
         output_is_logits=out.activation == "linear",
-        chain=tuple(layer.name for layer in chain),
+        ops=tuple(op.path for op in graph),
         not_shown=tuple(not_shown),
         parameters=int(model.count_params()),
+        nested=_nested_paths(graph),
     )
 
 
-def _follows(
-    chain: list[keras.layers.Layer], first: keras.layers.Layer, second: keras.layers.Layer
-) -> bool:
-    i = chain.index(first)
-    return i + 1 < len(chain) and chain[i + 1] is second
+def value_shapes(graph: LayerGraph) -> dict[int, tuple[int | None, ...]]:
+    """`{value id: shape without the batch axis}` of every value of the graph (a symbolic run).
+
+    Raises:
+        UnsupportedModelError: a layer cannot tell its output shape.
+    """
+
+    def call(op: Op, inputs: list[Any]) -> list[Any]:
+        try:
+            return op.call(inputs)
+        except Exception as exc:  # a custom layer may not implement its output spec
+            raise UnsupportedModelError(
+                f"layer {op.path!r} ({op.type_name}) cannot tell its output shape: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from exc
+
+    values = graph.run(keras.Input(graph.input_shape), call=call)
+    return {v: tuple(t.shape[1:]) for v, t in values.items() if hasattr(t, "shape")}
+
+
+def _nested_paths(graph: LayerGraph) -> tuple[str, ...]:
+    scopes: dict[str, None] = {}
+    for op in graph:
+        parts = op.path.split("/")[:-1]
+        for k in range(1, len(parts) + 1):
+            scopes["/".join(parts[:k])] = None
+    return tuple(scopes)
 
 
 def _describe_group(
-    group: _Group, output_shape: tuple, is_logits: bool, pre_from_before: bool
-) -> LayerInfo:
+    group: _Group,
+    output_shape: tuple,
+    inputs: tuple[str, ...],
+    is_logits: bool,
+    pre_activation: str | None,
+) -> LayerInfo | None:
+    """The `LayerInfo` of a group, or None when its output is neither maps nor nodes."""
     main = group.main
+    if any(d is None for d in output_shape):
+        return None
     shape = tuple(int(d) for d in output_shape)
     if len(shape) == 3:
         kind, units = "maps", shape[-1]
     elif len(shape) == 1:
         kind, units = "nodes", shape[0]
-    else:
+    elif is_logits:
         raise UnsupportedModelError(
-            f"layer {main.name!r} gives shape {shape}; cnn-lens shows maps (H, W, C) or nodes (n,)"
+            f"layer {main.path!r} gives shape {shape}; cnn-lens shows maps (H, W, C) or nodes (n,)"
         )
+    else:
+        return None
     # The group's activation: fused into the main layer, or the last activation layer of it.
-    activation, act_position = "linear", None
-    for position, member in enumerate(group.members):
+    activation = "linear"
+    for member in group.members:
         name = (
-            activation_name(member)
-            if member is main or isinstance(member, ACTIVATION_TYPES)
+            activation_name(member.layer)
+            if member is main or isinstance(member.layer, ACTIVATION_TYPES)
             else None
         )
         if name is not None and name != "linear":
-            activation, act_position = name, position
+            activation = name
     relu_like = activation in RELU_LIKE
-    # A pre-activation value exists if nothing but identity layers follow the activation.
-    after = group.members[act_position + 1 :] if act_position is not None else []
-    own_pre = relu_like and all(isinstance(m, IDENTITY_AT_INFERENCE) for m in after)
-    carried = (
-        act_position is None
-        and pre_from_before
-        and all(isinstance(m, COMMUTING_TYPES) for m in group.members)
-    )
+    has_pre = pre_activation in RELU_LIKE
     return LayerInfo(
-        name=main.name,
+        name=main.path,
         kind=kind,
         shape=shape,
         units=int(units),
-        class_name=type(main).__name__,
+        class_name=main.type_name,
         activation=activation,
         relu_like=relu_like,
-        output_layer=group.members[-1].name,
-        members=tuple(m.name for m in group.members),
-        has_pre=bool(own_pre or carried) and not is_logits,
+        output_layer=group.members[-1].path,
+        members=tuple(m.path for m in group.members),
+        has_pre=bool(has_pre) and not is_logits,
         is_logits=is_logits,
-        params=int(sum(m.count_params() for m in group.members)),
+        params=int(sum(m.layer.count_params() for m in group.members if m.is_layer)),
+        inputs=inputs,
+        member_types=tuple(m.type_name for m in group.members),
+        scope=main.path.rpartition("/")[0],
     )

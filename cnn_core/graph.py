@@ -1,5 +1,6 @@
-"""The model's own layers, run in order, exposing what Keras keeps inside: each shown layer's
-value before its activation, and the class logits before the softmax.
+"""The model's own layers, run through its graph (nested models seen through), exposing what
+Keras keeps inside: each shown node's value before its activation, and the class logits before
+the softmax.
 
 Used inside traced functions (OIP ascent, attribution). Nothing here re-implements a layer: each
 step calls a Keras layer of the model, or a copy of one made from its config and weights with the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -22,21 +24,21 @@ from cnn_core.anatomy import (
     CONV_TYPES,
     POOL_TYPES,
     ModelDescription,
-    activation_name,
-    layer_chain,
-    output_shapes,
+    fused_activation,
+    value_shapes,
 )
+from cnn_core.layergraph import INPUT, LayerGraph, Op, layer_graph
 
 PreValue = Callable[[], tf.Tensor]
 
 
 @dataclass
 class _Step:
-    layer: keras.layers.Layer  # the layer to call (a linear copy for a fused activation)
+    op: Op
+    layer: Any  # what to call: the op's layer, or a linear copy of it for a fused activation
     role: str  # "fused", "activation", "commute" or "plain"
     activation: Callable[[tf.Tensor], tf.Tensor] | None  # for "fused"
     dtype: tf.DType  # the layer's arithmetic (bfloat16 for convolutions when asked)
-    closes: str | None  # the shown layer whose group this step ends
 
 
 def _copy_layer(
@@ -55,10 +57,10 @@ def _copy_layer(
 
 
 class ExposedForward:
-    """Call the model's chain of layers and keep, per shown layer, its output and pre-value.
+    """Run the model's graph and keep, per shown node, its output and pre-value.
 
     Args:
-        model: the Keras model (a chain, see `anatomy.layer_chain`).
+        model: the Keras model (any graph `cnn_core.layergraph` walks).
         description: its `ModelDescription`.
         conv_dtype: arithmetic of the convolutions ("float32" or "bfloat16"); every other layer,
             and every value returned, is float32.
@@ -68,23 +70,24 @@ class ExposedForward:
         self, model: keras.Model, description: ModelDescription, conv_dtype: str = "float32"
     ) -> None:
         self.description = description
-        closes = {info.output_layer: info.name for info in description.layers}
+        self.graph: LayerGraph = layer_graph(model)
+        self._shown = {info.output_layer: info for info in description.layers}
         low = tf.as_dtype(conv_dtype)
+        shapes = value_shapes(self.graph)
         self._steps: list[_Step] = []
-        chain = layer_chain(model)
-        shapes = output_shapes(model, chain)
-        for i, layer in enumerate(chain):
-            input_shape = tuple(model.inputs[0].shape) if i == 0 else shapes[chain[i - 1].name]
+        for op in self.graph:
+            layer = op.layer
+            input_shape = (None, *shapes[op.reads[0]]) if op.reads else None
             # convolutions and the pooling between them run in the low precision; the
             # tensors between them stay in it (no casts back and forth)
             fast = isinstance(layer, (*CONV_TYPES, *POOL_TYPES)) and low != tf.float32
             dtype = low if fast else tf.float32
-            act = None if isinstance(layer, ACTIVATION_TYPES) else activation_name(layer)
+            act = fused_activation(layer)
             if isinstance(layer, ACTIVATION_TYPES):
-                step = _Step(layer, "activation", None, tf.float32, None)
-            elif act not in (None, "linear"):
+                step = _Step(op, layer, "activation", None, tf.float32)
+            elif act is not None and len(op.reads) == 1 and hasattr(layer, "get_config"):
                 copy = _copy_layer(layer, input_shape, linear=True, dtype=dtype.name)
-                step = _Step(copy, "fused", layer.activation, dtype, None)
+                step = _Step(op, copy, "fused", layer.activation, dtype)
             else:
                 runs = (
                     _copy_layer(layer, input_shape, linear=False, dtype=dtype.name)
@@ -92,58 +95,59 @@ class ExposedForward:
                     else layer
                 )
                 role = "commute" if isinstance(layer, COMMUTING_TYPES) else "plain"
-                step = _Step(runs, role, None, dtype, None)
-            step.closes = closes.get(layer.name)
+                step = _Step(op, runs, role, None, dtype)
             self._steps.append(step)
 
     def __call__(
         self, x: tf.Tensor
     ) -> tuple[dict[str, tf.Tensor], dict[str, PreValue | None], tf.Tensor]:
-        """Run the chain on model-input images.
+        """Run the graph on model-input images.
 
         Args:
             x: `(N, H, W, C)` float32 model input.
 
         Returns:
-            `outputs`: `{shown layer: (N, ...) float32}` as Keras computes it (after the
-            group's activation); `pre`: `{shown layer: callable giving (N, ...) float32 before
+            `outputs`: `{shown node: (N, ...) float32}` as Keras computes it (after the
+            group's activation); `pre`: `{shown node: callable giving (N, ...) float32 before
             the activation, or None}` (callables, so a caller computes them only where needed,
             e.g. inside a `tf.cond` branch); `logits`: `(N, classes)` float32 class scores
             before the softmax.
         """
-        h = x
-        pre_value: PreValue | None = None
+        values: dict[int, tf.Tensor] = {INPUT: x}
+        pre: dict[int, PreValue] = {}  # value id -> its value before the last activation
         outputs: dict[str, tf.Tensor] = {}
         pres: dict[str, PreValue | None] = {}
         logits = None
         for step in self._steps:
+            op = step.op
+            inputs = [values[v] for v in op.reads]
+            out = op.writes[0] if len(op.writes) == 1 else None
             if step.role == "fused":
-                z = self._call(step, h)
-                h = step.activation(z)
-                pre_value = lambda z=z: z  # noqa: E731
+                z = self._call(step, inputs)[0]
+                values[out] = step.activation(z)
+                pre[out] = lambda z=z: z
             elif step.role == "activation":
-                z = h
-                h = step.layer(h, training=False)
-                pre_value = lambda z=z: z  # noqa: E731
-            elif step.role == "commute":
-                h = self._call(step, h)
-                if pre_value is not None:
-                    pre_value = lambda f=pre_value, s=step: self._call(s, f())  # noqa: E731
+                values[out] = op.call(inputs)[0]
+                pre[out] = lambda z=inputs[0]: z
             else:
-                h = self._call(step, h)
-                pre_value = None
-            if step.closes is not None:
-                info = self.description.layer(step.closes)
+                values.update(zip(op.writes, self._call(step, inputs), strict=True))
+                before = pre.get(op.reads[0]) if op.reads else None
+                if step.role == "commute" and before is not None and out is not None:
+                    pre[out] = lambda f=before, s=step: self._call(s, [f()])[0]
+            info = self._shown.get(op.path)
+            if info is not None:
+                h = values[out]
                 outputs[info.name] = h  # float32, or the low precision inside conv blocks
-                pres[info.name] = pre_value if info.has_pre else None
+                pres[info.name] = pre.get(out) if info.has_pre else None
                 if info.is_logits:
-                    logits = h if info.activation == "linear" else pre_value()  # type: ignore[misc]
-        assert logits is not None  # the description guarantees a logits layer at the end
+                    logits = h if info.activation == "linear" else pre[out]()
+        assert logits is not None  # the description guarantees a logits node at the end
         return outputs, pres, tf.cast(logits, tf.float32)
 
     @staticmethod
-    def _call(step: _Step, h: tf.Tensor) -> tf.Tensor:
-        # a float32 layer casts a low-precision input itself (Keras autocast)
-        if step.dtype == tf.float32:
-            return step.layer(h, training=False)
-        return step.layer(tf.cast(h, step.dtype), training=False)
+    def _call(step: _Step, inputs: list[tf.Tensor]) -> list[tf.Tensor]:
+        if step.dtype != tf.float32:
+            inputs = [tf.cast(h, step.dtype) for h in inputs]
+        elif any(h.dtype != tf.float32 for h in inputs):  # after a low-precision block
+            inputs = [tf.cast(h, tf.float32) for h in inputs]
+        return step.op.call(inputs, step.layer)

@@ -180,25 +180,28 @@ def test_unknown_layer_names_the_layers_the_model_has():
         ),
         (
             lambda: _two_input_model(),
-            r"layer 'add' \(Add\) has 2 inputs",
+            r"model 'two_inputs' has 2 inputs; cnn-lens shows models with one image input",
+        ),
+        (
+            lambda: _shared_layer_model(),
+            r"layer 'shared' \(Conv2D\) is called more than once",
+        ),
+        (
+            lambda: _shared_nested_model(),
+            r"nested model 'inner' \(Sequential\) is called more than once",
         ),
         (
             lambda: keras.Sequential(
-                [
-                    keras.Input((8, 8, 1)),
-                    keras.Sequential([L.Conv2D(2, 3)], name="inner"),
-                    L.Flatten(),
-                    L.Dense(2),
-                ]
+                [keras.Input((8, 8, 1)), L.Reshape((8, 8)), L.LSTM(4, name="lstm"), L.Dense(2)]
             ),
-            r"layer 'inner' is a nested model",
+            r"layer 'lstm' \(LSTM\) is recurrent",
         ),
         (
             lambda: keras.Sequential([keras.Input((8, 8, 1)), L.Flatten(), L.Dense(2, "sigmoid")]),
             r"activation 'sigmoid'",
         ),
     ],
-    ids=["not-an-image", "two-inputs", "nested", "sigmoid-output"],
+    ids=["not-an-image", "two-inputs", "shared-layer", "shared-nested", "recurrent", "sigmoid"],
 )
 def test_what_cannot_be_shown_gets_a_one_line_reason(build, message):
     with pytest.raises(UnsupportedModelError, match=message) as err:
@@ -207,10 +210,22 @@ def test_what_cannot_be_shown_gets_a_one_line_reason(build, message):
 
 
 def _two_input_model() -> keras.Model:
+    a, b = keras.Input((8, 8, 1)), keras.Input((8, 8, 1))
+    x = L.Add(name="add")([L.Conv2D(2, 3)(a), L.Conv2D(2, 3)(b)])
+    return keras.Model([a, b], L.Dense(2)(L.Flatten()(x)), name="two_inputs")
+
+
+def _shared_layer_model() -> keras.Model:
     inputs = keras.Input((8, 8, 1))
-    a = L.Conv2D(2, 3, padding="same", name="a")(inputs)
-    b = L.Conv2D(2, 3, padding="same", name="b")(inputs)
-    x = L.Add(name="add")([a, b])
+    shared = L.Conv2D(1, 3, padding="same", name="shared")
+    x = shared(shared(inputs))
+    return keras.Model(inputs, L.Dense(2)(L.Flatten()(x)))
+
+
+def _shared_nested_model() -> keras.Model:
+    inputs = keras.Input((8, 8, 1))
+    inner = keras.Sequential([L.Conv2D(1, 3, padding="same")], name="inner")
+    x = inner(inner(inputs))
     return keras.Model(inputs, L.Dense(2)(L.Flatten()(x)))
 
 
