@@ -4,12 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SEED_MODEL := models/cnn.keras
 SHAPES_MODEL := models/shapes.keras
+RESIDUAL_MODEL := models/residual.keras
 # `make run MODEL=path.keras DATA=path.npz` serves another model (default: the seed CNN).
 MODEL ?=
 DATA ?=
 APP_ARGS := $(if $(MODEL),--model $(MODEL)) $(if $(DATA),--data $(DATA))
 # What `run`/`serve` need first: the seed or the colour example trained if missing.
-SERVED := $(if $(MODEL),$(filter $(SHAPES_MODEL),$(MODEL)),$(SEED_MODEL))
+SERVED := $(if $(MODEL),$(filter $(SHAPES_MODEL) $(RESIDUAL_MODEL),$(MODEL)),$(SEED_MODEL))
 HOST ?= 127.0.0.1
 PORT ?= 8050
 TRAIN_ARGS ?=
@@ -23,7 +24,8 @@ PYTEST_ARGS ?=
 # of 2.8 s).
 TEST_WORKERS ?= 2
 
-.PHONY: run serve soak install install-test train test lint format bench worker clean
+.PHONY: run serve soak install install-test train train-shapes train-residual test lint format \
+	bench worker clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +57,13 @@ $(SHAPES_MODEL): | $(VENV)/.installed
 train-shapes: install
 	$(PY) -m cnn_core.train --example shapes
 
+# The residual example: a nested residual base on the same shapes (models/residual.keras).
+$(RESIDUAL_MODEL): | $(VENV)/.installed
+	$(PY) -m cnn_core.train --example residual
+
+train-residual: install
+	$(PY) -m cnn_core.train --example residual
+
 run: install $(SERVED)
 	$(PY) -m app --host $(HOST) --port $(PORT) $(APP_ARGS)
 
@@ -64,7 +73,7 @@ serve: install $(SERVED)
 		$(if $(MODEL),CNN_LENS_MODEL=$(MODEL)) $(if $(DATA),CNN_LENS_DATA=$(DATA)) \
 		$(VENV)/bin/gunicorn --config gunicorn.conf.py
 
-test: install-test $(SEED_MODEL) $(SHAPES_MODEL)
+test: install-test $(SEED_MODEL) $(SHAPES_MODEL) $(RESIDUAL_MODEL)
 	bash scripts/system-deps.sh
 	$(PY) -m ruff check .
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
@@ -77,7 +86,7 @@ format: install-test
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: install-test $(SEED_MODEL) $(SHAPES_MODEL)
+bench: install-test $(SEED_MODEL) $(SHAPES_MODEL) $(RESIDUAL_MODEL)
 	for script in bench/*.py; do \
 		case $$script in *soak.py) continue;; esac; $(PY) $$script || exit 1; done
 

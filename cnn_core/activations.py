@@ -77,6 +77,7 @@ class ActivationModel:
                 fn = tf.function(
                     lambda x: tf.nest.flatten(sub(x, training=False)),
                     input_signature=self._signature,
+                    autograph=False,
                 )
                 self._traced[names] = fn.get_concrete_function()
                 while len(self._traced) > MAX_TRACES:
@@ -97,7 +98,8 @@ class ActivationModel:
                 else:
                     graph = ExposedForward(model, self.description)
                     call = lambda x: graph(x)[2]  # noqa: E731
-                fn = tf.function(call, input_signature=self._signature).get_concrete_function()
+                fn = tf.function(call, input_signature=self._signature, autograph=False)
+                fn = fn.get_concrete_function()
                 fn(tf.zeros((1, *self.description.input_shape), tf.float32))
                 self._heads[name] = fn
             return self._heads[name]

@@ -41,3 +41,9 @@ SHAPES_TEST_PER_CLASS = 100
 def shapes_model_path() -> Path:
     """The trained colour example: `models/shapes.keras` (`shapes.npz` and `shapes.json` beside)."""
     return PROJECT_ROOT / "models" / "shapes.keras"
+
+
+def residual_model_path() -> Path:
+    """The trained residual example (a nested residual base on the coloured shapes):
+    `models/residual.keras` (`residual.npz` and `residual.json` beside)."""
+    return PROJECT_ROOT / "models" / "residual.keras"

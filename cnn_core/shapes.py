@@ -212,6 +212,55 @@ def build_shapes_cnn(num_classes: int = len(SHAPE_CLASSES)) -> keras.Model:
     return keras.Model(inputs, outputs, name="shapes_cnn")
 
 
+def build_residual_cnn(num_classes: int = len(SHAPE_CLASSES)) -> keras.Model:
+    """The residual example, built as transfer-learning models are: a nested residual base.
+
+    `Rescaling(1/255)`, then the nested Functional model `residual_base` (a stem convolution
+    and two residual stages: `conv → BN → ReLU → conv → BN`, `Add` with the shortcut (a 1x1
+    projection where the width changes), ReLU after the merge), GlobalAveragePooling2D and a
+    softmax Dense, as `Model(x, Dense(GAP(base(Rescaling(x)))))` is written with a Keras
+    Applications base.
+
+    Returns:
+        An uncompiled functional model, input `(N, 32, 32, 3)` float32 raw pixels 0-255,
+        output `(N, num_classes)` softmax probabilities; its layers inside the base are named
+        `residual_base/<layer>`.
+    """
+    size = config.SHAPES_IMAGE_SIZE
+    layers = keras.layers
+    base_in = keras.Input(shape=(size, size, 3), name="base_input")
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="stem")(base_in)
+    x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
+    x = layers.ReLU(name="stem_relu")(x)
+    for stage, (width, stride) in enumerate(((16, 1), (32, 2)), start=1):
+        shortcut = x
+        y = layers.Conv2D(width, 3, strides=stride, padding="same", use_bias=False,
+                          name=f"stage{stage}_conv1")(x)  # fmt: skip
+        y = layers.BatchNormalization(momentum=0.9, name=f"stage{stage}_bn1")(y)
+        y = layers.ReLU(name=f"stage{stage}_relu1")(y)
+        y = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"stage{stage}_conv2")(y)
+        y = layers.BatchNormalization(momentum=0.9, name=f"stage{stage}_bn2")(y)
+        if stride != 1 or shortcut.shape[-1] != width:
+            shortcut = layers.Conv2D(width, 1, strides=stride, use_bias=False,
+                                     name=f"stage{stage}_project")(shortcut)  # fmt: skip
+        x = layers.Add(name=f"stage{stage}_add")([shortcut, y])
+        x = layers.ReLU(name=f"stage{stage}_out")(x)
+    base = keras.Model(base_in, x, name="residual_base")
+    inputs = keras.Input(shape=(size, size, 3), name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    x = base(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="class")(x)
+    return keras.Model(inputs, outputs, name="residual_cnn")
+
+
+#: The examples trained on the coloured shapes: name -> builder.
+SHAPES_BUILDERS: dict[str, Callable[[int], keras.Model]] = {
+    "shapes": build_shapes_cnn,
+    "residual": build_residual_cnn,
+}
+
+
 @dataclass(frozen=True)
 class ShapesTrainConfig:
     """Hyper-parameters of the colour example's training (Adam, cosine decay to 0)."""
@@ -232,8 +281,10 @@ def train_shapes(
     data: ImageDataset,
     cfg: ShapesTrainConfig = ShapesTrainConfig(),
     on_batch: Callable[[int, int, dict[str, float]], None] | None = None,
+    example: str = "shapes",
 ) -> tuple[keras.Model, dict[str, Any]]:
-    """Train `build_shapes_cnn` on `data.x_train`, evaluate on `data.x_test`. Seeded.
+    """Train an example of `SHAPES_BUILDERS` (default `build_shapes_cnn`) on `data.x_train`,
+    evaluate on `data.x_test`. Seeded.
 
     The model takes raw pixels (it rescales them itself), so the metadata has no
     "normalization". The per-epoch history records the test split too; it chooses nothing.
@@ -248,7 +299,7 @@ def train_shapes(
     """
     started = time.perf_counter()
     keras.utils.set_random_seed(cfg.seed)
-    model = build_shapes_cnn(data.num_classes)
+    model = SHAPES_BUILDERS[example](data.num_classes)
     x_train = data.x_train.astype(np.float32)
     x_test = data.x_test.astype(np.float32)
     steps = math.ceil(len(x_train) / cfg.batch_size)
@@ -288,7 +339,7 @@ def train_shapes(
     train_pred = predict_classes(model, x_train)
     meta = {
         "format": 1,
-        "example": "shapes",
+        "example": example,
         "class_names": list(data.class_names),
         "data": {
             "source": data.source,

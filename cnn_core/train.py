@@ -14,6 +14,7 @@ from cnn_core import config
 from cnn_core.data import DataError, load_mnist
 from cnn_core.model import TrainConfig, save_trained, train
 from cnn_core.shapes import (
+    SHAPES_BUILDERS,
     ShapesTrainConfig,
     save_shapes,
     shapes_dataset,
@@ -21,7 +22,7 @@ from cnn_core.shapes import (
     train_shapes,
 )
 
-EXAMPLES = ("seed", "shapes")
+EXAMPLES = ("seed", "shapes", "residual")
 #: Options that only the seed CNN's training understands (argument names).
 SEED_ONLY = ("data", "momentum", "l2", "schedule", "step_epochs")
 
@@ -31,14 +32,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m cnn_core.train",
         description="Train the seed CNN (SGD + momentum, L2 on kernels, learning-rate schedule), "
-        "or with --example shapes the colour example (coloured shapes, Adam).",
+        "or with --example shapes / residual a colour example (coloured shapes, Adam).",
     )
     parser.add_argument(
         "--example",
         choices=EXAMPLES,
         default="seed",
         help="seed: the MNIST seed CNN, models/cnn.keras (default); shapes: the coloured-shapes "
-        "CNN, models/shapes.keras with its data shapes.npz and sidecar shapes.json",
+        "CNN, models/shapes.keras with its data shapes.npz and sidecar shapes.json; residual: "
+        "a nested residual base on the same shapes, models/residual.keras (.npz, .json)",
     )
     parser.add_argument(
         "--data",
@@ -46,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "~/.keras/datasets/mnist.npz, else the embedded 5,000-digit subset)",
     )
     parser.add_argument(
-        "--out", type=Path, help="model file (default: models/cnn.keras or models/shapes.keras)"
+        "--out", type=Path, help="model file (default: models/cnn.keras, shapes.keras, residual.keras)"
     )
     parser.add_argument(
         "--epochs", type=int, help=f"default {seed.epochs} (seed), {shapes.epochs} (shapes)"
@@ -100,7 +102,7 @@ def progress_bar(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.example == "shapes":
+    if args.example in SHAPES_BUILDERS:
         return main_shapes(args)
     try:
         given = {
@@ -132,11 +134,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def main_shapes(args: argparse.Namespace) -> int:
-    """Train the colour example and write `shapes.keras`, `shapes.npz`, `shapes.json`."""
+    """Train a colour example and write `<example>.keras`, `.npz`, `.json`."""
     seed_only = [name for name in SEED_ONLY if getattr(args, name) is not None]
     if seed_only:
         options = ", ".join(f"--{name.replace('_', '-')}" for name in seed_only)
-        print(f"error: {options}: for the seed CNN only, not --example shapes", file=sys.stderr)
+        print(f"error: {options}: for the seed CNN only, not --example {args.example}", file=sys.stderr)
         return 2
     given = {
         "epochs": args.epochs,
@@ -153,8 +155,9 @@ def main_shapes(args: argparse.Namespace) -> int:
     print(f"data: {data.source}")
     steps = -(-len(data.x_train) // cfg.batch_size)
     with progress_bar(cfg.epochs, steps) as on_batch:
-        model, meta = train_shapes(data, cfg, on_batch=on_batch)
-    files = shapes_files(save_shapes(model, meta, data, args.out))
+        model, meta = train_shapes(data, cfg, on_batch=on_batch, example=args.example)
+    out = args.out or config.PROJECT_ROOT / "models" / f"{args.example}.keras"
+    files = shapes_files(save_shapes(model, meta, data, out))
     print(
         f"test accuracy {meta['test_accuracy']:.4f} on {meta['data']['n_test']:,} images, "
         f"{meta['seconds']:.1f} s; saved {', '.join(str(f) for f in files)}"

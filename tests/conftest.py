@@ -49,6 +49,20 @@ def shapes_path():
 
 
 @pytest.fixture(scope="session")
+def residual_path():
+    """`models/residual.keras` (a nested residual base on the shapes) with its `.npz` and
+    `.json`; trained once here if missing."""
+    from cnn_core.shapes import save_shapes, shapes_dataset, shapes_files, train_shapes
+
+    path = config.residual_model_path()
+    if not all(file.exists() for file in shapes_files(path)):
+        data = shapes_dataset()
+        model, meta = train_shapes(data, example="residual")
+        save_shapes(model, meta, data, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def shapes_model(shapes_path):
     """The colour example's Keras model: `(N, 32, 32, 3)` raw pixels 0-255 -> `(N, 6)` softmax."""
     import keras

@@ -135,3 +135,25 @@ def keras_reference(model: keras.Model, path: str, x: np.ndarray) -> np.ndarray:
         return np.asarray(sub(x, training=False))
     fed = keras.Model(model.inputs[0], node.input_tensors[0])
     return keras_reference(node.operation, rest, np.asarray(fed(x, training=False)))
+
+
+def keras_references(model: keras.Model, paths: list[str], x: np.ndarray) -> dict[str, np.ndarray]:
+    """`keras_reference` for many paths at once: one sub-model per nested model."""
+    scopes: dict[str, list[str]] = {}
+    for path in paths:
+        head, _, rest = path.partition("/")
+        scopes.setdefault(head if rest else "", []).append(path)
+    out: dict[str, np.ndarray] = {}
+    for head, members in scopes.items():
+        if not head:
+            tensors = [_own_node(model, p).outputs[0] for p in members]
+            sub = keras.Model(model.inputs[0], tensors)
+            values = sub(x, training=False)
+            values = values if isinstance(values, list | tuple) else [values]
+            out.update({p: np.asarray(v) for p, v in zip(members, values, strict=True)})
+            continue
+        node = _own_node(model, head)
+        fed = np.asarray(keras.Model(model.inputs[0], node.input_tensors[0])(x, training=False))
+        inner = keras_references(node.operation, [p.partition("/")[2] for p in members], fed)
+        out.update({f"{head}/{p}": v for p, v in inner.items()})
+    return out
