@@ -128,6 +128,7 @@ RELU_LIKE: frozenset[str] = frozenset(
     {
         "relu",
         "relu6",
+        "bounded_relu",
         "leaky_relu",
         "elu",
         "selu",
@@ -409,7 +410,11 @@ class ModelDescription:
 def activation_name(layer: Any) -> str | None:
     """The elementwise activation a layer applies ("relu", ...), "linear", or None (not one)."""
     if isinstance(layer, L.ReLU):
-        return "relu" if float(layer.negative_slope or 0.0) == 0.0 else "leaky_relu"
+        if float(layer.negative_slope or 0.0) != 0.0:
+            return "leaky_relu"
+        if layer.max_value is None:
+            return "relu"
+        return "relu6" if float(layer.max_value) == 6.0 else "bounded_relu"
     if isinstance(layer, L.LeakyReLU):
         return "leaky_relu"
     if isinstance(layer, L.ELU):

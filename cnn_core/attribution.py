@@ -404,9 +404,7 @@ class Attributor:
 
     def _gradcam(self, x: tf.Tensor, w: tf.Tensor, layer_index: tf.Tensor) -> tf.Tensor:
         """Every map node's Grad-CAM as the branches of one traced switch (small models)."""
-        branches = [
-            lambda name=name: self._cam(x, w, name) for name in self.description.map_layers
-        ]
+        branches = [lambda name=name: self._cam(x, w, name) for name in self.description.map_layers]
         return tf.switch_case(layer_index, branches)
 
     def _occlusion(self, x: tf.Tensor, w: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:

@@ -48,7 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "~/.keras/datasets/mnist.npz, else the embedded 5,000-digit subset)",
     )
     parser.add_argument(
-        "--out", type=Path, help="model file (default: models/cnn.keras, shapes.keras, residual.keras)"
+        "--out",
+        type=Path,
+        help="model file (default: models/cnn.keras, shapes.keras, residual.keras)",
     )
     parser.add_argument(
         "--epochs", type=int, help=f"default {seed.epochs} (seed), {shapes.epochs} (shapes)"
@@ -138,7 +140,10 @@ def main_shapes(args: argparse.Namespace) -> int:
     seed_only = [name for name in SEED_ONLY if getattr(args, name) is not None]
     if seed_only:
         options = ", ".join(f"--{name.replace('_', '-')}" for name in seed_only)
-        print(f"error: {options}: for the seed CNN only, not --example {args.example}", file=sys.stderr)
+        print(
+            f"error: {options}: for the seed CNN only, not --example {args.example}",
+            file=sys.stderr,
+        )
         return 2
     given = {
         "epochs": args.epochs,

@@ -68,10 +68,10 @@ def transfer_mobilenet(classes: int = 3, size: int = 64) -> keras.Model:
     """The usual transfer-learning model: a nested MobileNetV2 base between Rescaling and GAP."""
     base = A.MobileNetV2(input_shape=(size, size, 3), alpha=0.35, include_top=False, weights=None)
     inputs = keras.Input((size, size, 3))
-    x = L.Rescaling(1 / 127.5, offset=-1)(inputs)
+    x = L.Rescaling(1 / 127.5, offset=-1, name="rescale")(inputs)
     x = base(x)
-    x = L.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, L.Dense(classes)(x), name="transfer")
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inputs, L.Dense(classes, name="scores")(x), name="transfer")
 
 
 def augmented_sequential(classes: int = 10) -> keras.Model:
