@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.services import get_services
 from cnn_core import imaging
-from cnn_core.attribution import (
+from cnn_core.explain.attribution import (
     DEFAULTS,
     METHODS,
     AttributionError,
@@ -56,7 +56,7 @@ CACHE_SIZE = 64
 @dataclass(frozen=True)
 class MethodOptions:
     """The page's options of the methods (the core's defaults; `layer` None = the last map
-    layer). Checked by `cnn_core.attribution.check_options` when used."""
+    layer). Checked by `cnn_core.explain.attribution.check_options` when used."""
 
     steps: int = DEFAULTS["integrated_gradients"]["steps"]
     baseline: str = DEFAULTS["integrated_gradients"]["baseline"]

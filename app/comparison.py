@@ -2,7 +2,8 @@
 common points, the class statistics of the test split, the seed's probability captions.
 
 Besides test digits, a side can hold digits drawn on the picker's canvas: their model-input
-codes (`cnn_core.drawing`), kept in the URL as `da=` / `db=` (codes joined by `DRAWN_SEPARATOR`)
+codes (`cnn_core.data.drawing`), kept in the URL as `da=` / `db=` (joined by
+`DRAWN_SEPARATOR`)
 and compared like the side's test digits (activations, red and yellow points).
 """
 
@@ -15,8 +16,8 @@ import numpy as np
 
 from app.components.validate import InvalidValue, number, text, whole_number
 from app.services import Services, check_layer, get_services
-from cnn_core import drawing
-from cnn_core.compare import (
+from cnn_core.data import drawing
+from cnn_core.explain.compare import (
     EXAMPLE_KINDS,
     CompareError,
     StatisticsCache,
@@ -105,7 +106,7 @@ def check_count(n: object) -> int:
 
 def side_indices(cls: int, other: int, n: object, kind: object, typed: str) -> list[int]:
     """The test digits of one side: the typed indices if any (all of class `cls`), else `n`
-    examples of `kind` (`cnn_core.compare.pick_examples`)."""
+    examples of `kind` (`cnn_core.explain.compare.pick_examples`)."""
     services = get_services()
     labels = services.data.labels(SPLIT)
     if typed.strip():

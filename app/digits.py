@@ -5,7 +5,7 @@ A choice is a small JSON object (what the digit picker's store holds):
 `{"kind": "dataset", "split": "test", "index": 312}` or, for pixels that came from the browser,
 `{"kind": "upload", "digit": [[...]], "name": "seven.png"}`. A digit drawn on the picker's
 canvas is `{"kind": "drawn", "code": "z..."}`: its model-input pixels as the compact code of
-`cnn_core.drawing` (also the explorer's `drawn=` URL parameter).
+`cnn_core.data.drawing` (also the explorer's `drawn=` URL parameter).
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ import numpy as np
 
 from app.components.validate import InvalidValue, whole_number
 from app.services import get_services
-from cnn_core import drawing
-from cnn_core.preprocess import FIELD, UploadError, digit_and_doubts_from_upload, digit_from_list
+from cnn_core.data import drawing
+from cnn_core.data.preprocess import (
+    FIELD,
+    UploadError,
+    digit_and_doubts_from_upload,
+    digit_from_list,
+)
 
 SPLITS = ("test", "train")
 #: Choices that carry their own pixels (validated: they came from the browser).

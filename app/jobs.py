@@ -34,7 +34,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from app import settings as app_settings
 from app.jobspec import ENGINE_DEFAULTS, KINDS, JobSpec, JobSpecError, objective_layers
-from cnn_core.anatomy import ModelDescription
+from cnn_core.model.anatomy import ModelDescription
 from cnn_core.oip import OipProgress
 
 __all__ = ["ENGINE_DEFAULTS", "KINDS", "JobSpec", "JobSpecError", "objective_layers"]

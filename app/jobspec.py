@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from cnn_core.anatomy import ModelDescription
-from cnn_core.compare import default_pair
+from cnn_core.explain.compare import default_pair
+from cnn_core.model.anatomy import ModelDescription
 from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node
 from cnn_core.oip.ascent import LIMITS as ENGINE_LIMITS
 from cnn_core.oip.ascent import Range

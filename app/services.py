@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 from cnn_core import config
-from cnn_core.activations import ActivationModel
-from cnn_core.anatomy import ModelDescription
-from cnn_core.compare import comparison_pair, confusion_matrix
-from cnn_core.data import ImageDataset, check_fits, load_for_model
-from cnn_core.model import TrainedModel, load_trained
-from cnn_core.timeline import Timeline, TimelineError, checkpoint_dir_for
+from cnn_core.data.sources import ImageDataset, check_fits, load_for_model
+from cnn_core.explain.activations import ActivationModel
+from cnn_core.explain.compare import comparison_pair, confusion_matrix
+from cnn_core.explain.timeline import Timeline, TimelineError, checkpoint_dir_for
+from cnn_core.model.anatomy import ModelDescription
+from cnn_core.model.trained import TrainedModel, load_trained
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Services:
         confusion: `(classes, classes)` int64 confusion matrix of the test split, computed now.
         test_accuracy: accuracy on the test split, computed now.
         compare_pair: the classes the compare page opens with
-            (`cnn_core.compare.comparison_pair`: 4 and 9 for the seed).
+            (`cnn_core.explain.compare.comparison_pair`: 4 and 9 for the seed).
     """
 
     data: ImageDataset
@@ -115,7 +115,7 @@ class Services:
             `{layer: (N, units) float64}` (spatial mean for maps, the value for nodes) and
             `LOGITS: (N, classes) float32` pre-softmax class scores.
         """
-        from cnn_core.compare import unit_values
+        from cnn_core.explain.compare import unit_values
 
         with self._tables_lock:
             if split not in self._tables:
@@ -148,7 +148,7 @@ class Services:
         return folder if folder.is_dir() else None
 
     def timeline(self) -> Any:
-        """The model's `cnn_core.timeline.Timeline`, loaded on first use, or None.
+        """The model's `cnn_core.explain.timeline.Timeline`, loaded on first use, or None.
 
         Raises:
             TimelineError: the folder cannot be used (the message names the file); also on

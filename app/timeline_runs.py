@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cnn_core.explain.timeline import Timeline, settling
 from cnn_core.oip import OipProgress
-from cnn_core.timeline import Timeline, settling
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ def engine() -> Any:
     global _engine, _model_id
     with _lock:
         if _engine is None:
-            from cnn_core.model import load_trained
+            from cnn_core.model.trained import load_trained
             from cnn_core.oip import engine_for
 
             trained = load_trained()

@@ -11,9 +11,9 @@ import keras
 from _common import comparison, emit, time_calls
 
 from cnn_core import config
-from cnn_core.activations import ActivationModel
-from cnn_core.data import load_mnist
-from cnn_core.model import load_trained
+from cnn_core.data.sources import load_mnist
+from cnn_core.explain.activations import ActivationModel
+from cnn_core.model.trained import load_trained
 
 
 def main() -> None:

@@ -3,7 +3,7 @@ and the deletion check of every method on 100 test digits.
 
 Speed: each of 30 test digits gets all five methods (IG 32 steps, SmoothGrad 16 samples,
 occlusion 4x4 window stride 2, Grad-CAM on the last map layer), one call each, server side,
-through `cnn_core.attribution` (one traced function per method, an image's steps / samples /
+through `cnn_core.explain.attribution` (one traced function per method, an image's steps / samples /
 windows as one batch). The baseline is the same arithmetic written the way a user new to
 TensorFlow would: the model's own layers called eagerly, one `tf.GradientTape` per
 interpolation step or noise sample, one forward pass per occluded window. Both run on the same
@@ -27,10 +27,10 @@ import tensorflow as tf
 from _common import emit, percentile
 
 from cnn_core import config
-from cnn_core.attribution import METHODS, Attributor, attributor_for, deletion_curves
-from cnn_core.data import load_dataset, load_mnist
-from cnn_core.graph import ExposedForward
-from cnn_core.model import TrainedModel, load_trained
+from cnn_core.data.sources import load_dataset, load_mnist
+from cnn_core.explain.attribution import METHODS, Attributor, attributor_for, deletion_curves
+from cnn_core.model.forward import ExposedForward
+from cnn_core.model.trained import TrainedModel, load_trained
 
 #: The issue's settings.
 OPTIONS: dict[str, dict[str, object]] = {
@@ -49,8 +49,8 @@ GOALS = {"integrated_gradients": 0.5, "saliency": 0.7}  # area <= goal x random'
 class EagerBaseline:
     """The five methods written naively: eager, one image, one tape per step / sample / window.
 
-    Gives the same maps as `cnn_core.attribution` (same noise, same path points, same windows),
-    so the timing compares the same work.
+    Gives the same maps as `cnn_core.explain.attribution` (same noise, same path points, same
+    windows), so the timing compares the same work.
     """
 
     def __init__(self, trained: TrainedModel, attributor: Attributor) -> None:

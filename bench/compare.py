@@ -14,16 +14,16 @@ from __future__ import annotations
 import keras
 from _common import comparison, emit, time_calls
 
-from cnn_core.activations import ActivationModel
-from cnn_core.compare import (
+from cnn_core.data.sources import load_mnist
+from cnn_core.explain.activations import ActivationModel
+from cnn_core.explain.compare import (
     StatisticsCache,
     common_points,
     layer_statistics,
     pick_examples,
     rank_units,
 )
-from cnn_core.data import load_mnist
-from cnn_core.model import load_trained
+from cnn_core.model.trained import load_trained
 
 # This bench is about the seed model: its Conv2D_3 and its 4s and 9s, as in article VI.
 LAYER = "Conv2D_3"

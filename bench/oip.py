@@ -28,9 +28,9 @@ import tensorflow as tf
 from _common import emit, percentile
 
 from cnn_core import config
-from cnn_core.activations import ActivationModel
-from cnn_core.data import load_dataset, load_mnist
-from cnn_core.model import TrainedModel, load_trained
+from cnn_core.data.sources import load_dataset, load_mnist
+from cnn_core.explain.activations import ActivationModel
+from cnn_core.model.trained import TrainedModel, load_trained
 from cnn_core.oip import AscentOptions, ClassLogit, MapMean, OipEngine, starting_images
 
 # The figures of this bench are the seed model's (issue #5): its Conv2D_3, 128 maps.

@@ -17,7 +17,7 @@ import time
 
 from _common import emit, percentile
 
-from cnn_core.model import load_trained
+from cnn_core.model.trained import load_trained
 from cnn_core.oip import AscentOptions, MapMean, OipEngine, engine_for
 from tests.browser.conftest import start_server
 from tests.browser.driver import make_driver

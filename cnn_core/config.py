@@ -8,8 +8,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Layer names, unit counts, classes and image size are not kept here: they come from the
-# loaded model's description (`cnn_core.anatomy.describe_model`). The seed's names live only in
-# `cnn_core.model.build_seed_cnn`.
+# loaded model's description (`cnn_core.model.anatomy.describe_model`). The seed's names live
+# only in `cnn_core.model.seed.build_seed_cnn`.
 
 #: Environment variables understood by cnn-lens.
 ENV_DATA = "CNN_LENS_DATA"

@@ -11,8 +11,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from cnn_core import config
-from cnn_core.data import DataError, load_mnist
-from cnn_core.model import TrainConfig, save_trained, train
+from cnn_core.data.sources import DataError, load_mnist
+from cnn_core.model.seed import TrainConfig, save_trained, train
 from cnn_core.shapes import (
     SHAPES_BUILDERS,
     ShapesTrainConfig,

@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from cnn_core import config
-from cnn_core.data import MnistData
+from cnn_core.data.sources import MnistData
 
 # redis_url, celery_worker and gunicorn_server: real processes, shared by the session
 pytest_plugins = ["tests.redis_fixtures"]
@@ -19,7 +19,7 @@ pytest_plugins = ["tests.redis_fixtures"]
 @pytest.fixture(scope="session")
 def data() -> MnistData:
     """The embedded subset (4,000 train / 1,000 test), whatever CNN_LENS_DATA says."""
-    from cnn_core.data import load_embedded
+    from cnn_core.data.sources import load_embedded
 
     return load_embedded()
 
@@ -27,7 +27,8 @@ def data() -> MnistData:
 @pytest.fixture(scope="session")
 def trained(data):
     """The default trained model (`models/cnn.keras`); trained once here if it does not exist."""
-    from cnn_core.model import load_trained, save_trained, train
+    from cnn_core.model.seed import save_trained, train
+    from cnn_core.model.trained import load_trained
 
     path = config.default_model_path()
     if not path.exists():
@@ -73,14 +74,14 @@ def shapes_model(shapes_path):
 @pytest.fixture(scope="session")
 def shapes_data(shapes_path):
     """The colour example's data as shipped beside the model (`shapes.npz`, via load_dataset)."""
-    from cnn_core.data import load_dataset
+    from cnn_core.data.sources import load_dataset
 
     return load_dataset(shapes_path.with_suffix(".npz"))
 
 
 @pytest.fixture(scope="session")
 def acts(trained):
-    from cnn_core.activations import ActivationModel
+    from cnn_core.explain.activations import ActivationModel
 
     return ActivationModel(trained)
 

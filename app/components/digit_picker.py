@@ -31,9 +31,9 @@ from app.components.pictures import digit_src
 from app.components.registry import CallbackSet
 from app.components.validate import InvalidValue
 from app.services import get_services
-from cnn_core import drawing
-from cnn_core.compare import default_pair
-from cnn_core.preprocess import UploadError
+from cnn_core.data import drawing
+from cnn_core.data.preprocess import UploadError
+from cnn_core.explain.compare import default_pair
 
 #: The sources a picker can offer.
 SOURCES = ("dataset", "random", "misclassified", "upload", "draw")
@@ -150,7 +150,7 @@ class DigitPicker(html.Div):
         sources: the ways of picking offered (`SOURCES`); the others are present but hidden,
             so that every instance has the parts the shared callbacks expect.
         title: the card's title.
-        drawn: a drawn digit's pixel code (`cnn_core.drawing`, e.g. from a `drawn=` URL
+        drawn: a drawn digit's pixel code (`cnn_core.data.drawing`, e.g. from a `drawn=` URL
             parameter): shown at first instead of the dataset digit, and on the canvas.
         canvas_id: the canvas's `id` (default `draw-canvas-<aio_id>`; the explorer's is
             `DRAW_CANVAS`).

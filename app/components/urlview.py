@@ -15,9 +15,9 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlencode
 
 from app.components.validate import InvalidValue
-from cnn_core.anatomy import UnknownLayerError
-from cnn_core.compare import CompareError
+from cnn_core.explain.compare import CompareError
 from cnn_core.imaging import ImagingError
+from cnn_core.model.anatomy import UnknownLayerError
 
 V = TypeVar("V", bound="UrlView")
 

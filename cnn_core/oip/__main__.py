@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from cnn_core import imaging
-    from cnn_core.model import ModelLoadError, ModelNotFoundError, load_trained
+    from cnn_core.model.trained import ModelLoadError, ModelNotFoundError, load_trained
     from cnn_core.oip.ascent import OipProgress, optimize_maps
     from cnn_core.oip.objectives import OipError
 

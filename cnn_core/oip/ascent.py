@@ -3,7 +3,7 @@
 Every objective is a linear combination, per image, of per-unit quantities (the spatial mean of
 each map of each shown map layer, before and after its activation; each node of each hidden
 node layer; each class logit). The engine runs the model's own Keras layers
-(`cnn_core.graph.ExposedForward`), computes all quantities at once and weights them with a
+(`cnn_core.model.forward.ExposedForward`), computes all quantities at once and weights them with a
 per-image matrix fed as a tensor. So one `tf.function`, traced at construction with a fixed
 input signature (batch dimension `None`), serves every objective and batch size:
 `OipEngine.run` never retraces.
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
-from cnn_core.anatomy import ModelDescription
-from cnn_core.graph import ExposedForward
-from cnn_core.model import TrainedModel
+from cnn_core.model.anatomy import ModelDescription
+from cnn_core.model.forward import ExposedForward
+from cnn_core.model.trained import TrainedModel
 from cnn_core.oip.init import INITS, starting_images
 from cnn_core.oip.objectives import LOGIT, ClassLogit, MapMean, Node, Objective, OipError, Term
 from cnn_core.oip.transforms import (
@@ -241,7 +241,8 @@ class OipEngine:
     in-loop `history` rows (all but the last) come from the ascent's own forward pass.
 
     Args:
-        trained: a trained model (`cnn_core.model.load_trained()`), any the description accepts.
+        trained: a trained model (`cnn_core.model.trained.load_trained()`), any the description
+            accepts.
         precision: one of `PRECISIONS`.
         variants: models of the same architecture as `trained` (e.g. its checkpoints, one per
             epoch). The batch is then split into `len(variants)` equal, consecutive groups and

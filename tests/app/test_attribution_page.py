@@ -14,7 +14,7 @@ from plotly.utils import PlotlyJSONEncoder
 
 from app import ids
 from app.components.digit_picker import choice_key
-from cnn_core.attribution import METHODS
+from cnn_core.explain.attribution import METHODS
 from tests.app.dash_requests import call
 
 DIGIT = 312
@@ -345,7 +345,7 @@ def test_compare_links_each_example_to_why_its_class_rather_than_the_other(servi
 
 
 def test_a_drawn_digit_from_the_address_is_explained_and_kept_in_it(app, client):
-    from cnn_core.drawing import encode_pixels
+    from cnn_core.data.drawing import encode_pixels
 
     pixels = np.zeros((28, 28), np.uint8)
     pixels[4:24, 13:16] = 255  # a drawn "1"

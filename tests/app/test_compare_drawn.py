@@ -18,8 +18,8 @@ from app.comparison import MAX_DRAWN, compute_comparison
 from app.components.digit_picker import DigitPickerIds, dom_id
 from app.pages.activations.render import source_info
 from app.pages.compare.view import CompareView
-from cnn_core import drawing
-from cnn_core.compare import common_points, pick_examples
+from cnn_core.data import drawing
+from cnn_core.explain.compare import common_points, pick_examples
 from tests.app.dash_requests import callback_key, post_callback
 from tests.app.test_compare_page import DEFAULT_VIEW, _figures, _markers
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app import ids
-from cnn_core.compare import common_points, pick_examples
+from cnn_core.explain.compare import common_points, pick_examples
 from tests.app.dash_requests import call, callback_key
 
 DEFAULT_VIEW = {

@@ -19,7 +19,7 @@ from app.components.digit_picker import (
     dom_id,
 )
 from app.pages.activations.view import ExplorerView
-from cnn_core import drawing
+from cnn_core.data import drawing
 
 
 @pytest.fixture(scope="module")

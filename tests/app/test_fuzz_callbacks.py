@@ -24,7 +24,7 @@ from PIL import Image
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
-from cnn_core import drawing
+from cnn_core.data import drawing
 from tests.dash_http import (
     callback_body,
     dependencies,

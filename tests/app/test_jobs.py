@@ -148,7 +148,7 @@ def test_a_job_that_stops_reporting_is_shown_as_dead(services):
 
 
 def test_job_requests_are_checked_against_the_loaded_models_description(shapes_path):
-    from cnn_core.model import load_trained
+    from cnn_core.model.trained import load_trained
 
     desc = load_trained(shapes_path).desc  # 32x32x3, six classes, layers conv1..class
     spec = jobs.parse_spec({"kind": "map", "layer": "conv3", "unit": 0}, desc)

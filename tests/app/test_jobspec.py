@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 
 from app.jobspec import LIMITS, JobSpec, JobSpecError
 from cnn_core.oip import AscentOptions, OipError
 from cnn_core.oip.ascent import LIMITS as ENGINE_LIMITS
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.imports import reachable
 
 
 def test_a_request_parses_into_a_frozen_typed_spec(services):
@@ -108,49 +104,6 @@ def test_the_oip_page_inputs_take_their_ranges_from_the_limits(services):
     assert found[ids.OIP_BLUR] == (LIMITS.blur_sigma.lo, LIMITS.blur_sigma.hi)
     assert found[ids.OIP_N_SEEDS] == (LIMITS.n_seeds.lo, LIMITS.n_seeds.hi)
     assert found[ids.OIP_WAVELENGTH] == (LIMITS.wavelength.lo, 28.0)
-
-
-def project_imports(module: str) -> set[str]:
-    """The project modules (`app.*`, `cnn_core.*`) that `module`'s source imports anywhere in it
-    (at the top or inside a function), read with `ast`: `{"app.jobspec", ...}`."""
-    path = module_file(module)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
-        else:
-            continue
-        for name in names:
-            if name.split(".")[0] in ("app", "cnn_core") and module_file(name):
-                found.add(name)
-    return found
-
-
-def module_file(name: str) -> Path | None:
-    """The source file of project module `name` (`a/b.py` or `a/b/__init__.py`), or None."""
-    path = ROOT / name.replace(".", "/")
-    return next((p for p in (path.with_suffix(".py"), path / "__init__.py") if p.exists()), None)
-
-
-def reachable(module: str) -> set[str]:
-    """Every project module `module` imports, directly or through others (and their packages)."""
-    seen, todo = set(), [module]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        parts = name.split(".")
-        todo += [".".join(parts[:n]) for n in range(1, len(parts))]  # importing runs packages
-        todo += sorted(project_imports(name))
-    return seen - {module}
 
 
 def test_jobs_and_worker_do_not_import_each_other():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.services import Services
-from cnn_core.data import DataError, save_dataset
+from cnn_core.data.sources import DataError, save_dataset
 
 
 def test_colour_model_is_served_with_its_own_data_evaluated_at_start(shapes_path, caplog):

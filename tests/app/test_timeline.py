@@ -11,7 +11,7 @@ from app.components.validate import InvalidValue
 from app.pages.timeline.view import TimelineView, parse_units, units_text
 from app.timeline_runs import RunKey, TimelineRuns
 from cnn_core import config
-from cnn_core.timeline import Timeline, checkpoint_dir_for
+from cnn_core.explain.timeline import Timeline, checkpoint_dir_for
 
 
 def test_units_are_typed_as_lists_and_ranges_and_checked_against_the_layer(services):

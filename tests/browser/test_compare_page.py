@@ -9,7 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 
 from app import ids
-from cnn_core.compare import common_points, pick_examples
+from cnn_core.explain.compare import common_points, pick_examples
 from tests.browser.conftest import screenshot
 from tests.browser.driver import console_errors, goto, wait_on
 

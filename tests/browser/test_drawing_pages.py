@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from app import ids
 from app.components.digit_picker import DRAW_CANVAS, DigitPickerIds, dom_id
 from app.pages.compare.drawn import ROW_CLASS
-from cnn_core.drawing import decode_pixels
+from cnn_core.data.drawing import decode_pixels
 from tests.browser.driver import console_errors, goto, wait_on
 from tests.browser.strokes import draw_stroke, loop, vertical_line
 from tests.browser.test_attribution_page import METHODS, _drawn

@@ -10,7 +10,7 @@ from selenium.webdriver.support import expected_conditions as ec
 
 from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
-from cnn_core.compare import pick_examples
+from cnn_core.explain.compare import pick_examples
 from tests.browser.driver import PENDING_JS, PENDING_SELECTOR, goto, wait_on
 
 pytestmark = pytest.mark.browser

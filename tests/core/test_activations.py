@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core.activations import UnknownLayerError
+from cnn_core.explain.activations import UnknownLayerError
 
 
 def test_every_layer_matches_a_per_layer_submodel(trained, acts, data):

@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core.activations import ActivationModel
-from cnn_core.anatomy import UnknownLayerError, UnsupportedModelError, describe_model
-from cnn_core.model import ModelLoadError, TrainedModel, load_trained
+from cnn_core.explain.activations import ActivationModel
+from cnn_core.model.anatomy import UnknownLayerError, UnsupportedModelError, describe_model
+from cnn_core.model.trained import ModelLoadError, TrainedModel, load_trained
 from cnn_core.oip import (
     AscentOptions,
     ClassLogit,

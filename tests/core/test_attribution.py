@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnn_core.attribution import (
+from cnn_core.explain.attribution import (
     METHODS,
     AttributionError,
     attribute,
@@ -18,8 +18,8 @@ from cnn_core.attribution import (
     deletion_curves,
     spearman,
 )
-from cnn_core.graph import ExposedForward
-from cnn_core.model import TrainedModel, load_trained
+from cnn_core.model.forward import ExposedForward
+from cnn_core.model.trained import TrainedModel, load_trained
 
 L = keras.layers
 

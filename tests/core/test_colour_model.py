@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn_core.model import load_trained
+from cnn_core.model.trained import load_trained
 from cnn_core.oip import optimize_maps
 
 CHANNEL = {"red": 0, "green": 1, "blue": 2}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from cnn_core import imaging
-from cnn_core.activations import UnknownLayerError
-from cnn_core.compare import (
+from cnn_core.explain.activations import UnknownLayerError
+from cnn_core.explain.compare import (
     RED_RGB,
     YELLOW_RGB,
     ClassStatistics,
@@ -248,7 +248,7 @@ def test_real_layer_statistics_cover_the_whole_test_split(services):
 
 
 def test_statistics_cache_computes_each_layer_once_across_threads(services, monkeypatch):
-    import cnn_core.compare as compare
+    import cnn_core.explain.compare as compare
 
     calls: list[str] = []
     real = compare.layer_statistics

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnn_core import config
-from cnn_core.data import (
+from cnn_core.data.sources import (
     NPZ_KEYS,
     DataError,
     ImageDataset,

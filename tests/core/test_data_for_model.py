@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from cnn_core.compare import comparison_pair, most_confused_pair
-from cnn_core.data import DataError, check_fits, load_for_model, save_dataset
+from cnn_core.data.sources import DataError, check_fits, load_for_model, save_dataset
+from cnn_core.explain.compare import comparison_pair, most_confused_pair
 
 
 def test_the_sidecar_names_the_models_own_data(shapes_path, monkeypatch):

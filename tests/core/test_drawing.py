@@ -1,4 +1,4 @@
-"""cnn_core.drawing: drawn pictures to model input, and the compact pixel code of URLs."""
+"""cnn_core.data.drawing: drawn pictures to model input, and the compact pixel code of URLs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_core import drawing
-from cnn_core.drawing import DrawingError, decode_pixels, drawing_to_pixels, encode_pixels
-from cnn_core.preprocess import center_of_mass
+from cnn_core.data import drawing
+from cnn_core.data.drawing import DrawingError, decode_pixels, drawing_to_pixels, encode_pixels
+from cnn_core.data.preprocess import center_of_mass
 
 MNIST = (28, 28, 1)
 COLOUR = (32, 32, 3)

@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core.activations import ActivationModel
-from cnn_core.anatomy import INPUT_NODE, UnsupportedModelError, describe_model
-from cnn_core.attribution import attribute
-from cnn_core.data import load_dataset
-from cnn_core.graph import ExposedForward
-from cnn_core.model import TrainedModel, load_trained
+from cnn_core.data.sources import load_dataset
+from cnn_core.explain.activations import ActivationModel
+from cnn_core.explain.attribution import attribute
+from cnn_core.model.anatomy import INPUT_NODE, UnsupportedModelError, describe_model
+from cnn_core.model.forward import ExposedForward
+from cnn_core.model.trained import TrainedModel, load_trained
 from cnn_core.oip import AscentOptions, MapMean, engine_for
 from tests.zoo import ZOO, keras_references
 

@@ -8,18 +8,16 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core.data import MnistData
-from cnn_core.model import (
+from cnn_core.data.sources import MnistData
+from cnn_core.model.seed import (
     SEED_PARAMETER_COUNT,
-    ModelLoadError,
-    ModelNotFoundError,
     TrainConfig,
     build_seed_cnn,
     confusion_matrix,
-    load_trained,
     save_trained,
     train,
 )
+from cnn_core.model.trained import ModelLoadError, ModelNotFoundError, load_trained
 
 SEED_LAYERS = (
     "Conv2D_1",

@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from cnn_core.model import TrainedModel, build_seed_cnn
+from cnn_core.model.seed import build_seed_cnn
+from cnn_core.model.trained import TrainedModel
 from cnn_core.oip import (
     AscentOptions,
     ClassLogit,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_core import preprocess
+from cnn_core.data import preprocess
 
 
 def _data_url(image: Image.Image, fmt: str = "PNG") -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cnn_core import config
-from cnn_core.data import load_dataset, save_dataset
+from cnn_core.data.sources import load_dataset, save_dataset
 from cnn_core.shapes import (
     CLASS_NAMES,
     SHAPE_CLASSES,

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from cnn_core import config
-from cnn_core.model import TrainConfig, load_trained, save_trained, train
-from cnn_core.oip import AscentOptions, MapMean, engine_for
-from cnn_core.timeline import (
+from cnn_core.explain.timeline import (
     Timeline,
     TimelineError,
     checkpoint_dir_for,
@@ -20,6 +18,9 @@ from cnn_core.timeline import (
     find_checkpoints,
     settling,
 )
+from cnn_core.model.seed import TrainConfig, save_trained, train
+from cnn_core.model.trained import load_trained
+from cnn_core.oip import AscentOptions, MapMean, engine_for
 from tests.core.test_model import small_data
 
 L = keras.layers

@@ -18,7 +18,7 @@ from app.pages.activations.view import ExplorerView, check_input_colormap, check
 from app.services import check_layer, get_services
 from app.urlsync import sync_code
 from cnn_core import imaging
-from cnn_core.preprocess import UploadError
+from cnn_core.data.preprocess import UploadError
 
 PATH = "/activations"
 CALLBACKS = CallbackSet()

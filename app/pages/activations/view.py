@@ -10,7 +10,7 @@ from app.components.urlview import UrlView
 from app.components.validate import InvalidValue, choice, whole_number
 from app.services import check_layer, get_services
 from cnn_core import imaging
-from cnn_core.drawing import DrawingError
+from cnn_core.data.drawing import DrawingError
 
 MAX_PER_ROW = 64
 INPUT_COLORMAPS = ("gray", "jet")
@@ -26,7 +26,8 @@ def check_input_colormap(name: object) -> str:
 
 
 def check_drawn(code: object) -> str:
-    """A drawn digit's pixel code (`cnn_core.drawing`) that fits the model, else `InvalidValue`."""
+    """A drawn digit's pixel code (`cnn_core.data.drawing`) that fits the model, else
+    `InvalidValue`."""
     try:
         return str(digits.drawn_choice(code)["code"])
     except DrawingError as err:

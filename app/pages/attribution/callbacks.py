@@ -17,8 +17,8 @@ from app.components.urlview import VIEW_ERRORS
 from app.pages.attribution import render
 from app.pages.attribution.view import AttributionView
 from app.urlsync import sync_code
-from cnn_core.attribution import AttributionError
-from cnn_core.preprocess import UploadError
+from cnn_core.data.preprocess import UploadError
+from cnn_core.explain.attribution import AttributionError
 
 PATH = "/attribution"
 CALLBACKS = CallbackSet()

@@ -21,7 +21,7 @@ from app.pages.attribution.view import (
     max_window,
 )
 from app.services import get_services
-from cnn_core.attribution import BASELINES, LIMITS
+from cnn_core.explain.attribution import BASELINES, LIMITS
 
 dash.register_page(
     __name__,

@@ -13,8 +13,8 @@ from app.components.urlview import UrlView
 from app.components.validate import InvalidValue, choice, number, whole_number
 from app.services import get_services
 from cnn_core import imaging
-from cnn_core.attribution import BASELINES, LIMITS, AttributionError
-from cnn_core.drawing import DrawingError
+from cnn_core.data.drawing import DrawingError
+from cnn_core.explain.attribution import BASELINES, LIMITS, AttributionError
 
 BACKGROUNDS = ("image", "grey")
 #: The page's slider: the maps' opacity over the image.
@@ -49,7 +49,7 @@ def _layer(raw: object) -> str:
 
 
 def check_drawn(code: object) -> str:
-    """A drawn digit's code (`cnn_core.drawing`) that fits the model, else `InvalidValue`."""
+    """A drawn digit's code (`cnn_core.data.drawing`) that fits the model, else `InvalidValue`."""
     try:
         return str(digits.drawn_choice(code)["code"])
     except DrawingError as err:

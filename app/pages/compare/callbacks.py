@@ -27,8 +27,8 @@ from app.pages.compare.view import CompareView
 from app.services import check_layer
 from app.urlsync import sync_code
 from cnn_core import imaging
-from cnn_core.anatomy import UnknownLayerError
-from cnn_core.compare import CompareError, check_class, check_pair
+from cnn_core.explain.compare import CompareError, check_class, check_pair
+from cnn_core.model.anatomy import UnknownLayerError
 
 PATH = "/compare"
 CALLBACKS = CallbackSet()

@@ -15,7 +15,7 @@ from app.components.digit_picker import DigitPicker
 from app.pages.compare import callbacks, drawn, render
 from app.pages.compare.view import CompareView
 from app.services import get_services
-from cnn_core.compare import EXAMPLE_KINDS
+from cnn_core.explain.compare import EXAMPLE_KINDS
 
 dash.register_page(
     __name__, path=callbacks.PATH, name="Compare", title="cnn-lens: compare classes", order=2

@@ -21,7 +21,13 @@ from app.comparison import (
 from app.components.links import attribution_href, explorer_href
 from app.components.pictures import digit_src
 from app.services import get_services
-from cnn_core.compare import RED_RGB, YELLOW_RGB, comparison_png, confused_digits, rank_units
+from cnn_core.explain.compare import (
+    RED_RGB,
+    YELLOW_RGB,
+    comparison_png,
+    confused_digits,
+    rank_units,
+)
 
 TOP_UNITS = 12
 TOP_MAPS_SHOWN = 8

@@ -10,7 +10,7 @@ from app.components.urlview import UrlView
 from app.components.validate import InvalidValue, choice, number, whole_number
 from app.services import check_layer, get_services
 from cnn_core import imaging
-from cnn_core.compare import DEFAULT_THRESHOLD, EXAMPLE_KINDS, CompareError, check_class
+from cnn_core.explain.compare import DEFAULT_THRESHOLD, EXAMPLE_KINDS, CompareError, check_class
 
 
 def _threshold(raw: object) -> float:
@@ -44,7 +44,7 @@ class CompareView(UrlView):
     cmap: str = imaging.DEFAULT_COLORMAP
     ia: str = ""  # typed test indices of class a ("12, 40, 77"), checked when compared
     ib: str = ""
-    da: str = ""  # drawn digits of side a: codes (`cnn_core.drawing`) joined by "."
+    da: str = ""  # drawn digits of side a: codes (`cnn_core.data.drawing`) joined by "."
     db: str = ""
 
     PARSERS: ClassVar[dict[str, Any]] = {

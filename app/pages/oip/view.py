@@ -12,7 +12,7 @@ from app.components.validate import choice, number, text, whole_number
 from app.jobspec import ENGINE_DEFAULTS, JobSpec, JobSpecError
 from app.services import get_services
 from cnn_core import imaging
-from cnn_core.compare import default_pair
+from cnn_core.explain.compare import default_pair
 
 KINDS = ("map", "node", "class", "contrast")
 WATCH_PACE = 40.0  # steps per second when watching: 200 steps in 5 s

@@ -23,9 +23,9 @@ from app.services import check_layer, get_services
 from app.timeline_runs import MAX_STEPS, RunKey, runs_for
 from app.urlsync import sync_code
 from cnn_core import imaging
-from cnn_core.compare import check_pair
-from cnn_core.preprocess import UploadError
-from cnn_core.timeline import TimelineError
+from cnn_core.data.preprocess import UploadError
+from cnn_core.explain.compare import check_pair
+from cnn_core.explain.timeline import TimelineError
 
 PATH = "/timeline"
 CALLBACKS = CallbackSet()

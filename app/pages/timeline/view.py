@@ -11,7 +11,7 @@ from app.components.validate import InvalidValue, text, whole_number
 from app.services import check_layer, get_services
 from app.timeline_runs import MAX_STEPS, MAX_UNITS
 from cnn_core import imaging
-from cnn_core.compare import check_class
+from cnn_core.explain.compare import check_class
 
 
 def timeline_epochs() -> list[int]:

@@ -1,4 +1,5 @@
-"""The seed CNN: build it, train it reproducibly, save and load it with its metadata."""
+"""The seed CNN (articles II-IV): build it, train it reproducibly, save it with its metadata and
+its epoch checkpoints."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,23 +19,9 @@ import keras
 import numpy as np
 
 from cnn_core import config
-from cnn_core.anatomy import (
-    InputNormalization,
-    ModelDescription,
-    UnsupportedModelError,
-    describe_model,
-)
-from cnn_core.data import MnistData
-
-TRAIN_COMMAND = "make train  (or: python -m cnn_core.train)"
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """No trained model where one was expected; the message says how to train one."""
-
-
-class ModelLoadError(RuntimeError):
-    """A model file exists but cannot be loaded; the message says how to rebuild it."""
+from cnn_core.data.sources import MnistData
+from cnn_core.explain.timeline import EpochSnapshots, checkpoint_dir_for, save_checkpoints
+from cnn_core.model.trained import TrainedModel, meta_path_for
 
 
 @dataclass(frozen=True)
@@ -57,133 +44,6 @@ class TrainConfig:
             raise ValueError("epochs, batch_size and step_epochs must be >= 1")
         if not (self.learning_rate > 0 and 0 <= self.momentum < 1 and self.l2 >= 0):
             raise ValueError("need learning_rate > 0, 0 <= momentum < 1, l2 >= 0")
-
-
-@dataclass
-class TrainedModel:
-    """A trained Keras image classifier with its metadata and its description.
-
-    Attributes:
-        model: the Keras model, input `(N, H, W, C)` float32 (model input: see `standardize`),
-            output `(N, classes)` softmax probabilities or raw class scores.
-        meta: the sidecar (`<stem>.json`), possibly empty: normalization, class names, data
-            source, accuracy, history, confusion matrix (the seed's training writes them all).
-        description: what the model is (`cnn_core.anatomy.describe_model`), built from `model`
-            and `meta` if not given.
-
-    Raises:
-        UnsupportedModelError: the model cannot be described (one-line reason).
-    """
-
-    model: keras.Model
-    meta: dict[str, Any] = field(default_factory=dict)
-    description: ModelDescription | None = None
-    #: `(epoch, weights, metrics)` kept by training (epoch 0: before the first step); written
-    #: by `save_trained` as the model's checkpoint folder.
-    snapshots: list[tuple[int, list[np.ndarray], dict[str, float]]] = field(
-        default_factory=list, repr=False
-    )
-
-    def __post_init__(self) -> None:
-        if self.description is None:
-            channels = int(self.model.inputs[0].shape[-1]) if self.model.inputs else 1
-            try:
-                normalization = InputNormalization.from_sidecar(
-                    self.meta.get("normalization"), channels
-                )
-            except (ValueError, KeyError, TypeError) as exc:
-                raise UnsupportedModelError(f"sidecar normalization: {exc}") from exc
-            self.description = describe_model(
-                self.model, self.meta.get("class_names"), normalization
-            )
-        stats = self.meta.get("pixel_stats")
-        self._sidecar_stats: tuple[float, float] | None = None
-        if isinstance(stats, dict) and {"mean", "std"} <= set(stats):
-            self._sidecar_stats = (float(stats["mean"]), float(stats["std"]))
-        self._data_stats: tuple[float, float] | None = None
-
-    @property
-    def desc(self) -> ModelDescription:
-        """The description (never None after construction)."""
-        assert self.description is not None
-        return self.description
-
-    @property
-    def normalization(self) -> InputNormalization:
-        return self.desc.normalization
-
-    @property
-    def mean(self) -> float:
-        """The normalization's (first) mean, pixel units."""
-        return float(self.normalization.mean[0])
-
-    @property
-    def std(self) -> float:
-        """The normalization's (first) std, pixel units."""
-        return float(self.normalization.std[0])
-
-    @property
-    def pixel_range(self) -> tuple[float, float]:
-        """The data's raw pixel range: the sidecar's `pixel_range`, else 0-255."""
-        low, high = self.meta.get("pixel_range", (0.0, 255.0))
-        return float(low), float(high)
-
-    @property
-    def pixel_stats(self) -> tuple[float, float]:
-        """`(mean, std)` of the training pixels, pixel units: the space OIPs are optimized in.
-
-        The sidecar's `pixel_stats`, else its global mean/std normalization (the seed's: the
-        training pixels' own), else the data's (`set_pixel_stats`), else the pixel range's middle
-        and a quarter of its width.
-        """
-        if self._sidecar_stats is not None:
-            return self._sidecar_stats
-        if self.normalization.source == "sidecar mean/std" and len(self.normalization.mean) == 1:
-            return self.mean, self.std
-        if self._data_stats is not None:
-            return self._data_stats
-        low, high = self.pixel_range
-        return (low + high) / 2, (high - low) / 4
-
-    def set_pixel_stats(self, images: np.ndarray) -> None:
-        """Give the training images (any shape, pixel units) for `pixel_stats`, used when the
-        sidecar gives none. Call before the model's OIP engine is built."""
-        x = np.asarray(images, dtype=np.float64)
-        std = float(x.std())
-        if x.size and std > 0:
-            self._data_stats = (float(x.mean()), std)
-
-    def as_batch(self, images: np.ndarray) -> np.ndarray:
-        """`(H, W)`, `(H, W, C)`, `(N, H, W)` or `(N, H, W, C)` -> `(N, H, W, C)` float32.
-
-        Raises:
-            ValueError: the images do not have the model's size and channels.
-        """
-        x = np.asarray(images, dtype=np.float32)
-        h, w, c = self.desc.input_shape
-        if x.ndim == 2 or (x.ndim == 3 and x.shape == (h, w, c) and c != 1):
-            x = x[None]
-        if x.ndim == 3 and c == 1:
-            x = x[..., None]
-        if x.ndim != 4 or x.shape[1:] != (h, w, c):
-            grey = f"(N, {h}, {w}[, 1])" if c == 1 else f"(N, {h}, {w}, {c})"
-            raise ValueError(f"expected {grey} images, got {x.shape}")
-        return x
-
-    def standardize(self, images: np.ndarray) -> np.ndarray:
-        """Raw pixels to model input, with the sidecar's normalization (identity without one).
-
-        Args:
-            images: `(N, H, W)` (one channel) or `(N, H, W, C)` uint8 or float pixel values.
-
-        Returns:
-            `(N, H, W, C)` float32 model input (for the seed: `(x - mean) / std`).
-        """
-        return self.normalization.to_model(self.as_batch(images))
-
-    def unstandardize(self, x_std: np.ndarray) -> np.ndarray:
-        """Inverse of `standardize`: `(N, H, W, C)` float32 model input -> pixels (not clipped)."""
-        return self.normalization.to_pixels(self.as_batch(x_std))
 
 
 SEED_PARAMETER_COUNT = 208_982
@@ -266,8 +126,6 @@ def train(
     optimizer = keras.optimizers.SGD(learning_rate_schedule(cfg, steps), momentum=cfg.momentum)
     model = trained.model
     model.compile(optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    from cnn_core.timeline import EpochSnapshots  # (timeline builds on this module)
-
     snapshots = EpochSnapshots()
     snapshots.take(
         0,
@@ -352,19 +210,12 @@ class _BatchHook(keras.callbacks.Callback):
         self._fn(self._epoch, batch, {k: float(v) for k, v in (logs or {}).items()})
 
 
-def meta_path_for(model_path: Path) -> Path:
-    """`cnn.json` beside `cnn.keras`."""
-    return model_path.with_suffix(".json")
-
-
 def save_trained(trained: TrainedModel, path: Path | None = None) -> Path:
     """Write `cnn.keras` and `cnn.json` atomically (a running app never sees half a model),
-    and the training's epoch checkpoints (`cnn_checkpoints/`, see `cnn_core.timeline`)."""
+    and the training's epoch checkpoints (`cnn_checkpoints/`, see `cnn_core.explain.timeline`)."""
     path = Path(path or config.default_model_path())
     path.parent.mkdir(parents=True, exist_ok=True)
     if trained.snapshots:
-        from cnn_core.timeline import checkpoint_dir_for, save_checkpoints
-
         folder = save_checkpoints(checkpoint_dir_for(path), trained.model, trained.snapshots)
         trained.meta["checkpoints"] = folder.name
     tmp_model = path.with_name(f".{path.stem}.tmp.keras")
@@ -374,43 +225,3 @@ def save_trained(trained: TrainedModel, path: Path | None = None) -> Path:
     os.replace(tmp_model, path)
     os.replace(tmp_meta, meta_path_for(path))
     return path
-
-
-def load_trained(path: str | os.PathLike[str] | None = None) -> TrainedModel:
-    """Load any Keras 3 image classifier (`.keras`, `safe_mode=True`) and its optional sidecar.
-
-    The sidecar `<stem>.json` beside the model may hold `normalization` (`{"mean", "std"}` or
-    `{"scale"[, "offset"]}`, per channel or global), `class_names`, `pixel_range`,
-    `pixel_stats`, `data` and training figures. Without it the model is fed pixel values as
-    they are and its classes are numbered.
-
-    Args:
-        path: the `.keras` file; default `config.default_model_path()`.
-
-    Raises:
-        ModelNotFoundError: no model there (the message names the training command).
-        ModelLoadError: the file or its sidecar is broken, or the model cannot be shown (one
-            line naming the layer and the reason).
-    """
-    path = Path(path or config.default_model_path())
-    meta_path = meta_path_for(path)
-    if not path.is_file():
-        raise ModelNotFoundError(f"no trained model at {path}; train one with: {TRAIN_COMMAND}")
-    meta: dict[str, Any] = {}
-    if meta_path.is_file():
-        try:
-            meta = json.loads(meta_path.read_text())
-            if not isinstance(meta, dict):
-                raise ValueError(f"expected a JSON object, got {type(meta).__name__}")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ModelLoadError(f"{meta_path}: broken sidecar ({exc})") from exc
-    try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for a damaged archive
-        raise ModelLoadError(
-            f"{path}: cannot load model ({exc}); retrain: {TRAIN_COMMAND}"
-        ) from exc
-    try:
-        return TrainedModel(model, meta)
-    except UnsupportedModelError as exc:
-        raise ModelLoadError(f"{path}: {exc}") from exc

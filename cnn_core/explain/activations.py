@@ -11,10 +11,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnn_core.anatomy import UnknownLayerError
-from cnn_core.graph import ExposedForward
-from cnn_core.layergraph import layer_graph
-from cnn_core.model import TrainedModel
+from cnn_core.model.anatomy import UnknownLayerError
+from cnn_core.model.forward import ExposedForward
+from cnn_core.model.graph import layer_graph
+from cnn_core.model.trained import TrainedModel
 
 __all__ = ["ActivationModel", "UnknownLayerError"]
 
@@ -31,7 +31,7 @@ WARM_ALL_NODES = 40
 class ActivationModel:
     """Shown nodes' outputs for a batch of model-input images, from traced graphs.
 
-    The model's graph (`cnn_core.layergraph`: nested models seen through) is called once on a
+    The model's graph (`cnn_core.model.graph`: nested models seen through) is called once on a
     new symbolic input; a request for some nodes builds the sub-model that computes only what
     they need and traces its forward pass as a `tf.function` with a fixed input signature
     (cached: at most `MAX_TRACES` node sets), so a page asking for one node of a 200-node graph

@@ -4,7 +4,7 @@ its path (`outer/inner`), in an order in which every operation comes after what 
 Keras runs a functional model node by node (`keras/src/ops/function.py`, `_run_through_graph`)
 and a Sequential layer after layer; this module does the same walk once, descending into every
 nested model (Functional or Sequential, to any depth), and records each call as an `Op`. The
-description (`cnn_core.anatomy`), the activation model, the OIP engine and attribution all run
+description (`cnn_core.model.anatomy`), the activation model, the OIP engine and attribution all run
 this one list, so a layer deep inside a nested base is computed exactly as Keras computes it,
 from the outer model's input (no "Graph disconnected").
 """

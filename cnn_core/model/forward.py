@@ -18,7 +18,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from cnn_core.anatomy import (
+from cnn_core.model.anatomy import (
     ACTIVATION_TYPES,
     COMMUTING_TYPES,
     CONV_TYPES,
@@ -27,7 +27,7 @@ from cnn_core.anatomy import (
     fused_activation,
     value_shapes,
 )
-from cnn_core.layergraph import INPUT, LayerGraph, Op, layer_graph
+from cnn_core.model.graph import INPUT, LayerGraph, Op, layer_graph
 
 PreValue = Callable[[], tf.Tensor]
 
@@ -60,7 +60,7 @@ class ExposedForward:
     """Run the model's graph and keep, per shown node, its output and pre-value.
 
     Args:
-        model: the Keras model (any graph `cnn_core.layergraph` walks).
+        model: the Keras model (any graph `cnn_core.model.graph` walks).
         description: its `ModelDescription`.
         conv_dtype: arithmetic of the convolutions ("float32" or "bfloat16"); every other layer,
             and every value returned, is float32.

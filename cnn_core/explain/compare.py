@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from cnn_core import imaging
-from cnn_core.activations import ActivationModel
+from cnn_core.explain.activations import ActivationModel
 
 ExampleKind = Literal["clear", "unclear"]
 EXAMPLE_KINDS: tuple[str, ...] = ("clear", "unclear")

@@ -1,6 +1,6 @@
 """Attribution: which pixels of an image drove a class score, and a deletion check of each map.
 
-Five methods, each run on the model's own layers (`cnn_core.graph.ExposedForward`) so the
+Five methods, each run on the model's own layers (`cnn_core.model.forward.ExposedForward`) so the
 target is the exact pre-softmax class score (a logit, or the difference of two for a contrast
 "why a rather than b"):
 
@@ -35,9 +35,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from cnn_core.anatomy import ModelDescription
-from cnn_core.graph import ExposedForward
-from cnn_core.model import TrainedModel
+from cnn_core.model.anatomy import ModelDescription
+from cnn_core.model.forward import ExposedForward
+from cnn_core.model.trained import TrainedModel
 
 METHODS: tuple[str, ...] = (
     "saliency",

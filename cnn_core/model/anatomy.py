@@ -1,7 +1,7 @@
 """What a loaded Keras image classifier is: its input, the nodes worth showing as a graph (what
 each reads from), their units, activations and pre-activation values, which node gives the class
 logits, its classes and input normalization. Derived from the Keras model itself (walked by
-`cnn_core.layergraph`, nested models seen through); everything else asks this description.
+`cnn_core.model.graph`, nested models seen through); everything else asks this description.
 
 A node "worth showing" is a convolution (Conv2D, DepthwiseConv2D, SeparableConv2D,
 Conv2DTranspose), a pooling layer, Flatten, a global pooling layer, Dense or a merge (Add,
@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cnn_core.layergraph import INPUT, GraphError, LayerGraph, Op, layer_graph
+from cnn_core.model.graph import INPUT, GraphError, LayerGraph, Op, layer_graph
 
 L = keras.layers
 
@@ -443,8 +443,8 @@ def fused_activation(layer: Any) -> str | None:
 
 def pre_activations(graph: LayerGraph) -> dict[int, str]:
     """`{value id: activation}` for the values whose pre-activation value the forward pass of
-    `cnn_core.graph.ExposedForward` keeps: the output of a fused or separate activation, carried
-    through layers that commute with it (max pooling, Flatten, identity at inference)."""
+    `cnn_core.model.forward.ExposedForward` keeps: the output of a fused or separate activation,
+    carried through layers that commute with it (max pooling, Flatten, identity at inference)."""
     pre: dict[int, str] = {}
     for op in graph:
         act = fused_activation(op.layer)

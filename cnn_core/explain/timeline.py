@@ -1,7 +1,7 @@
 """Training timelines: a checkpoint per epoch, read back, and what the network learned by then.
 
-Training (`cnn_core.model.train`) keeps the weights before the first step and after every epoch;
-`save_checkpoints` writes them beside the model (`models/cnn_checkpoints/epoch_00.keras` ...,
+Training (`cnn_core.model.seed.train`) keeps the weights before the first step and after every
+epoch; `save_checkpoints` writes them beside the model (`models/cnn_checkpoints/epoch_00.keras` ...,
 with `index.json` holding each epoch's loss and accuracies), atomically. A user's folder of
 `.keras` files saved by `keras.callbacks.ModelCheckpoint` works too: the epoch is read from the
 file name (`epoch_07.keras`, `model.07-0.45.keras`, `weights-07.keras`).
@@ -22,9 +22,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from cnn_core.activations import ActivationModel
-from cnn_core.compare import confusion_matrix
-from cnn_core.model import TrainedModel
+from cnn_core.explain.activations import ActivationModel
+from cnn_core.explain.compare import confusion_matrix
+from cnn_core.model.trained import TrainedModel
 from cnn_core.oip import AscentOptions, OipEngine, OipResult, objectives_for
 
 INDEX = "index.json"

@@ -1,7 +1,7 @@
 """Digits drawn in the browser: the picture turned into model input, and kept short in a URL.
 
 A drawing arrives as a small PNG of the canvas. For a 28 x 28 grey model it goes through the
-MNIST pipeline of `cnn_core.preprocess` (ink cropped, scaled to 20 px, centre of mass centred),
+MNIST pipeline of `cnn_core.data.preprocess` (ink cropped, scaled to 20 px, centre of mass centred),
 like an upload; for any other input (a colour model, another size) it is only resized to the
 model's input, because cropping and centring are MNIST's conventions, not every dataset's.
 
@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from cnn_core.preprocess import (
+from cnn_core.data.preprocess import (
     FIELD,
     ImageTooLargeError,
     NotAnImageError,
