@@ -495,7 +495,9 @@ class OipEngine:
                 total = tf.reduce_sum(surrogate - penalty)
             grad = tape.gradient(total, y)
             rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=[1, 2, 3], keepdims=True))
-            y = project(y + step_size * grad / (rms + 1e-8))
+            # a relative guard, not `rms + eps`: a unit whose values are ~1e-10 (an untrained
+            # deep network) has gradients far below any fixed eps, and must still move
+            y = project(y + step_size * grad / tf.maximum(rms, 1e-30))
             y = tf.ensure_shape(y, [None, *self.image_shape])
             return i + 1, y, values.write(i, real)
 
