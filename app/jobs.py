@@ -369,13 +369,14 @@ class LocalRunner:
 
     name = "local"
 
-    def __init__(self, store: MemoryStore, engine_factory: Callable[[], Any]) -> None:
+    def __init__(self, store: MemoryStore, engine_factory: Callable[[str | None], Any]) -> None:
         self.store = store
         self._engine_factory = engine_factory
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oip-job")
 
     def submit(self, job_id: str, spec: dict[str, Any], cache_key: str) -> None:
-        self._pool.submit(run_job, job_id, spec, self.store, self._engine_factory(), cache_key)
+        engine = self._engine_factory(spec.get("layer"))
+        self._pool.submit(run_job, job_id, spec, self.store, engine, cache_key)
 
     def shutdown(self) -> None:
         """Cancel queued and running jobs, so that the process can exit at once."""
@@ -532,7 +533,7 @@ _manager_lock = threading.Lock()
 
 def make_manager(
     secret_key: str,
-    engine_factory: Callable[[], Any],
+    engine_factory: Callable[[str | None], Any],
     model: str,
     description: ModelDescription,
 ) -> JobManager:
@@ -540,7 +541,8 @@ def make_manager(
 
     Args:
         secret_key: signs job handles (the Flask secret key; shared by all web processes).
-        engine_factory: returns the process's warm `OipEngine` (local runner only).
+        engine_factory: returns the process's warm `OipEngine` for a job's layer (None: a
+            class objective), `engine_for(trained, layer)` (local runner only).
         model: `model_id` of the served model (cache key; workers check they have the same).
         description: the served model's description (job requests are checked against it).
     """

@@ -65,7 +65,7 @@ def _secret_key(settings: Settings) -> str:
 def _warm_up(services: Services, ready: threading.Event) -> None:
     """Trace the OIP engine and tabulate the test digits' unit values (OIP results need both)."""
     try:
-        services.oip_engine()
+        services.oip_engine(services.desc.last_map_layer)  # the OIP page's default layer
         services.unit_tables("test")
     except Exception:  # the dashboard still serves; /readyz stays 503 and the log says why
         log.exception("warm-up failed")

@@ -101,12 +101,13 @@ class Services:
         """Whether the loaded digits are the ones the model was trained and evaluated on."""
         return self.trained.meta.get("data", {}).get("fingerprint") == self.data.fingerprint
 
-    def oip_engine(self) -> Any:
-        """The loaded model's `cnn_core.oip.OipEngine` (`engine_for`: one per model, traced on
-        first use, thread-safe)."""
+    def oip_engine(self, layer: str | None = None) -> Any:
+        """The loaded model's `cnn_core.oip.OipEngine` for objectives on `layer` (None: class
+        scores): `engine_for`, one for every node of a small model (the seed), one per node of
+        a large one; traced on first use, thread-safe."""
         from cnn_core.oip import engine_for
 
-        return engine_for(self.trained)
+        return engine_for(self.trained, layer or self.desc.logits_layer)
 
     def unit_tables(self, split: str, batch_size: int = 250) -> dict[str, np.ndarray]:
         """One value per unit and digit of `split`, for every layer, computed once (one pass).

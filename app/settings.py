@@ -134,22 +134,34 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+#: The first bytes of every HDF5 file (legacy `.h5` / `.hdf5` Keras models).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
 def check_model_file(path: Path) -> None:
-    """Cheap start-up check of a `.keras` file and its metadata, without loading TensorFlow.
+    """Cheap start-up check of a model file, without loading TensorFlow.
 
     The full load happens in each worker; this catches a missing, truncated or foreign file in
-    the gunicorn master, before any worker forks, with a one-line reason.
+    the gunicorn master, before any worker forks, with a one-line reason. The sidecar
+    (`<stem>.json`) is optional: a plain `model.save()` file is served as it is.
 
     Raises:
-        SettingsError: missing, not a Keras archive, or no metadata beside it.
+        SettingsError: missing, not a `.keras` archive or an HDF5 file, or damaged.
     """
     if not path.is_file():
         raise SettingsError(
             f"no trained model at {path} (set {ENV_MODEL}, or train one: make train)"
         )
-    meta = path.with_suffix(".json")
-    if not meta.is_file():
-        raise SettingsError(f"no model metadata at {meta} (retrain: make train)")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise SettingsError(
+            f"{path} is not a Keras model file: expected {', '.join(MODEL_SUFFIXES)}"
+        )
+    if path.suffix.lower() != ".keras":
+        with path.open("rb") as file:
+            if file.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+                raise SettingsError(f"{path} is not an HDF5 Keras model file")
+        return
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())

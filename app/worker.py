@@ -22,32 +22,40 @@ from app.jobs import RedisStore, model_id, run_job
 __all__ = ["DEFAULT_REDIS", "celery_app", "engine", "redis_url", "run_oip"]
 
 _lock = threading.Lock()
-_engine: Any = None
+_trained: Any = None
 _model_id: str | None = None
 
 
-def engine() -> Any:
-    """This worker's OIP engine (model loaded and graph traced once, on first use)."""
-    global _engine, _model_id
+def _loaded() -> Any:
+    """This worker's model, loaded on first use."""
+    global _trained, _model_id
     with _lock:
-        if _engine is None:
+        if _trained is None:
             from cnn_core.model.trained import load_trained
-            from cnn_core.oip import engine_for
 
-            trained = load_trained()
-            _engine, _model_id = engine_for(trained), model_id(trained.meta)
-        return _engine
+            _trained = load_trained()
+            _model_id = model_id(_trained.meta)
+    return _trained
+
+
+def engine(layer: str | None = None) -> Any:
+    """This worker's OIP engine for objectives on `layer` (None: class scores), traced on first
+    use (`engine_for`: one for every node of a small model, one per node of a large one)."""
+    from cnn_core.oip import engine_for
+
+    trained = _loaded()
+    return engine_for(trained, layer or trained.desc.logits_layer)
 
 
 @worker_ready.connect
 def _warm_up(**_: Any) -> None:
-    engine()
+    engine(_loaded().desc.last_map_layer)  # the OIP page's default layer
 
 
 @celery_app.task(name=RUN_OIP)
 def run_oip(job_id: str, spec: dict[str, Any], cache_key: str, expected_model: str) -> None:
     store = RedisStore(redis_url())
-    warm = engine()
+    warm = engine(spec.get("layer"))
     if expected_model != _model_id:
         store.put(
             job_id,

@@ -30,7 +30,7 @@ def _layer_table(services: Services) -> html.Div:
         html.Tr(
             [
                 html.Td(info.name),
-                html.Td(" + ".join(_kinds(services, info.members))),
+                html.Td(" + ".join(info.member_types)),
                 html.Td("class scores" if info.is_logits else info.kind),
                 html.Td(_shape(info.shape)),
                 html.Td(info.activation if info.class_name not in _NO_ACTIVATION else "—"),
@@ -80,11 +80,6 @@ _NO_ACTIVATION = {
     "GlobalMaxPooling2D",
     "Flatten",
 }
-
-
-def _kinds(services: Services, names: tuple[str, ...]) -> list[str]:
-    model = services.trained.model
-    return [type(model.get_layer(name)).__name__ for name in names]
 
 
 def _notes(services: Services) -> list[Any]:

@@ -495,9 +495,11 @@ class OipEngine:
                 total = tf.reduce_sum(surrogate - penalty)
             grad = tape.gradient(total, y)
             rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=[1, 2, 3], keepdims=True))
-            # a relative guard, not `rms + eps`: a unit whose values are ~1e-10 (an untrained
-            # deep network) has gradients far below any fixed eps, and must still move
-            y = project(y + step_size * grad / tf.maximum(rms, 1e-30))
+            # The guard against a zero gradient: 1e-8 for ordinary gradients (the seed's
+            # figures), but a unit whose values are ~1e-10 (an untrained deep network) has a
+            # gradient RMS far below 1e-8 and would never move, so there it only guards zero.
+            eps = tf.where(rms > 1e-6, 1e-8, 1e-30)
+            y = project(y + step_size * grad / (rms + eps))
             y = tf.ensure_shape(y, [None, *self.image_shape])
             return i + 1, y, values.write(i, real)
 
