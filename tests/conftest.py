@@ -136,6 +136,7 @@ ORDER = (
     "browser",  # ~130 s
     "served",  # ~45 s
     "tests/app/test_faults.py",  # ~30 s
+    "tests/core/test_graphs.py",  # ~45 s
     "tests/core/test_oip_ascent.py",  # ~18 s
     "tests/core/test_any_model.py",  # ~10 s
     "tests/core/test_oip_cli.py",  # ~7 s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +19,8 @@ def project_modules() -> list[str]:
     return names
 
 
-def project_imports(module: str) -> set[str]:
+@functools.cache
+def project_imports(module: str) -> frozenset[str]:
     """The project modules (`app.*`, `cnn_core.*`) that `module`'s source imports anywhere in it
     (at the top or inside a function), read with `ast`: `{"app.jobspec", ...}`."""
     path = module_file(module)
@@ -38,7 +40,7 @@ def project_imports(module: str) -> set[str]:
         for name in names:
             if name.split(".")[0] in ("app", "cnn_core") and module_file(name):
                 found.add(name)
-    return found
+    return frozenset(found)
 
 
 def module_file(name: str) -> Path | None:

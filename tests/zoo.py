@@ -64,7 +64,7 @@ def inception_block(classes: int = 10) -> keras.Model:
     return keras.Model(inputs, L.Dense(classes, activation="softmax")(x), name="inception")
 
 
-def transfer_mobilenet(classes: int = 3, size: int = 64) -> keras.Model:
+def transfer_mobilenet(classes: int = 3, size: int = 32) -> keras.Model:
     """The usual transfer-learning model: a nested MobileNetV2 base between Rescaling and GAP."""
     base = A.MobileNetV2(input_shape=(size, size, 3), alpha=0.35, include_top=False, weights=None)
     inputs = keras.Input((size, size, 3))
