@@ -353,8 +353,8 @@ class OipEngine:
         warm = [_objective_for_key(last, 0), ClassLogit(0)] * self.groups
         options = AscentOptions(steps=2, blur_every=1, tv=0.01, valid_pixels=True)
         self._ascend_batch(warm, [0] * len(warm), options, None, 1)
-        if self.groups == 1:  # an engine of many variants (a timeline) only runs ascents
-            self.gradient_rms(warm, np.zeros((len(warm), *self.image_shape), np.float32))
+        # `gradient_rms` (benchmarks and tests only; no page asks for it) traces on first use:
+        # tracing it here cost every start-up about a third of the engine's build.
 
     # graph pieces ------------------------------------------------------------------------
     def _needed(self, w: tf.Tensor) -> tf.Tensor:
