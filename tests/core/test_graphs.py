@@ -16,7 +16,7 @@ from cnn_core.explain.attribution import attribute
 from cnn_core.model.anatomy import INPUT_NODE, UnsupportedModelError, describe_model
 from cnn_core.model.forward import ExposedForward
 from cnn_core.model.trained import TrainedModel, load_trained
-from cnn_core.oip import AscentOptions, MapMean, OipEngine, engine_for
+from cnn_core.oip import AscentOptions, MapMean, engine_for
 from tests.zoo import ZOO, keras_references
 
 L = keras.layers
@@ -39,6 +39,16 @@ class _Zoo(dict):
         self[name] = ZOO[name]()
         return self[name]
 
+    def describe(self, name: str):
+        """The architecture's description, made once."""
+        if name not in self.descriptions:
+            self.descriptions[name] = describe_model(self[name])
+        return self.descriptions[name]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.descriptions: dict = {}
+
 
 @pytest.fixture(scope="module")
 def zoo():
@@ -55,7 +65,7 @@ def _inputs(model: keras.Model, n: int = 20, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("name", list(ZOO))
 def test_every_architecture_is_described_as_a_graph_in_topological_order(zoo, name):
-    desc = describe_model(zoo[name])
+    desc = zoo.describe(name)
     seen = {INPUT_NODE}
     for info in desc.layers:
         assert info.inputs and set(info.inputs) <= seen, (info.name, info.inputs)
@@ -78,7 +88,7 @@ def test_every_architecture_is_described_as_a_graph_in_topological_order(zoo, na
     ],
 )
 def test_merges_are_nodes_and_nested_layers_are_named_by_path(zoo, name, merges, nested):
-    desc = describe_model(zoo[name])
+    desc = zoo.describe(name)
     counted: dict[str, int] = {}
     for info in desc.layers:
         if info.is_merge:
@@ -92,7 +102,7 @@ def test_merges_are_nodes_and_nested_layers_are_named_by_path(zoo, name, merges,
 
 
 def test_a_nested_base_is_seen_through_with_its_own_layer_names(zoo):
-    desc = describe_model(zoo["transfer"])
+    desc = zoo.describe("transfer")
     node = desc.layer("mobilenetv2_0.35_32/block_3_expand")
     assert node.class_name == "Conv2D" and node.kind == "maps"
     assert node.members == (
@@ -237,7 +247,8 @@ def test_oips_of_16_units_of_a_deep_node_of_a_nested_base_beat_their_random_star
     # bench/graphs.py reports the same for every architecture of the zoo
     trained = TrainedModel(zoo["transfer"])
     node = _deep_node(trained)
-    engine = OipEngine(trained, precision="float32", layers=[node])
+    engine = engine_for(trained, node)  # 64 nodes: an engine for this node alone
+    assert engine.layers == (node,) and engine_for(trained, node) is engine
     result = engine.run([MapMean(node, u) for u in range(16)], [0], AscentOptions(steps=30))
     assert (result.activations > result.initial).sum() >= 14, node
     # an engine for one node refuses another, saying how to get one
@@ -246,14 +257,10 @@ def test_oips_of_16_units_of_a_deep_node_of_a_nested_base_beat_their_random_star
         engine.evaluate([MapMean(other, 0)], np.zeros((1, 32, 32, 3), np.float32))
 
 
-def test_engine_for_builds_one_engine_per_node_of_a_large_model_only(residual, monkeypatch):
-    trained, _ = residual  # 10 nodes: one engine for all of them, whatever the layer
+def test_engine_for_gives_a_small_model_one_engine_for_every_node(residual):
+    trained, _ = residual  # 10 nodes, whatever the layer asked for
     engine = engine_for(trained, "residual_base/stage2_add")
     assert engine.layers == trained.desc.names and engine_for(trained, "gap") is engine
-    monkeypatch.setattr("cnn_core.oip.ascent.ONE_ENGINE_NODES", 5)
-    node = engine_for(trained, "residual_base/stem")
-    assert node.layers == ("residual_base/stem",) and node is not engine
-    assert engine_for(trained, "residual_base/stem") is node
 
 
 @pytest.fixture(scope="module")
