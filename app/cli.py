@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"(sets ${ENV_DATA}; default: the model's own data, else MNIST)",
     )
     parser.add_argument(
-        "--model", help=f"any Keras image classifier, .keras (sets ${ENV_MODEL}; default: the seed)"
+        "--model",
+        help=f"any Keras image classifier, .keras / .h5 / .hdf5, sidecar optional (sets "
+        f"${ENV_MODEL}; default: the seed)",
     )
     parser.add_argument(
         "--checkpoints",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from cnn_core import config
-from cnn_core.data.sources import ImageDataset, check_fits, load_for_model
+from cnn_core.data.sources import ImageDataset, check_fits, load_for_model, numbered_classes
 from cnn_core.explain.activations import ActivationModel
 from cnn_core.explain.compare import comparison_pair, confusion_matrix
 from cnn_core.explain.timeline import Timeline, TimelineError, checkpoint_dir_for
@@ -70,6 +71,10 @@ class Services:
         data = load_for_model(data_source, path, trained.meta)
         desc = trained.desc
         check_fits(data, desc.input_shape, desc.num_classes)
+        named = data.class_names != numbered_classes(data.num_classes)
+        if "class_names" not in trained.meta and named and data.num_classes == desc.num_classes:
+            # a model without a sidecar takes its class names from its data
+            desc = trained.description = dataclasses.replace(desc, class_names=data.class_names)
         trained.set_pixel_stats(data.x_train)
         acts = ActivationModel(trained)
         services = cls(data, trained, acts, model_path=str(path))

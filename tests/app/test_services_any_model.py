@@ -37,3 +37,18 @@ def test_a_model_shown_with_data_of_another_size_is_refused(shapes_path, data, t
     mnist = save_dataset(data, tmp_path / "mnist.npz")  # 28x28 grey digits for a 32x32x3 model
     with pytest.raises(DataError, match=r"\(28, 28, 1\) .*model takes \(32, 32, 3\)"):
         Services.load(model_path=str(shapes_path), data_source=str(mnist))
+
+
+def test_a_legacy_h5_model_without_sidecar_is_served_with_the_class_names_of_its_data(
+    residual_path, tmp_path
+):
+    import keras
+
+    path = tmp_path / "plain.h5"  # a plain model.save(), legacy format, no sidecar beside it
+    keras.saving.load_model(residual_path, compile=False).save(path)
+    services = Services.load(
+        model_path=str(path), data_source=str(residual_path.with_suffix(".npz"))
+    )
+    assert services.trained.meta == {}
+    assert services.desc.class_names[0] == "red disc" and services.desc.nested == ("residual_base",)
+    assert services.test_accuracy >= 0.95

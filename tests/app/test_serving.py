@@ -151,3 +151,19 @@ def test_several_workers_need_redis_and_a_shared_secret():
     assert "needs CNN_LENS_SECRET_KEY" in no_secret.problems_for_several_workers()
     both = {"CNN_LENS_WORKERS": "2", "REDIS_URL": "redis://x", "CNN_LENS_SECRET_KEY": "s"}
     assert load_settings(both).problems_for_several_workers() is None
+
+
+def test_a_plain_model_file_without_sidecar_passes_the_start_up_check(trained, tmp_path):
+    from app.settings import SettingsError, check_model_file
+
+    for name in ("plain.keras", "legacy.h5", "legacy.hdf5"):
+        trained.model.save(tmp_path / name)  # model.save() alone: no <stem>.json beside it
+        check_model_file(tmp_path / name)
+    (tmp_path / "fake.h5").write_text("not a model")
+    with pytest.raises(SettingsError, match="fake.h5 is not an HDF5 Keras model file"):
+        check_model_file(tmp_path / "fake.h5")
+    (tmp_path / "model.pt").write_bytes(b"\x80\x02")
+    with pytest.raises(
+        SettingsError, match=r"model.pt is not a Keras model file: expected \.keras"
+    ):
+        check_model_file(tmp_path / "model.pt")
