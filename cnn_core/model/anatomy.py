@@ -516,8 +516,7 @@ def describe_model(
         elif (
             isinstance(layer, ATTACHED_TYPES)
             and source is not None
-            and graph.consumers[op.reads[0]] == 1
-            and op.reads[0] != graph.output
+            and graph.consumers[op.reads[0]] == 1  # (the model's output counts as a reader)
         ):
             del open_groups[source.value]
             source.members.append(op)

@@ -100,36 +100,26 @@ class LayerGraph:
         return iter(self.ops)
 
     def run(
-        self,
-        x: Any,
-        call: Callable[[Op, list[Any]], list[Any]] | None = None,
-        keep: Callable[[int], bool] | None = None,
+        self, x: Any, call: Callable[[Op, list[Any]], list[Any]] | None = None
     ) -> dict[int, Any]:
         """Every value of the graph for input `x` (a tensor or a `keras.Input`).
 
         Args:
             x: `(N, H, W, C)` model input, eager, traced or symbolic.
             call: `(op, inputs) -> outputs`, default `op.call(inputs)`.
-            keep: which value ids to keep in the result (default all); others are dropped
-                once their last reader has run, so a big graph holds few tensors at once.
 
         Returns:
             `{value id: tensor}`.
         """
         values: dict[int, Any] = {INPUT: x}
-        remaining = dict(self.consumers)
         for op in self.ops:
             inputs = [values[v] for v in op.reads]
             outputs = call(op, inputs) if call is not None else op.call(inputs)
             if len(outputs) != len(op.writes):
-                raise GraphError(f"layer {op.path!r} gave {len(outputs)} outputs, expected "
-                                 f"{len(op.writes)}")  # fmt: skip
+                raise GraphError(
+                    f"layer {op.path!r} gave {len(outputs)} outputs, expected {len(op.writes)}"
+                )
             values.update(zip(op.writes, outputs, strict=True))
-            if keep is not None:
-                for v in op.reads:
-                    remaining[v] -= 1
-                    if remaining[v] <= 0 and not keep(v):
-                        values.pop(v, None)
         return values
 
 
