@@ -37,7 +37,7 @@ from cnn_core import config
 from cnn_core.data.sources import load_dataset
 from cnn_core.explain.activations import ActivationModel
 from cnn_core.model.trained import TrainedModel, load_trained
-from cnn_core.oip import AscentOptions, MapMean, engine_for
+from cnn_core.oip import AscentOptions, MapMean, OipEngine, engine_for
 from cnn_core.oip.init import starting_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -175,10 +175,24 @@ def residual_figures() -> None:
         median_ratio=round(float(np.median(ratio)), 3),
         min_ratio=round(float(ratio.min()), 3),
     )
-    peer(trained, data, node, best, batched_s)
+    # the engine of that node alone (what a model of more than 40 nodes gets from engine_for)
+    alone = OipEngine(trained, layers=[node])
+    objectives = [MapMean(node, u) for u in range(MAPS)]
+    alone_s = min(
+        _seconds(lambda: alone.run(objectives, [0], AscentOptions(steps=STEPS))) for _ in range(2)
+    )
+    peer(trained, data, node, best, batched_s, alone_s)
 
 
-def peer(trained: TrainedModel, data, node: str, best: np.ndarray, ours_s: float) -> None:
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def peer(
+    trained: TrainedModel, data, node: str, best: np.ndarray, ours_s: float, alone_s: float
+) -> None:
     python = Path(os.environ.get("CNN_LENS_PEER_PYTHON", "/tmp/peer/bin/python"))
     if not python.exists():
         emit("graph_peer_tf_keras_vis", skipped=f"no peer Python at {python} (FACTS.md: how)")
@@ -214,6 +228,8 @@ def peer(trained: TrainedModel, data, node: str, best: np.ndarray, ours_s: float
         peer_s=round(report["seconds"], 2),
         ours_s=round(ours_s, 2),
         ratio=round(report["seconds"] / ours_s, 1),
+        ours_one_node_engine_s=round(alone_s, 2),
+        ratio_one_node_engine=round(report["seconds"] / alone_s, 1),
         peer_beats_best_test_image=round(float((peer_values > best).mean()), 4),
         peer_max_abs_output_difference=report["output_difference"],
         peer="tf-keras-vis 0.8.7 ActivationMaximization, its defaults (Jitter, Rotate2D, TV, norm)",
