@@ -88,7 +88,7 @@ format: install-test
 
 bench: install-test $(SEED_MODEL) $(SHAPES_MODEL) $(RESIDUAL_MODEL)
 	for script in bench/*.py; do \
-		case $$script in *soak.py) continue;; esac; $(PY) $$script || exit 1; done
+		case $$script in *soak.py|*_peer_*.py) continue;; esac; $(PY) $$script || exit 1; done
 
 # 11 minutes: gunicorn under steady load, the worker's memory growth (one JSON line)
 soak: install-test $(SEED_MODEL)

@@ -10,8 +10,9 @@ Figures (JSON lines, each against a baseline measured in the same run):
   maps); the engine's build time apart.
 - `graph_oip_quality`: the residual example's last residual stage: maps whose OIP beats the best
   test image.
-- `graph_zoo_oip`: per architecture of `tests/zoo.py`, 16 units of a deep node: OIPs that beat
-  their random start, and the engine's build time.
+- `graph_zoo_oip`: per architecture of `tests/zoo.py`, saved as `.keras` and loaded back
+  (`safe_mode=True`, described as the model it was): 16 units of a deep node, OIPs that beat
+  their random start, the load and engine build times.
 - `graph_peer_tf_keras_vis`: tf-keras-vis 0.8.7 on the same residual model rebuilt flat in
   tf-keras (it cannot look inside a nested model), same maps and steps, in a separate venv
   (`CNN_LENS_PEER_PYTHON`, default `/tmp/peer/bin/python`; see `../shared/FACTS.md` for how to
@@ -46,7 +47,7 @@ from tests.zoo import ZOO, keras_reference
 STEPS = 200
 MAPS = 32
 SEED_WAY_MAPS = 2
-PEER_SCRIPT = Path(__file__).with_name("peer_tf_keras_vis.py")
+PEER_SCRIPT = Path(__file__).with_name("_peer_tf_keras_vis.py")
 
 
 def mobilenet() -> TrainedModel:
@@ -244,7 +245,13 @@ def _flat_layers(model: keras.Model):
 
 def zoo_figures() -> None:
     for name, build in ZOO.items():
-        trained = TrainedModel(build())
+        model = build()
+        with tempfile.TemporaryDirectory() as tmp:  # as a user brings it: a saved file
+            model.save(Path(tmp) / f"{name}.keras")
+            start = time.perf_counter()
+            trained = load_trained(Path(tmp) / f"{name}.keras")
+            load_s = time.perf_counter() - start
+        assert trained.desc.summary() == TrainedModel(model).desc.summary()
         maps = [i for i in trained.desc.layers if i.is_maps and i.units >= 8]
         info = maps[int(len(maps) * 0.75)]
         node, units = info.name, min(16, info.units)
@@ -261,6 +268,7 @@ def zoo_figures() -> None:
             model=name,
             node=node,
             nodes=len(trained.desc.layers),
+            load_s=round(load_s, 2),
             engine_build_s=round(build_s, 2),
             beats_random_start=int((result.activations > result.initial).sum()),
             of=units,

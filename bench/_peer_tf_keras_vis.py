@@ -3,7 +3,7 @@
 nested model), copy its weights, check the outputs agree, and time tf-keras-vis's activation
 maximization of `maps` maps of `layer` as one batch with its defaults.
 
-Usage: python peer_tf_keras_vis.py DIR LAYER MAPS STEPS  (DIR holds weights.npz and check.npz;
+Usage: python _peer_tf_keras_vis.py DIR LAYER MAPS STEPS  (DIR holds weights.npz and check.npz;
 oips.npz is written there). Prints one JSON line: seconds, output_difference.
 """
 
