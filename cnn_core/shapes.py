@@ -19,7 +19,7 @@ import numpy as np
 
 from cnn_core import config
 from cnn_core.data.sources import ImageDataset, fingerprint_arrays, save_dataset
-from cnn_core.model.seed import confusion_matrix
+from cnn_core.explain.compare import confusion_matrix
 
 TRAIN_COMMAND = "make train-shapes  (or: python -m cnn_core.train --example shapes)"
 SHAPE_KINDS = ("disc", "square", "triangle", "cross")

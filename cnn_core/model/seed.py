@@ -20,6 +20,7 @@ import numpy as np
 
 from cnn_core import config
 from cnn_core.data.sources import MnistData
+from cnn_core.explain.compare import confusion_matrix
 from cnn_core.explain.timeline import EpochSnapshots, checkpoint_dir_for, save_checkpoints
 from cnn_core.model.trained import TrainedModel, meta_path_for
 
@@ -87,11 +88,6 @@ def learning_rate_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Any:
             cfg.learning_rate, cfg.step_epochs * steps_per_epoch, 0.5, staircase=True
         )
     return cfg.learning_rate
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int = 10) -> np.ndarray:
-    """`(n, n)` int64 counts, rows = true class, columns = predicted class."""
-    return np.bincount(np.asarray(y_true) * n + np.asarray(y_pred), minlength=n * n).reshape(n, n)
 
 
 EpochCallback = Callable[[int, dict[str, float]], None]

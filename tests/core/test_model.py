@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from cnn_core.data.sources import MnistData
+from cnn_core.explain.compare import confusion_matrix
 from cnn_core.model.seed import (
     SEED_PARAMETER_COUNT,
     TrainConfig,
     build_seed_cnn,
-    confusion_matrix,
     save_trained,
     train,
 )
