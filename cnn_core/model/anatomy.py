@@ -496,7 +496,7 @@ def describe_model(
         graph = layer_graph(model)
     except GraphError as exc:
         raise UnsupportedModelError(str(exc)) from exc
-    shapes = value_shapes(graph)
+    shapes = graph.shapes
     groups: list[_Group] = []
     open_groups: dict[int, _Group] = {}  # value id -> the group it ends, while it may grow
     not_shown: list[tuple[str, str]] = []
@@ -599,26 +599,6 @@ def describe_model(
         parameters=int(model.count_params()),
         nested=_nested_paths(graph),
     )
-
-
-def value_shapes(graph: LayerGraph) -> dict[int, tuple[int | None, ...]]:
-    """`{value id: shape without the batch axis}` of every value of the graph (a symbolic run).
-
-    Raises:
-        UnsupportedModelError: a layer cannot tell its output shape.
-    """
-
-    def call(op: Op, inputs: list[Any]) -> list[Any]:
-        try:
-            return op.call(inputs)
-        except Exception as exc:  # a custom layer may not implement its output spec
-            raise UnsupportedModelError(
-                f"layer {op.path!r} ({op.type_name}) cannot tell its output shape: "
-                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            ) from exc
-
-    values = graph.run(keras.Input(graph.input_shape), call=call)
-    return {v: tuple(t.shape[1:]) for v, t in values.items() if hasattr(t, "shape")}
 
 
 def _nested_paths(graph: LayerGraph) -> tuple[str, ...]:

@@ -25,7 +25,6 @@ from cnn_core.model.anatomy import (
     POOL_TYPES,
     ModelDescription,
     fused_activation,
-    value_shapes,
 )
 from cnn_core.model.graph import INPUT, LayerGraph, Op, layer_graph
 
@@ -73,7 +72,7 @@ class ExposedForward:
         self.graph: LayerGraph = layer_graph(model)
         self._shown = {info.output_layer: info for info in description.layers}
         low = tf.as_dtype(conv_dtype)
-        shapes = value_shapes(self.graph)
+        shapes = self.graph.shapes
         self._steps: list[_Step] = []
         for op in self.graph:
             layer = op.layer

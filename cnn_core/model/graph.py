@@ -11,8 +11,10 @@ from the outer model's input (no "Graph disconnected").
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -89,12 +91,14 @@ class LayerGraph:
         output: the value id of the model's (single) output.
         input_shape: `(H, W, C)` of the image input.
         consumers: `{value id: number of ops reading it}` (the output counts once more).
+        shapes: `{value id: shape without the batch axis}` of every value (a symbolic run).
     """
 
     ops: tuple[Op, ...]
     output: int
     input_shape: tuple[int, ...]
     consumers: dict[int, int]
+    shapes: dict[int, tuple[int | None, ...]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Op]:
         return iter(self.ops)
@@ -211,8 +215,13 @@ class _Walker:
         return writes
 
 
+_GRAPHS: weakref.WeakKeyDictionary[keras.Model, LayerGraph] = weakref.WeakKeyDictionary()
+_GRAPHS_LOCK = threading.Lock()
+
+
 def layer_graph(model: keras.Model) -> LayerGraph:
-    """Walk `model` into its flat graph (nested models inlined, layers named by path).
+    """The flat graph of `model` (nested models inlined, layers named by path), walked once per
+    model: the description, the activation model, the OIP engine and attribution share it.
 
     Args:
         model: a Functional or Sequential Keras 3 model with one 4-D image input
@@ -220,8 +229,17 @@ def layer_graph(model: keras.Model) -> LayerGraph:
 
     Raises:
         GraphError: several inputs or outputs, an input that is not an image, a subclassed
-            model, a layer or nested model called more than once.
+            model, a layer or nested model called more than once, a layer that cannot tell its
+            output shape.
     """
+    with _GRAPHS_LOCK:
+        graph = _GRAPHS.get(model)
+        if graph is None:
+            graph = _GRAPHS[model] = _walk(model)
+        return graph
+
+
+def _walk(model: keras.Model) -> LayerGraph:
     inputs = model.inputs
     if not inputs or len(inputs) != 1:
         raise GraphError(
@@ -246,4 +264,22 @@ def layer_graph(model: keras.Model) -> LayerGraph:
         for v in op.reads:
             consumers[v] += 1
     consumers[output] += 1
-    return LayerGraph(tuple(walker.ops), output, tuple(int(d) for d in shape[1:]), consumers)
+    graph = LayerGraph(tuple(walker.ops), output, tuple(int(d) for d in shape[1:]), consumers)
+    graph.shapes.update(_value_shapes(graph))
+    return graph
+
+
+def _value_shapes(graph: LayerGraph) -> dict[int, tuple[int | None, ...]]:
+    """`{value id: shape without the batch axis}`, from a run on a symbolic input."""
+
+    def call(op: Op, inputs: list[Any]) -> list[Any]:
+        try:
+            return op.call(inputs)
+        except Exception as exc:  # a custom layer may not implement its output spec
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise GraphError(
+                f"layer {op.path!r} ({op.type_name}) cannot tell its output shape: {reason}"
+            ) from exc
+
+    values = graph.run(keras.Input(graph.input_shape), call=call)
+    return {v: tuple(t.shape[1:]) for v, t in values.items() if hasattr(t, "shape")}
