@@ -11,6 +11,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # loaded model's description (`cnn_core.model.anatomy.describe_model`). The seed's names live
 # only in `cnn_core.model.seed.build_seed_cnn`.
 
+#: A model of at most this many shown nodes is "small": its activation model traces every node
+#: at construction and it has one OIP engine for all its nodes (the seed has 9); a larger one
+#: (MobileNetV2: 64, DenseNet121: 184) is traced per node asked for.
+SMALL_MODEL_NODES = 40
+
 #: Environment variables understood by cnn-lens.
 ENV_DATA = "CNN_LENS_DATA"
 ENV_MODEL = "CNN_LENS_MODEL"

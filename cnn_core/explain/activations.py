@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cnn_core import config
 from cnn_core.model.anatomy import UnknownLayerError
 from cnn_core.model.forward import ExposedForward
 from cnn_core.model.graph import layer_graph
@@ -24,8 +25,6 @@ LOGITS = "logits"
 
 #: Most traced functions kept for requests of a few nodes (least recently used dropped).
 MAX_TRACES = 32
-#: Models with at most this many shown nodes trace the all-nodes function at construction.
-WARM_ALL_NODES = 40
 
 
 class ActivationModel:
@@ -63,7 +62,7 @@ class ActivationModel:
         self._trace_lock = threading.Lock()
         self._heads: dict[str, Any] = {}
         self._heads_lock = threading.Lock()
-        if len(self.layer_names) <= WARM_ALL_NODES:
+        if len(self.layer_names) <= config.SMALL_MODEL_NODES:
             self.activations(np.zeros((1, *desc.input_shape), np.float32))  # picks kernels
 
     def _function(self, names: tuple[str, ...]) -> Any:

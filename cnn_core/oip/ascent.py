@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tensorflow as tf
 
+from cnn_core import config
 from cnn_core.model.anatomy import ModelDescription
 from cnn_core.model.forward import ExposedForward
 from cnn_core.model.trained import TrainedModel
@@ -780,8 +781,6 @@ def _check_seed(seed: object) -> int:
     return int(seed)
 
 
-#: Models with at most this many shown nodes get one engine for all of them (the seed: 9).
-ONE_ENGINE_NODES = 40
 #: Engines of single nodes kept per process for larger models (least recently used dropped).
 MAX_NODE_ENGINES = 4
 
@@ -792,7 +791,7 @@ _ENGINES_LOCK = threading.Lock()
 def engine_for(trained: TrainedModel, layer: str | None = None) -> OipEngine:
     """The process's engine for `trained`, built on first use (building traces the graphs).
 
-    A model of up to `ONE_ENGINE_NODES` shown nodes has one engine for every node, whatever
+    A model of up to `config.SMALL_MODEL_NODES` shown nodes has one engine for every node, whatever
     `layer` says. A larger one gets an engine per `layer` (its units and the class logits:
     MobileNetV2 traces in seconds instead of tens of seconds), at most `MAX_NODE_ENGINES` kept;
     `layer=None` asks for every node.
@@ -803,7 +802,7 @@ def engine_for(trained: TrainedModel, layer: str | None = None) -> OipEngine:
     desc = trained.desc
     if layer is not None:
         layer = desc.layer(layer).name
-    if len(desc.layers) <= ONE_ENGINE_NODES:
+    if len(desc.layers) <= config.SMALL_MODEL_NODES:
         layer = None
     key = (id(trained), layer)
     with _ENGINES_LOCK:
