@@ -17,7 +17,8 @@ target is the exact pre-softmax class score (a logit, or the difference of two f
   space), averaged over the windows covering each pixel (Zeiler & Fergus 2014).
 
 Each method is one `tf.function` with a fixed input signature (batch `None`), traced once per
-model on first use (`Attributor.tracing_count`); the interpolation steps, noise samples and
+model on first use (`Attributor.tracing_count`; Grad-CAM once per node asked for on a model of
+more than `GRADCAM_SWITCH_LAYERS` map nodes); the interpolation steps, noise samples and
 occluded windows of an image run as one batch. `deletion_curve` measures how faithful a map is:
 the target probability while the most-attributed pixels are set to black, against a random
 order.
