@@ -33,8 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data",
-        help=f"an .npz of images (x_train, y_train, x_test, y_test) or an MNIST IDX folder "
-        f"(sets ${ENV_DATA}; default: the model's own data, else MNIST)",
+        help=f"an .npz of images (x_train, y_train, x_test, y_test), an MNIST IDX folder, or a "
+        f"folder of images (DIR/<class>/*.png, or DIR/train/<class>/ and DIR/test/<class>/), "
+        f"cropped and resized to the model's input (sets ${ENV_DATA}; default: the model's own "
+        f"data, else MNIST)",
     )
     parser.add_argument(
         "--model",

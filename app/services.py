@@ -68,7 +68,7 @@ class Services:
         """
         path = config.default_model_path() if model_path is None else model_path
         trained = load_trained(path)
-        data = load_for_model(data_source, path, trained.meta)
+        data = load_for_model(data_source, path, trained.meta, input_shape=trained.desc.input_shape)
         desc = trained.desc
         check_fits(data, desc.input_shape, desc.num_classes)
         named = data.class_names != numbered_classes(data.num_classes)

@@ -35,8 +35,9 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     (
         ENV_DATA,
         "the model's own",
-        "images: an `.npz` (x_train, y_train, x_test, y_test) or MNIST IDX folder "
-        "(default: the file the model's sidecar names, else MNIST)",
+        "images: an `.npz` (x_train, y_train, x_test, y_test), an MNIST IDX folder, or a folder "
+        "of images, one sub-folder per class (default: the file the model's sidecar names, "
+        "else MNIST)",
     ),
     (ENV_CHECKPOINTS, "beside the model", "the model's epoch checkpoints for the timeline page"),
     (ENV_HOST, "127.0.0.1", "address to listen on (`0.0.0.0` in the container)"),

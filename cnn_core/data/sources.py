@@ -1,4 +1,5 @@
-"""Image data sources: MNIST (npz/IDX path, Keras cache, embedded subset) and any image .npz."""
+"""Image data sources: MNIST (npz/IDX path, Keras cache, embedded subset), any image .npz, and
+folders of image files (`folders`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import io
 import os
 import zipfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -133,7 +135,7 @@ def fingerprint_arrays(*arrays: np.ndarray) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         digest.update(f"{array.shape}{array.dtype.str}".encode())
-        digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(np.ascontiguousarray(array).data)  # the buffer itself: no 2nd copy
     return digest.hexdigest()
 
 
@@ -157,13 +159,34 @@ def load_mnist(source: str | os.PathLike[str] | None = None) -> MnistData:
     return load_embedded()
 
 
-def load_path(path: Path) -> MnistData:
-    """Load a Keras `mnist.npz` file or a folder of IDX files."""
+def load_path(path: Path, image_shape: tuple[int, int, int] | None = None) -> ImageDataset:
+    """Load a Keras `mnist.npz` file, a folder of IDX files, or a folder of image files.
+
+    A folder holding any of the IDX files is read as IDX (and must hold all four); any other
+    folder as image files (`folders.load_image_folder`, resized to `image_shape` if given).
+    """
     if path.is_dir():
-        return _assemble(read_idx_folder(path), f"IDX files in {path}")
+        if has_idx_files(path):
+            return _assemble(read_idx_folder(path), f"IDX files in {path}")
+        from cnn_core.data.folders import load_image_folder  # it imports this module
+
+        return load_image_folder(path, image_shape)
     if path.is_file():
         return _assemble(read_npz(path), f"npz file {path}")
-    raise DataError(f"{path}: no such file or folder (expected mnist.npz or a folder of IDX files)")
+    raise DataError(
+        f"{path}: no such file or folder (expected mnist.npz, a folder of IDX files or a folder "
+        "of images)"
+    )
+
+
+def has_idx_files(folder: Path) -> bool:
+    """Whether `folder` holds any of the four MNIST IDX files (plain or `.gz`)."""
+    return any(
+        (folder / f"{stem}{ext}").is_file()
+        for stems in IDX_STEMS.values()
+        for stem in stems
+        for ext in ("", ".gz")
+    )
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -268,7 +291,7 @@ def load_embedded() -> MnistData:
 
 
 def stratified_split(
-    labels: np.ndarray, test_per_class: int, seed: int
+    labels: np.ndarray, test_per_class: int | Sequence[int], seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic stratified split of row indices into train and test.
 
@@ -277,7 +300,8 @@ def stratified_split(
 
     Args:
         labels: `(N,)` integer class labels.
-        test_per_class: rows of each class that go to the test split.
+        test_per_class: rows of each class that go to the test split; one number for every
+            class, or one per class indexed by label.
         seed: key of the hash.
 
     Returns:
@@ -288,12 +312,14 @@ def stratified_split(
         range(len(labels)),
         key=lambda i: hashlib.blake2b(i.to_bytes(8, "little"), key=key, digest_size=8).digest(),
     )
+    quotas = None if isinstance(test_per_class, int | np.integer) else list(test_per_class)
     seen: dict[int, int] = {}
     train, test = [], []
     for i in order:
         label = int(labels[i])
         seen[label] = seen.get(label, 0) + 1
-        (test if seen[label] <= test_per_class else train).append(i)
+        quota = test_per_class if quotas is None else quotas[label]
+        (test if seen[label] <= quota else train).append(i)
     return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
 
 
@@ -526,14 +552,21 @@ def load_for_model(
     source: str | os.PathLike[str] | None,
     model_path: str | os.PathLike[str],
     sidecar: dict | None = None,
+    input_shape: tuple[int, int, int] | None = None,
 ) -> ImageDataset:
     """The data to show a model with: the first that exists of
 
     1. `source` (argument), then `$CNN_LENS_DATA`: an `.npz` of any images (`load_dataset`;
-       a Keras `mnist.npz` is one) or a folder of MNIST IDX files;
+       a Keras `mnist.npz` is one), a folder of MNIST IDX files, or a folder of image files
+       (`folders.load_image_folder`, cropped and resized to `input_shape`);
     2. the file the model's sidecar names (`data.file`, beside the model), e.g. the colour
        example's `shapes.npz`;
     3. MNIST from the Keras cache or the embedded subset (`load_mnist`).
+
+    `input_shape` is the model's `(H, W, C)`; without it an image folder keeps the images'
+    own size (which must then be one for all). Data of the first kind whose class names are the
+    sidecar's `class_names` in another order (an image folder's are sorted) is relabelled to the
+    model's order (`in_class_order`).
 
     Raises:
         DataError: the chosen source is missing or malformed.
@@ -542,8 +575,11 @@ def load_for_model(
     if explicit is not None:
         path = Path(explicit).expanduser()
         if path.is_file() and path.suffix == ".npz":
-            return load_dataset(path)
-        return load_path(path)
+            data = load_dataset(path)
+        else:
+            data = load_path(path, input_shape)
+        names = (sidecar or {}).get("class_names")
+        return in_class_order(data, names) if isinstance(names, list | tuple) else data
     named = (sidecar or {}).get("data", {})
     file = named.get("file") if isinstance(named, dict) else None
     if isinstance(file, str) and file:
@@ -551,6 +587,36 @@ def load_for_model(
         if path.is_file():
             return load_dataset(path)
     return load_mnist(None)
+
+
+def in_class_order(data: ImageDataset, class_names: Sequence[str]) -> ImageDataset:
+    """`data` relabelled so that label `k` is `class_names[k]`, if its classes are exactly those
+    names in another order; otherwise `data` itself.
+
+    Args:
+        data: the images, labels `0 .. K - 1` naming `data.class_names`.
+        class_names: `(K,)` the model's class names, in the model's order.
+
+    Returns:
+        The same images with int64 labels mapped to the model's order, `class_names` the
+        model's and the fingerprint recomputed; or `data` unchanged.
+    """
+    names = tuple(str(name) for name in class_names)
+    if names == data.class_names or sorted(names) != sorted(data.class_names):
+        return data
+    if len(set(names)) != len(names):
+        return data
+    to_model = np.array([names.index(name) for name in data.class_names], dtype=np.int64)
+    y_train, y_test = to_model[data.y_train], to_model[data.y_test]
+    return ImageDataset(
+        x_train=data.x_train,
+        y_train=y_train,
+        x_test=data.x_test,
+        y_test=y_test,
+        source=f"{data.source}; labels in the model's class order",
+        fingerprint=fingerprint_arrays(data.x_train, y_train, data.x_test, y_test),
+        class_names=names,
+    )
 
 
 def check_fits(data: ImageDataset, input_shape: tuple[int, int, int], classes: int) -> None:
