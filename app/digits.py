@@ -252,8 +252,8 @@ def layer_values(digit: Digit, layer: str) -> tuple[np.ndarray, np.ndarray]:
     the model outputs for it: `(classes,)` probabilities (the logits layer's values if the
     model has no softmax)."""
     services = get_services()
-    activations = services.acts.activations(digit.x)
     desc = services.desc
+    activations = services.acts.activations(digit.x, (layer, desc.logits_layer))
     if desc.output_is_logits:
         proba = services.acts.predict_proba(digit.x)[0]
     else:

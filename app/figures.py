@@ -300,6 +300,8 @@ def activation_grid_figure(
     height: int | None = None,
     show_scale: bool = True,
     highlight: int | None = None,
+    cell_ids: np.ndarray | None = None,
+    cell_scale: int = 1,
 ) -> go.Figure:
     """All maps (or nodes) of one digit's layer output as ONE heatmap mosaic.
 
@@ -324,7 +326,11 @@ def activation_grid_figure(
             names); ignored for maps and several rows.
         height: figure height in pixels; default from the grid's aspect ratio.
         show_scale: draw the colour bar.
-        highlight: a cell (map or node index) to frame, e.g. the one shown enlarged.
+        highlight: a cell (grid position) to frame, e.g. the one shown enlarged.
+        cell_ids: `(C,)` the layer's map index of each map in `values` (a selection,
+            `imaging.select_maps`), shown on hover; default 0, 1, ...
+        cell_scale: the maps are block means of `cell_scale` x `cell_scale` pixels: hover
+            gives the block's first row and column in the whole map.
 
     Raises:
         imaging.ImagingError: unknown colormap/scaling/colour range, bad shape, or a marker
@@ -339,8 +345,12 @@ def activation_grid_figure(
     z = np.rint(imaging.mosaic(levels, layout, fill=0.0) * 255).astype(np.uint8)
     text = imaging.mosaic(raw, layout, fill=0.0).astype(np.float32)
     positions = imaging.mosaic_positions(layout)
+    if cell_ids is not None or cell_scale > 1:
+        positions = _relabel(positions, cell_ids, cell_scale)
     name = cell_name or ("node" if nodes else "map")
     where = "" if nodes else " · row %{customdata[1]}, col %{customdata[2]}"
+    if cell_scale > 1:
+        where += f" (mean of {cell_scale}×{cell_scale})"
     hovertemplate = f"{name} %{{customdata[0]}}{where}<br>value %{{text:.4~g}}<extra></extra>"
     gap = 1 if nodes else 0
     # full rows as one trace; a partial last row as a second one, so no empty cells are sent
@@ -407,6 +417,18 @@ def activation_grid_figure(
             meta=dict(cells=layout.n_cells, rows=layout.rows, cols=layout.cols),
         ),
     )
+
+
+def _relabel(positions: np.ndarray, ids: np.ndarray | None, scale: int) -> np.ndarray:
+    """`imaging.mosaic_positions` with each cell's own map index and whole-map coordinates."""
+    cell = positions[..., 0].astype(np.int64)
+    if ids is not None:
+        cell = np.append(np.asarray(ids, np.int64), int(np.max(ids, initial=0)) + 1)[cell]
+    rows = positions[..., 1].astype(np.int64) * scale
+    cols = positions[..., 2].astype(np.int64) * scale
+    top = max(int(cell.max(initial=0)), int(rows.max(initial=0)), int(cols.max(initial=0)))
+    dtype = np.uint8 if top < 256 else np.uint16 if top < 65536 else np.uint32
+    return np.stack([cell, rows, cols], axis=-1).astype(dtype)
 
 
 #: The outline drawn under every marker: dark on bright cells, the marker's colour on dark ones.

@@ -125,6 +125,7 @@ ACT_CMAP = "act-cmap"
 ACT_SCALING = "act-scaling"
 ACT_RANGE = "act-range"
 ACT_PER_ROW = "act-per-row"
+ACT_TOP = "act-top"  # how many maps the grid shows (the most active first in a large layer)
 ACT_INPUT_CMAP = "act-input-cmap"
 ACT_URL_MESSAGE = "act-url-message"
 ACT_VIEW_MESSAGE = "act-view-message"

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from app import ids, jobs
 from app.cli import prepare
 from app.components import colormap
-from app.services import Services, get_services, set_services
+from app.services import LOGITS, Services, get_services, set_services
 from app.settings import (
     ENV_DEBUG,
     ENV_HOST,
@@ -66,7 +66,9 @@ def _warm_up(services: Services, ready: threading.Event) -> None:
     """Trace the OIP engine and tabulate the test digits' unit values (OIP results need both)."""
     try:
         services.oip_engine(services.desc.last_map_layer)  # the OIP page's default layer
-        services.unit_tables("test")
+        desc, x = services.desc, services.x_std["test"][:1]
+        services.acts.activations(x, (desc.first_look_layer, desc.logits_layer))  # explorer's
+        services.unit_table("test", services.desc.last_map_layer or LOGITS)
     except Exception:  # the dashboard still serves; /readyz stays 503 and the log says why
         log.exception("warm-up failed")
         return

@@ -22,7 +22,7 @@ from cnn_core.model.trained import TrainedModel, load_trained
 
 log = logging.getLogger(__name__)
 
-#: Key of the pre-softmax class scores in `Services.unit_tables`: not a possible layer name
+#: Key of the pre-softmax class scores in `Services.unit_table`: not a possible layer name
 #: (Keras refuses "/" in names), so it cannot shadow a layer called "logits".
 LOGITS = "/logits"
 
@@ -114,35 +114,48 @@ class Services:
 
         return engine_for(self.trained, layer or self.desc.logits_layer)
 
-    def unit_tables(self, split: str, batch_size: int = 250) -> dict[str, np.ndarray]:
-        """One value per unit and digit of `split`, for every layer, computed once (one pass).
+    def unit_table(self, split: str, layer: str, batch_size: int = 250) -> np.ndarray:
+        """One value per unit and image of `split` at `layer`, computed once.
+
+        A small model (`config.SMALL_MODEL_NODES`, the seed) tabulates every node in the one
+        pass the first call makes; a large one only the node asked for (MobileNetV2's 150
+        nodes at once would hold ~20,000 values per image for nothing).
+
+        Args:
+            split: "train" or "test".
+            layer: a shown node's path, or `LOGITS` for the pre-softmax class scores.
 
         Returns:
-            `{layer: (N, units) float64}` (spatial mean for maps, the value for nodes) and
-            `LOGITS: (N, classes) float32` pre-softmax class scores.
+            `(N, units)` float64 (spatial mean for maps, the value for nodes), or for `LOGITS`
+            `(N, classes)` float32.
         """
         from cnn_core.explain.compare import unit_values
 
         with self._tables_lock:
-            if split not in self._tables:
+            tables = self._tables.setdefault(split, {})
+            if layer not in tables:
                 x = self.x_std[split]
+                small = len(self.desc.layers) <= config.SMALL_MODEL_NODES
+                names = None if small else () if layer == LOGITS else (layer,)
                 parts: dict[str, list[np.ndarray]] = {}
                 for start in range(0, len(x), batch_size):
                     batch = x[start : start + batch_size]
-                    for name, values in self.acts.activations(batch).items():
-                        parts.setdefault(name, []).append(unit_values(values))
-                    parts.setdefault(LOGITS, []).append(self.acts.logits_of(batch))
-                self._tables[split] = {name: np.concatenate(v) for name, v in parts.items()}
-            return self._tables[split]
+                    if names != ():
+                        for name, values in self.acts.activations(batch, names).items():
+                            parts.setdefault(name, []).append(unit_values(values))
+                    if small or layer == LOGITS:
+                        parts.setdefault(LOGITS, []).append(self.acts.logits_of(batch))
+                tables.update({name: np.concatenate(v) for name, v in parts.items()})
+            return tables[layer]
 
     def unit_scores(self, split: str, spec: dict[str, Any]) -> np.ndarray:
         """`(N,)` the objective of an OIP job spec (map, node, class, contrast) for each digit."""
-        tables = self.unit_tables(split)
         if spec["kind"] == "class":
-            return tables[LOGITS][:, spec["a"]]
+            return self.unit_table(split, LOGITS)[:, spec["a"]]
         if spec["kind"] == "contrast":
-            return tables[LOGITS][:, spec["a"]] - tables[LOGITS][:, spec["b"]]
-        return tables[spec["layer"]][:, spec["unit"]]
+            logits = self.unit_table(split, LOGITS)
+            return logits[:, spec["a"]] - logits[:, spec["b"]]
+        return self.unit_table(split, spec["layer"])[:, spec["unit"]]
 
     def checkpoint_folder(self) -> Path | None:
         """`$CNN_LENS_CHECKPOINTS` (`--checkpoints`), else the folder training wrote beside the

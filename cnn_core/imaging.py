@@ -398,6 +398,82 @@ def mosaic(maps: np.ndarray, layout: GridLayout, fill: float = np.nan) -> np.nda
     return grid.reshape(layout.rows * h, layout.cols * w)
 
 
+#: The grid's cell budget: maps are shown downsampled when more cells than this would be sent
+#: (about 11 bytes a cell on the wire; the seed's largest grid, Conv2D_1's 32 maps of 26x26,
+#: is 21,632 cells and stays whole).
+GRID_CELL_BUDGET = 24_576
+#: Maps a grid shows by default; a layer with more shows its most active ones first.
+DEFAULT_TOP = 128
+
+
+@dataclass(frozen=True)
+class GridSelection:
+    """Which maps of one layer output a grid shows, and at what size.
+
+    Attributes:
+        maps: `(h, w, n)` float32, the shown maps in grid order, block-averaged by `factor`.
+        ids: `(n,)` int64, the layer's map index of each shown map.
+        factor: the downsampling factor (1: whole maps).
+        total: maps (nodes) in the layer.
+        ranked: the maps are the `n` most active, most active first (else all, in order).
+    """
+
+    maps: np.ndarray
+    ids: np.ndarray
+    factor: int
+    total: int
+    ranked: bool
+
+    @property
+    def position(self) -> dict[int, int]:
+        """`{map index: grid position}` of the shown maps."""
+        return {int(k): i for i, k in enumerate(self.ids)}
+
+
+def downsample(maps: np.ndarray, factor: int) -> np.ndarray:
+    """Block-average `(H, W, C)` maps by `factor` (the last partial block averages what it
+    has): `(ceil(H / factor), ceil(W / factor), C)` float32."""
+    arr = np.asarray(maps, dtype=np.float32)
+    if factor <= 1:
+        return arr
+    h, w, c = arr.shape
+    hh, ww = -(-h // factor), -(-w // factor)
+    padded = np.full((hh * factor, ww * factor, c), np.nan, np.float32)
+    padded[:h, :w] = arr
+    blocks = padded.reshape(hh, factor, ww, factor, c)
+    return np.nanmean(blocks, axis=(1, 3)).astype(np.float32)
+
+
+def select_maps(
+    values: np.ndarray, top: int = DEFAULT_TOP, budget: int = GRID_CELL_BUDGET
+) -> GridSelection:
+    """The maps a grid shows: all of them in order when there are at most `top`, else the
+    `top` most active (largest spatial mean, ties by index), most active first; downsampled by
+    the smallest whole factor that fits `budget` cells. Nodes are always all shown, whole.
+
+    Args:
+        values: one image's layer output, `(H, W, C)` maps or `(units,)` nodes.
+        top: how many maps to show at most (>= 1).
+        budget: most cells to send.
+    """
+    raw = as_maps(values)
+    total = raw.shape[2]
+    if np.ndim(values) == 1 or total <= top:
+        ids = np.arange(total, dtype=np.int64)
+        ranked = False
+    else:
+        means = raw.reshape(-1, total).mean(axis=0)
+        ids = np.argsort(-means, kind="stable")[:top].astype(np.int64)
+        ranked = True
+    shown = raw if not ranked else raw[:, :, ids]
+    factor = 1
+    if np.ndim(values) != 1:
+        h, w, n = shown.shape
+        while n * -(-h // factor) * -(-w // factor) > budget and factor < max(h, w):
+            factor += 1
+    return GridSelection(downsample(shown, factor), ids, factor, total, ranked)
+
+
 def mosaic_positions(layout: GridLayout) -> np.ndarray:
     """Cell index, row and column inside the cell, for every position of the mosaic.
 

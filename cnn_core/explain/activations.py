@@ -133,8 +133,11 @@ class ActivationModel:
             wanted = self.layer_names
         else:
             wanted = tuple(dict.fromkeys(self.description.layer(n).name for n in names))
-        outputs = self._function(wanted)(tf.constant(self._check(x_std)))
-        return {name: out.numpy() for name, out in zip(wanted, outputs, strict=True)}
+        # a small model runs its one warm all-nodes function whatever is asked (no new trace)
+        run = self.layer_names if len(self.layer_names) <= config.SMALL_MODEL_NODES else wanted
+        outputs = self._function(run)(tf.constant(self._check(x_std)))
+        got = dict(zip(run, outputs, strict=True))
+        return {name: got[name].numpy() for name in wanted}
 
     def layer(self, x_std: np.ndarray, name: str) -> np.ndarray:
         """One node's output, `(N, ...)` float32 (only what that node needs is computed)."""

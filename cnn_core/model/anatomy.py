@@ -24,6 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from cnn_core.config import SMALL_MODEL_NODES
 from cnn_core.model.graph import INPUT, GraphError, LayerGraph, Op, layer_graph
 
 L = keras.layers
@@ -147,6 +148,7 @@ RELU_LIKE: frozenset[str] = frozenset(
 #: The model's input in `LayerInfo.inputs`.
 INPUT_NODE = "<input>"
 MERGE_NAMES: frozenset[str] = frozenset(t.__name__ for t in MERGE_TYPES)
+CONV_NAMES: frozenset[str] = frozenset(t.__name__ for t in CONV_TYPES)
 
 
 class UnsupportedModelError(ValueError):
@@ -350,6 +352,31 @@ class ModelDescription:
         maps = self.map_layers
         return maps[-1] if maps else None
 
+    @property
+    def conv_layers(self) -> tuple[str, ...]:
+        """Map nodes computed by a convolution (any of `CONV_NAMES` among their members)."""
+        return tuple(
+            info.name
+            for info in self.layers
+            if info.kind == "maps" and CONV_NAMES.intersection(info.member_types)
+        )
+
+    @property
+    def last_conv_layer(self) -> str | None:
+        """The last convolution's node (Grad-CAM's classic layer), else the last map node."""
+        convs = self.conv_layers
+        return convs[-1] if convs else self.last_map_layer
+
+    @property
+    def first_look_layer(self) -> str:
+        """The node the explorer opens on: the first node of a small model (the seed's
+        Conv2D_1), the middle convolution of a large one (`SMALL_MODEL_NODES`), where maps are
+        neither edges nor 2x2 abstractions."""
+        convs = self.conv_layers
+        if len(self.layers) <= SMALL_MODEL_NODES or not convs:
+            return self.layers[0].name
+        return convs[len(convs) // 2]
+
     # sizes ---------------------------------------------------------------------------------
     @property
     def height(self) -> int:
@@ -375,9 +402,12 @@ class ModelDescription:
         """
         info = self._by_name.get(name) if isinstance(name, str) else None
         if info is None:
-            raise UnknownLayerError(
-                f"unknown layer {name!r}; this model has {', '.join(self.names)}"
+            shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:60]}... (cut)"
+            names = self.names
+            listed = ", ".join(names[:12]) + (
+                f", ... ({len(names)} in all)" if len(names) > 12 else ""
             )
+            raise UnknownLayerError(f"unknown layer {shown}; this model has {listed}")
         return info
 
     def units(self, name: str) -> int:

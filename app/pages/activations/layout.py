@@ -11,8 +11,10 @@ from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio, radio
 from app.components.digit_picker import DRAW_CANVAS, DigitPicker
+from app.components.layer_picker import layer_dropdown
 from app.pages.activations import callbacks, render
-from app.pages.activations.view import INPUT_COLORMAPS, MAX_PER_ROW, ExplorerView
+from app.pages.activations.view import INPUT_COLORMAPS, MAX_PER_ROW, MAX_TOP, ExplorerView
+from app.services import get_services
 from cnn_core import imaging
 
 dash.register_page(
@@ -40,14 +42,8 @@ def _labelled(label: str, control) -> dbc.Col:
 
 def _view_controls(view: ExplorerView) -> dbc.Card:
     """Layer, colours and layout: a compact bar above the grid."""
-    layer = dcc.Dropdown(
-        id=ids.ACT_LAYER,
-        options=render.layer_options(),
-        value=view.layer,
-        clearable=False,
-        searchable=False,
-        style={"minWidth": "17em"},
-    )
+    desc = get_services().desc
+    layer = layer_dropdown(ids.ACT_LAYER, desc, desc.names, view.layer)
     per_row = dbc.Input(
         id=ids.ACT_PER_ROW,
         type="number",
@@ -58,6 +54,17 @@ def _view_controls(view: ExplorerView) -> dbc.Card:
         debounce=True,
         size="sm",
         style={"maxWidth": "5.5em"},
+    )
+    top = dbc.Input(
+        id=ids.ACT_TOP,
+        type="number",
+        value=view.shown_maps,
+        min=1,
+        max=MAX_TOP,
+        step=1,
+        debounce=True,
+        size="sm",
+        style={"maxWidth": "6em"},
     )
     return dbc.Card(
         dbc.CardBody(
@@ -79,6 +86,7 @@ def _view_controls(view: ExplorerView) -> dbc.Card:
                             radio(ids.ACT_RANGE, imaging.COLOR_RANGES, view.range),
                         ),
                         _labelled("maps per row", per_row),
+                        _labelled("maps shown", top),
                         _labelled(
                             "input image", radio(ids.ACT_INPUT_CMAP, INPUT_COLORMAPS, "gray")
                         ),

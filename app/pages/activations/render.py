@@ -23,21 +23,6 @@ DETAIL_HINT = (
 )
 
 
-def layer_options() -> list[dict[str, str]]:
-    """One option per layer of the model: `Conv2D_3 · 128 maps of 3×3`, `Dense_1 · 100 nodes`."""
-    services = get_services()
-    shapes = services.acts.output_shapes()
-    options = []
-    for name in services.desc.names:
-        shape = shapes[name]
-        if len(shape) == 3:
-            label = f"{name} · {shape[2]} maps of {shape[0]}×{shape[1]}"
-        else:
-            label = f"{name} · {shape[0]} nodes"
-        options.append({"label": label, "value": name})
-    return options
-
-
 def digit_info(digit: Digit, proba: np.ndarray) -> list:
     """Badges: the true class (when known), the prediction, whether it is wrong."""
     predicted = int(proba.argmax())
@@ -58,15 +43,34 @@ def digit_info(digit: Digit, proba: np.ndarray) -> list:
     return badges
 
 
-def grid_info(layer: str, values: np.ndarray, per_row: int) -> list:
-    """`Conv2D_3: 128 maps of 3×3, 8 per row` (the count in its own element, for tests)."""
-    layout = imaging.layout_for(values, per_row)
+def grid_info(layer: str, values: np.ndarray, per_row: int, selection=None) -> list:
+    """`Conv2D_3: 128 maps of 3×3, 8 per row` (the count in its own element, for tests); for a
+    selection (`imaging.select_maps`) of a large layer, which maps and at what size."""
     if np.ndim(values) == 1:
+        layout = imaging.layout_for(values, per_row)
         what, shape = "nodes", f"as {layout.rows}×{layout.cols}"
-    else:
-        what, shape = "maps", f"of {layout.cell_h}×{layout.cell_w}, {layout.cols} per row"
+        count = html.Span(str(layout.n_cells), id=ids.ACT_CELL_COUNT)
+        return [html.Strong(layer), ": ", count, f" {what} {shape}"]
+    height, width = np.shape(values)[:2]
+    layout = imaging.layout_for(selection.maps if selection else values, per_row)
     count = html.Span(str(layout.n_cells), id=ids.ACT_CELL_COUNT)
-    return [html.Strong(layer), ": ", count, f" {what} {shape}"]
+    info: list = [html.Strong(layer), ": "]
+    if selection is not None and selection.ranked:
+        info += ["the ", count, f" most active of {selection.total:,} maps (most active first)"]
+    else:
+        info += [count, " maps"]
+    info.append(f" of {height}×{width}, {layout.cols} per row")
+    if selection is not None and selection.factor > 1:
+        info.append(
+            f"; shown at 1/{selection.factor} size (means of {selection.factor}×"
+            f"{selection.factor}): click a map to see it whole"
+        )
+    return info
+
+
+def selection_for(values: np.ndarray, view: ExplorerView) -> imaging.GridSelection:
+    """The maps the grid of `view` shows for one image's `values`."""
+    return imaging.select_maps(values, view.shown_maps)
 
 
 def source_info(digit: Digit) -> list:
@@ -88,8 +92,12 @@ def explorer(
 ) -> dict[str, Any]:
     """Every output of the explorer's main callback for one digit and view."""
     logits_layer = get_services().desc.logits_layer
+    selection = selection_for(values, view)
+    maps = np.ndim(values) == 3
     grid = figures.activation_grid_figure(
-        values,
+        selection.maps if maps else values,
+        cell_ids=selection.ids if selection.ranked else None,
+        cell_scale=selection.factor,
         per_row=view.per_row,
         colormap=view.cmap,
         scaling=view.scaling,
@@ -97,11 +105,11 @@ def explorer(
         title=f"{view.layer} · {digit.description}",
         cell_name="class" if view.layer == logits_layer else None,
         cell_labels=get_services().desc.class_names if view.layer == logits_layer else None,
-        highlight=highlight,
+        highlight=None if highlight is None else selection.position.get(highlight),
     )
     return dict(
         grid=grid,
-        grid_info=grid_info(view.layer, values, view.per_row),
+        grid_info=grid_info(view.layer, values, view.per_row, selection if maps else None),
         digit=figures.digit_figure(digit.image, colormap=input_cmap, title="what the model sees"),
         proba=figures.probabilities_figure(
             proba,

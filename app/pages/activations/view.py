@@ -13,12 +13,23 @@ from cnn_core import imaging
 from cnn_core.data.drawing import DrawingError
 
 MAX_PER_ROW = 64
+#: Most maps one grid may show (MobileNetV2's last node has 1,280).
+MAX_TOP = 4096
 INPUT_COLORMAPS = ("gray", "jet")
 
 
 def check_per_row(per_row: object) -> int:
     """Maps per row as an int in 1..`MAX_PER_ROW`, else `InvalidValue`."""
     return whole_number(per_row, "maps per row", 1, MAX_PER_ROW)
+
+
+def check_top(top: object) -> int | None:
+    """How many maps the grid shows (most active first when a layer has more), 1..`MAX_TOP`;
+    empty: the default (`imaging.DEFAULT_TOP`)."""
+    if top is None or top == "":
+        return None
+    value = whole_number(top, "maps shown", 1, MAX_TOP)
+    return None if value == imaging.DEFAULT_TOP else value
 
 
 def check_input_colormap(name: object) -> str:
@@ -40,6 +51,8 @@ class ExplorerView(UrlView):
 
     `drawn`: the drawn digit shown, as its model input's compact code (empty: the dataset digit
     `split`/`index` is shown). A shared link with it reopens the drawing.
+    `top`: how many maps the grid shows, the most active first when the layer has more (None:
+    `imaging.DEFAULT_TOP`, left out of the URL).
     """
 
     split: str = "test"
@@ -50,6 +63,7 @@ class ExplorerView(UrlView):
     range: str = "layer"
     per_row: int = 8
     drawn: str = ""
+    top: int | None = None
 
     PARSERS: ClassVar[dict[str, Any]] = {
         "split": lambda raw, _view: digits.check_split(raw),
@@ -60,12 +74,19 @@ class ExplorerView(UrlView):
         "range": lambda raw, _view: imaging.check_scaling("seed", raw)[1],
         "per_row": lambda raw, _view: check_per_row(raw),
         "drawn": lambda raw, _view: check_drawn(raw),
+        "top": lambda raw, _view: check_top(raw),
     }
+
+    @property
+    def shown_maps(self) -> int:
+        """How many maps the grid shows at most."""
+        return self.top or imaging.DEFAULT_TOP
 
     @classmethod
     def defaults(cls) -> ExplorerView:
-        """Test image 0 at the model's first layer."""
-        return cls(layer=get_services().desc.names[0])
+        """Test image 0 at the model's first look (`ModelDescription.first_look_layer`: the
+        seed's first layer, a large model's middle convolution)."""
+        return cls(layer=get_services().desc.first_look_layer)
 
     @classmethod
     def from_controls(
@@ -78,6 +99,7 @@ class ExplorerView(UrlView):
         per_row: object,
         last_split: object = None,
         last_index: object = None,
+        top: object = None,
     ) -> ExplorerView:
         """The controls as a view (raises a `VIEW_ERRORS` error for a bad value).
 
@@ -107,4 +129,5 @@ class ExplorerView(UrlView):
             range=color_range,
             per_row=check_per_row(per_row),
             drawn=drawn,
+            top=check_top(top),
         )

@@ -12,6 +12,7 @@ from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio, radio
 from app.components.digit_picker import DigitPicker
+from app.components.layer_picker import layer_dropdown
 from app.pages.attribution import callbacks, render
 from app.pages.attribution.view import (
     BACKGROUNDS,
@@ -21,6 +22,7 @@ from app.pages.attribution.view import (
     max_window,
 )
 from app.services import get_services
+from cnn_core.config import SMALL_MODEL_NODES
 from cnn_core.explain.attribution import BASELINES, LIMITS
 
 dash.register_page(
@@ -140,15 +142,16 @@ def _drawing(view: AttributionView) -> dbc.Card:
 
 def _options(view: AttributionView) -> dbc.Card:
     """Each method's options, ranges from the core's `LIMITS`."""
-    map_layers = get_services().desc.map_layers
-    layer = dcc.Dropdown(
-        id=ids.ATTR_LAYER,
-        options=[{"label": name, "value": name} for name in map_layers],
-        value=view.layer or None,
-        clearable=False,
-        searchable=False,
+    desc = get_services().desc
+    map_layers = desc.map_layers
+    layer = layer_dropdown(
+        ids.ATTR_LAYER,
+        desc,
+        map_layers,
+        view.layer or None,
+        with_shape=False,
+        min_width="10em" if len(map_layers) <= SMALL_MODEL_NODES else "22em",
         disabled=not map_layers,
-        style={"minWidth": "10em"},
     )
     window = max_window()
     row = dbc.Row(

@@ -106,8 +106,9 @@ class AttributionView(UrlView):
 
     @classmethod
     def defaults(cls) -> AttributionView:
-        """Test image 0, its predicted class, Grad-CAM on the model's last map layer."""
-        return cls(layer=get_services().desc.last_map_layer or "")
+        """Test image 0, its predicted class, Grad-CAM on the model's last convolution (the
+        seed's Conv2D_3; its last map layer if it has no convolution)."""
+        return cls(layer=get_services().desc.last_conv_layer or "")
 
     @classmethod
     def from_controls(

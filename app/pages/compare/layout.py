@@ -12,6 +12,7 @@ from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio
 from app.components.digit_picker import DigitPicker
+from app.components.layer_picker import layer_dropdown, needs_groups
 from app.pages.compare import callbacks, drawn, render
 from app.pages.compare.view import CompareView
 from app.services import get_services
@@ -35,7 +36,9 @@ def _class_options() -> list[dict]:
 
 
 def _controls(view: CompareView) -> dbc.Card:
-    layer_names = get_services().desc.names
+    desc = get_services().desc
+    layer_names = desc.names
+    grouped = needs_groups(desc, layer_names)
     kind_options = [{"label": k, "value": k} for k in EXAMPLE_KINDS]
     row1 = dbc.Row(
         [
@@ -130,8 +133,10 @@ def _controls(view: CompareView) -> dbc.Card:
         [
             dbc.Col(
                 [
-                    dbc.Label("Layer"),
-                    dbc.RadioItems(
+                    dbc.Label("Layer", html_for=ids.COMPARE_LAYER if grouped else None),
+                    layer_dropdown(ids.COMPARE_LAYER, desc, layer_names, view.layer)
+                    if grouped  # a button per node is a wall of buttons past a few dozen
+                    else dbc.RadioItems(
                         id=ids.COMPARE_LAYER,
                         options=[{"label": name, "value": name} for name in layer_names],
                         value=view.layer,

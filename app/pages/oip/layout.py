@@ -13,6 +13,7 @@ from app import figures, ids
 from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio
+from app.components.layer_picker import layer_options
 from app.jobs import get_manager
 from app.jobspec import LIMITS, objective_layers
 from app.pages.oip import callbacks
@@ -58,7 +59,7 @@ def _dropdown(id_: str, options: list, value: Any, label: str, width: int) -> db
     return dbc.Col(
         [
             dbc.Label(label, className="small mb-0"),
-            dcc.Dropdown(id=id_, options=options, value=value, clearable=False),
+            dcc.Dropdown(id=id_, options=options, value=value, clearable=False, maxHeight=360),
         ],
         width=width,
     )
@@ -76,7 +77,13 @@ def _objective(view: OipView) -> list:
         ),
         dbc.Row(
             [
-                _dropdown(ids.OIP_LAYER, list(layers), view.layer, "layer", width=7),
+                _dropdown(
+                    ids.OIP_LAYER,
+                    layer_options(desc, layers, with_shape=False),
+                    view.layer,
+                    "layer",
+                    width=7,
+                ),
                 _number(ids.OIP_UNIT, view.unit, "unit", min=0, step=1),
             ],
             id="oip-unit-row",
@@ -158,13 +165,14 @@ def _ascent(view: OipView) -> list:
 
 def _gallery(view: OipView) -> list:
     """Every map of a layer in one batched run."""
+    desc = get_services().desc
     return [
         dbc.Label("Gallery: every map of a layer, one batched run", className="fw-bold"),
         dbc.Row(
             [
                 _dropdown(
                     ids.OIP_GALLERY_LAYER,
-                    list(get_services().desc.map_layers),
+                    layer_options(desc, desc.map_layers, with_shape=True),
                     view.gallery_layer,
                     "layer",
                     width=6,

@@ -238,7 +238,7 @@ def gallery_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: s
 
 def beats_best_digit(layer: str, units: list[int], activations: np.ndarray) -> str:
     """One line: how many OIPs beat the best test digit on their own map."""
-    table = get_services().unit_tables("test")[layer][:, units]  # (N, n)
+    table = get_services().unit_table("test", layer)[:, units]  # (N, n)
     best = table.max(axis=0)
     ratio = activations / np.maximum(best, 1e-9)
     beats = int((ratio > 1).sum())

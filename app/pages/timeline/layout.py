@@ -11,6 +11,7 @@ from app.components import colormap
 from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio
 from app.components.digit_picker import DigitPicker
+from app.components.layer_picker import layer_dropdown, needs_groups
 from app.pages.timeline import callbacks, render
 from app.pages.timeline.view import TimelineView, timeline_epochs
 from app.services import get_services
@@ -54,6 +55,13 @@ def _select(id_: str, options, value, width: str = "12em") -> dbc.Select:
     )
 
 
+def _layer_select(id_: str, desc, names, value):
+    """A native select for a few layers (the seed), the searchable picker for many."""
+    if needs_groups(desc, names):
+        return layer_dropdown(id_, desc, names, value, with_shape=False, min_width="22em")
+    return _select(id_, [(n, n) for n in names], value)
+
+
 def _controls(view: TimelineView, epochs: list[int]) -> dbc.Card:
     desc = get_services().desc
     slider = dcc.Slider(
@@ -73,7 +81,7 @@ def _controls(view: TimelineView, epochs: list[int]) -> dbc.Card:
                 dbc.Row(
                     [
                         _labelled(
-                            "layer", _select(ids.TL_LAYER, [(n, n) for n in desc.names], view.layer)
+                            "layer", _layer_select(ids.TL_LAYER, desc, desc.names, view.layer)
                         ),
                         _labelled(
                             "colormap",
@@ -128,9 +136,7 @@ def _oip_section(view: TimelineView) -> dbc.Card:
                     [
                         _labelled(
                             "layer",
-                            _select(
-                                ids.TL_OIP_LAYER, [(n, n) for n in desc.map_layers], view.oip_layer
-                            ),
+                            _layer_select(ids.TL_OIP_LAYER, desc, desc.map_layers, view.oip_layer),
                         ),
                         _labelled(
                             "maps (e.g. 0-7 or 3, 9, 12)",
