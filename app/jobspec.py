@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.components.validate import InvalidValue, whole_number
+from app.components.validate import number as float_number
 from cnn_core.explain.compare import default_pair
 from cnn_core.model.anatomy import ModelDescription
 from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node
@@ -61,21 +63,23 @@ def objective_layers(kind: str, desc: ModelDescription) -> tuple[str, ...]:
 
 
 def _int(raw: dict[str, Any], key: str, default: int, lo: float, hi: float) -> int:
+    """`raw[key]` as a whole number in `lo..hi` (`validate.whole_number`: not true, not 2.5)."""
     value = raw.get(key, default)
     try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):
+        number = whole_number(value, key)
+    except InvalidValue:
         raise JobSpecError(f"{key} must be an integer, got {value!r}") from None
-    if not lo <= number <= hi or (isinstance(value, float) and value != number):
+    if not lo <= number <= hi:
         raise JobSpecError(f"{key} must be an integer in {int(lo)}..{int(hi)}, got {value!r}")
     return number
 
 
 def _float(raw: dict[str, Any], key: str, default: float, allowed: Range) -> float:
+    """`raw[key]` as a finite number in `allowed` (`validate.number`: not true, not NaN)."""
     value = raw.get(key, default)
     try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
+        number = float_number(value, key)
+    except InvalidValue:
         raise JobSpecError(f"{key} must be a number, got {value!r}") from None
     if not allowed.lo <= number <= allowed.hi:
         lo, hi = float(allowed.lo), float(allowed.hi)

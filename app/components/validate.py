@@ -7,11 +7,16 @@ Each check returns the typed value or raises `InvalidValue` with a message namin
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 
 class InvalidValue(ValueError):
     """A value (from a URL, a control or a request) that cannot be used; the message says why."""
+
+
+#: A whole number typed as text: ASCII digits (not "٣"), an optional minus, under 12 digits.
+_WHOLE = re.compile(r"-?[0-9]{1,11}")
 
 
 def whole_number(value: object, what: str, lo: int | None = None, hi: int | None = None) -> int:
@@ -26,13 +31,24 @@ def whole_number(value: object, what: str, lo: int | None = None, hi: int | None
         raise InvalidValue(f"{what} {value!r} is not a whole number")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, float) and value.is_integer():
+    elif isinstance(value, float) and value.is_integer():  # 2.0 yes; 2.5, NaN, ±inf no
         number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdecimal() and len(value) < 12:
+    elif isinstance(value, str) and _WHOLE.fullmatch(value.strip()):  # ASCII digits only
         number = int(value.strip())
     else:
         raise InvalidValue(f"{what} {value!r} is not a whole number")
     return in_range(number, what, lo, hi)
+
+
+def point_value(click: object, key: str, what: str = "click") -> object:
+    """The `key` of the first point of a Plotly click (`clickData`) that has one, as sent, or
+    `InvalidValue` (no points, points that are not objects, none with `key`). Check the value
+    itself with `whole_number` or `number`."""
+    points = click.get("points") if isinstance(click, dict) else None
+    for point in points if isinstance(points, list) else ():
+        if isinstance(point, dict) and key in point:
+            return point[key]
+    raise InvalidValue(f"{what}: the click names no point")
 
 
 def number(value: object, what: str, lo: float | None = None, hi: float | None = None) -> float:
@@ -47,7 +63,7 @@ def number(value: object, what: str, lo: float | None = None, hi: float | None =
         raise InvalidValue(f"{what} {value!r} is not a number")
     try:
         result = float(value) if not isinstance(value, str) or len(value) < 40 else math.nan
-    except ValueError:
+    except (ValueError, OverflowError):  # text that is no number; an int beyond any float
         result = math.nan
     if not math.isfinite(result):
         raise InvalidValue(f"{what} {value!r} is not a number")

@@ -13,6 +13,7 @@ from app.components.alerts import message
 from app.components.digit_picker import DigitPickerIds
 from app.components.registry import CallbackSet
 from app.components.urlview import VIEW_ERRORS
+from app.components.validate import InvalidValue, number, point_value, whole_number
 from app.pages.activations import render
 from app.pages.activations.view import ExplorerView, check_input_colormap, check_per_row
 from app.services import check_layer, get_services
@@ -107,11 +108,21 @@ def select_cell(click, typed, layer, per_row) -> dict[str, Any]:
     if ctx.triggered_id == ids.ACT_CELL_INPUT:
         if typed is None or typed == "":
             return unchanged
-        cell, problem = render.typed_cell(typed, layer, shape)
+        try:  # true, 2.5, Infinity are no map number (float() made them 1, 2 and an error)
+            whole = whole_number(typed, "cell")
+        except InvalidValue:
+            what = "map" if len(shape) == 3 else "node"
+            return {**unchanged, "message": f"{typed!r} is not a {what} number"}
+        cell, problem = render.typed_cell(whole, layer, shape)
         if problem:
             return {**unchanged, "message": problem}
         return {"selected": {"layer": layer, "cell": cell}, "typed": no_update, "message": None}
-    cell = render.clicked_cell(click, np.zeros(shape, np.float32), per_row)
+    try:
+        x, y = (number(point_value(click, key), key) for key in ("x", "y"))
+    except InvalidValue:
+        return unchanged
+    point = {"points": [{"x": x, "y": y}]}
+    cell = render.clicked_cell(point, np.zeros(shape, np.float32), per_row)
     if cell is None:
         return unchanged
     return {"selected": {"layer": layer, "cell": cell}, "typed": cell, "message": None}

@@ -21,7 +21,7 @@ from app.comparison import (
 from app.components import colormap
 from app.components.digit_picker import DigitPickerIds
 from app.components.registry import CallbackSet
-from app.components.validate import text
+from app.components.validate import InvalidValue, point_value, text
 from app.pages.compare import drawn, render
 from app.pages.compare.view import CompareView
 from app.services import check_layer
@@ -144,8 +144,8 @@ def list_cell(click, a, b, layer, cmap, true_choice=None, predicted_choice=None)
     try:
         clicked = isinstance(click, dict) and click.get("points")
         if clicked and trigger in (ids.COMPARE_CONFUSION, None):
-            point = click["points"][0]
-            true_class, predicted = check_class(point["y"], n), check_class(point["x"], n)
+            true_class = check_class(point_value(click, "y", "confusion click"), n)
+            predicted = check_class(point_value(click, "x", "confusion click"), n)
         elif trigger in (ids.COMPARE_CLASS_A, ids.COMPARE_CLASS_B) or true_choice is None:
             true_class, predicted = check_class(a, n), check_class(b, n)
         else:  # the selects: chosen there, or following the last click (a new layer, colormap)
@@ -153,7 +153,7 @@ def list_cell(click, a, b, layer, cmap, true_choice=None, predicted_choice=None)
             predicted = check_class(predicted_choice, n)
         a, b = check_class(a, n), check_class(b, n)
         layer, cmap = check_layer(layer), imaging.check_colormap(cmap)
-    except (*ERRORS, KeyError, TypeError, IndexError) as err:
+    except (*ERRORS, InvalidValue) as err:
         alert = dbc.Alert(f"cannot list this cell: {err}", color="warning")
         unchanged = dict.fromkeys(("confusion", "true_choice", "predicted_choice"), no_update)
         return {"cell": alert, **unchanged}

@@ -14,6 +14,7 @@ from dash.exceptions import MissingCallbackContextException
 from app import ids
 from app.components import colormap
 from app.components.registry import CallbackSet
+from app.components.validate import InvalidValue, point_value, whole_number
 from app.jobs import JobNotFoundError, JobSpecError, JobsUnavailableError, get_manager, parse_spec
 from app.jobspec import LIMITS, objective_layers
 from app.pages.oip import render
@@ -68,6 +69,13 @@ def job_handle(job: Any) -> str | None:
     if isinstance(job, dict) and isinstance(job.get("handle"), str):
         return job["handle"]
     return None
+
+
+def is_gallery(state: dict[str, Any]) -> bool:
+    """Whether a job is a gallery, from the server's record of it (`JobManager.status`): the
+    tab's store says so too, but a crafted store could say anything."""
+    spec = state.get("spec")
+    return isinstance(spec, dict) and spec.get("kind") == "gallery"
 
 
 def _colormap(cmap: Any) -> str:
@@ -161,7 +169,9 @@ def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
     # A new run clears the previous run's frames and result; a single run (a gallery map
     # opened) keeps the gallery, a new gallery replaces it.
     return dict(
-        job={"handle": handle, "what": what, "cmap": view.cmap, "spec": spec},
+        # only the signed handle: what the job is, whose and with what parameters, the server
+        # reads from its own record of it ("what" only names it for a person reading the store)
+        job={"handle": handle, "what": what},
         poll_disabled=False,
         status=f"Started: {what}…",
         color="info",
@@ -300,7 +310,7 @@ def draw_live(_n, job, cmap) -> dict[str, Any]:
     images, cmap = arrays.get("images"), _colormap(cmap)
     if state["status"] not in ("queued", "running") or images is None:
         return out
-    if job.get("what") == "gallery":
+    if is_gallery(state):
         return {**out, "gallery": render.live_gallery(images, cmap)}
     what = f"OIP of {state['description']}"
     out["frames"] = render.frames(images, cmap, render.seed_titles(state), what)
@@ -334,7 +344,7 @@ def show_result(finished, job, cmap) -> dict[str, Any]:
         state, arrays = get_manager().status(handle)
     except JobNotFoundError:
         return out
-    gallery, cmap = job.get("what") == "gallery", _colormap(cmap)
+    gallery, cmap = is_gallery(state), _colormap(cmap)  # the server's record, not the tab's
     if "history" in arrays:
         out["curve"] = render.final_curve(state, arrays, gallery)
     if state["status"] == "error" or arrays.get("images") is None:
@@ -361,6 +371,8 @@ def _trigger() -> Any:
         unit=Output(ids.OIP_UNIT, "value"),
         n_seeds=Output(ids.OIP_N_SEEDS, "value"),
         autostart=Output(ids.OIP_AUTOSTART, "data"),
+        status=Output(ids.OIP_STATUS, "children", allow_duplicate=True),
+        color=Output(ids.OIP_STATUS, "color", allow_duplicate=True),
     ),
     inputs=dict(
         click=Input(ids.OIP_GALLERY_GRAPH, "clickData"),
@@ -371,25 +383,40 @@ def _trigger() -> Any:
 )
 def on_gallery_click(click, job, typed=None) -> dict[str, Any]:
     """A click on a gallery OIP, or its map number typed beside the gallery (the keyboard's
-    way), opens that map as a single run (same parameters, one seed)."""
-    nothing = dict.fromkeys(("kind", "layer", "unit", "n_seeds", "autostart"), no_update)
+    way), opens that map as a single run (same parameters, one seed). A number that is not one
+    of the gallery's maps (fractional, negative, not finite, not a number) is named instead."""
+    keys = ("kind", "layer", "unit", "n_seeds", "autostart", "status", "color")
+    nothing = dict.fromkeys(keys, no_update)
     by_number = typed is not None and (not click or _trigger() == ids.OIP_GALLERY_MAP)
     if not (typed is not None if by_number else click) or not job_handle(job):
         return nothing
     try:
-        spec = get_manager().status(job_handle(job))[0]["spec"]  # the server's, not the tab's
-        if by_number:
-            unit = int(typed)
-            if unit not in spec["units"]:
-                return nothing
-        else:
-            cell = int(next(p["z"] for p in click["points"] if "z" in p))
-            unit = spec["units"][cell]
-    except (JobNotFoundError, KeyError, IndexError, TypeError, ValueError, StopIteration):
+        state = get_manager().status(job_handle(job))[0]  # the server's record, not the tab's
+    except JobNotFoundError:  # also JobsUnavailableError: the status line says so already
         return nothing
+    spec = state.get("spec") if is_gallery(state) else None
+    units = spec.get("units") if spec else None
+    if not units:  # a handle of another kind of job in the gallery's store: forged
+        return {**nothing, "status": "This gallery is no longer available.", "color": "warning"}
+    try:
+        if by_number:
+            unit = whole_number(typed, "map")
+            if unit not in units:
+                raise InvalidValue(
+                    f"the gallery has maps {units[0]}-{units[-1]} of {spec['layer']}; "
+                    f"map {unit} is not one of them"
+                )
+        else:
+            cell = whole_number(point_value(click, "z"), "clicked map", 0, len(units) - 1)
+            unit = units[cell]
+    except InvalidValue as exc:
+        return {**nothing, "status": str(exc), "color": "warning"}
     # the controls take the map; a new autostart value starts it (as ?run=1 does on load)
     autostart = {"run": "single", "click": time.time(), "from_gallery": True}
-    return dict(kind="map", layer=spec["layer"], unit=unit, n_seeds=1, autostart=autostart)
+    return dict(
+        kind="map", layer=spec["layer"], unit=unit, n_seeds=1, autostart=autostart,
+        status=no_update, color=no_update,
+    )  # fmt: skip
 
 
 CALLBACKS.clientside(
