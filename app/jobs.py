@@ -21,12 +21,14 @@ import hashlib
 import io
 import json
 import logging
+import re
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -60,6 +62,18 @@ class JobsUnavailableError(JobNotFoundError):
     """The job store (Redis) cannot be reached right now; jobs resume when it is back."""
 
 
+class JobRefusedError(Exception):
+    """A valid job that is not queued now; the message says why and what to do."""
+
+
+class QueueFullError(JobRefusedError):
+    """As many jobs wait as `CNN_LENS_JOB_QUEUE` allows: the server is busy."""
+
+
+class ClientShareError(JobRefusedError):
+    """This browser has as many jobs waiting or running as `CNN_LENS_JOBS_PER_CLIENT` allows."""
+
+
 # --------------------------------------------------------------------------- specs
 
 
@@ -89,6 +103,31 @@ def _request_id() -> str:
     except ImportError:  # a worker without Flask
         return "-"
     return g.get("request_id", "-") if has_request_context() else "-"
+
+
+#: The key of the browser's id in Flask's signed session cookie.
+CLIENT_KEY = "cnn_lens_client"
+_CLIENT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def client_id() -> str | None:
+    """The id of the browser making this request: a random id kept in Flask's signed session
+    cookie, made on its first job. None outside a request (tests, scripts: no one to share with).
+
+    A client that drops its cookies gets a new id each time: the per-client share then does not
+    hold it back, the queue's cap still does.
+    """
+    try:
+        from flask import has_request_context, session
+    except ImportError:  # a worker without Flask
+        return None
+    if not has_request_context():
+        return None
+    client = session.get(CLIENT_KEY)
+    if not isinstance(client, str) or not _CLIENT_ID.fullmatch(client):
+        client = uuid.uuid4().hex
+        session[CLIENT_KEY] = client
+    return client
 
 
 def stale_after_s() -> float:
@@ -123,14 +162,17 @@ class JobStore(Protocol):
 
 
 class MemoryStore:
-    """In-process store for the local runner; forgets finished jobs after `JOB_TTL_S`."""
+    """In-process store for the local runner; forgets finished jobs after `JOB_TTL_S`, and the
+    oldest finished ones beyond `max_finished` (a class's galleries, ~1 MB each, stay bounded:
+    unfinished jobs are bounded by the queue)."""
 
-    def __init__(self, max_cached: int = 64) -> None:
+    def __init__(self, max_cached: int = 64, max_finished: int = 64) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, tuple[dict[str, Any], Arrays]] = {}
         self._cancel: set[str] = set()
         self._cache: OrderedDict[str, tuple[dict[str, Any], Arrays]] = OrderedDict()
         self._max_cached = max_cached
+        self._max_finished = max_finished
 
     def put(self, job_id: str, state: dict[str, Any], arrays: Arrays | None = None) -> None:
         with self._lock:
@@ -173,10 +215,20 @@ class MemoryStore:
 
     def _expire(self) -> None:
         now = time.time()
+        finished = []
         for job_id, (state, _) in list(self._jobs.items()):
-            if state.get("status") in TERMINAL and now - state.get("updated", now) > JOB_TTL_S:
-                del self._jobs[job_id]
-                self._cancel.discard(job_id)
+            if state.get("status") in TERMINAL:
+                if now - state.get("updated", now) > JOB_TTL_S:
+                    self._forget(job_id)
+                else:
+                    finished.append((state.get("updated", now), job_id))
+        if len(finished) > self._max_finished:
+            for _, job_id in sorted(finished)[: len(finished) - self._max_finished]:
+                self._forget(job_id)
+
+    def _forget(self, job_id: str) -> None:
+        del self._jobs[job_id]
+        self._cancel.discard(job_id)
 
 
 def _pack(arrays: Arrays) -> bytes:
@@ -266,6 +318,295 @@ class RedisStore:
         pipe.execute()
 
 
+# --------------------------------------------------------------------------- the queue
+
+#: Seconds per ascent step of a job at full speed before any has finished (a Conv2D_3 gallery,
+#: 128 maps: ~3 s for 200 steps on 2 cores; a single run of a few images: ~1 s); then learned.
+DEFAULT_STEP_S = {"gallery": 0.02, "single": 0.005}
+#: Weight of the newest finished job in the learned seconds per step.
+STEP_S_WEIGHT = 0.3
+
+
+def _group(spec: dict[str, Any]) -> str:
+    """What a job's cost is learned by: galleries and single runs of each layer apart."""
+    kind = "gallery" if spec.get("kind") == "gallery" else "single"
+    return f"{kind}:{spec.get('layer') or '-'}"
+
+
+def estimate_s(spec: dict[str, Any], step_s: dict[str, float]) -> float:
+    """Seconds a job will take: its steps at the learned full-speed rate of its group (`step_s`,
+    else `DEFAULT_STEP_S`), or at its pace when watched, whichever is slower."""
+    kind = "gallery" if spec.get("kind") == "gallery" else "single"
+    steps = float(spec.get("steps") or 0)
+    compute = steps * step_s.get(_group(spec), DEFAULT_STEP_S[kind])
+    pace = float(spec.get("pace") or 0)
+    return max(compute, steps / pace if pace > 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a waiting job stands: `ahead` jobs wait before it, it starts in about `wait_s`."""
+
+    ahead: int
+    wait_s: float
+
+
+@dataclass
+class _Entry:
+    owner: str | None
+    estimate: float
+    started: float | None = None
+    cancelled: bool = False
+
+
+def _ahead_wait(running: list[_Entry], ahead: list[_Entry], now: float) -> float:
+    """Seconds until the job behind `ahead` starts: what the running jobs have left plus the
+    jobs ahead, shared by the workers (while jobs wait, every worker runs one)."""
+    left = sum(max(0.1 * e.estimate, e.estimate - (now - (e.started or now))) for e in running)
+    return (left + sum(e.estimate for e in ahead)) / max(1, len(running))
+
+
+def _busy(waiting: int) -> QueueFullError:
+    return QueueFullError(
+        f"The server is busy: {waiting} OIP jobs are waiting already, the most it queues. "
+        "Try again in a minute."
+    )
+
+
+def _over_share(share: int) -> ClientShareError:
+    return ClientShareError(
+        f"You already have {share} OIP job{'s' if share > 1 else ''} waiting or running, the "
+        "most one browser may have: wait for one to finish, or cancel it."
+    )
+
+
+class MemoryQueue:
+    """The local runner's queue: who waits, in which order, who runs; bounded (`cap` waiting,
+    `share` waiting or running per client)."""
+
+    def __init__(self, cap: int, share: int) -> None:
+        self.cap, self.share = cap, share
+        self._lock = threading.Lock()
+        self._waiting: OrderedDict[str, _Entry] = OrderedDict()
+        self._running: dict[str, _Entry] = {}
+        self._step_s: dict[str, float] = {}
+        self._pulse = 0.0
+
+    def admit(self, job_id: str, owner: str | None, spec: dict[str, Any]) -> None:
+        """Put a job at the end of the queue, or refuse it (`JobRefusedError`)."""
+        with self._lock:
+            entries = [*self._waiting.values(), *self._running.values()]
+            if len(self._waiting) >= self.cap:
+                raise _busy(len(self._waiting))
+            mine = sum(1 for e in entries if e.owner == owner and not e.cancelled)
+            if owner is not None and mine >= self.share:
+                raise _over_share(self.share)
+            self._waiting[job_id] = _Entry(owner, estimate_s(spec, self._step_s))
+
+    def start(self, job_id: str) -> bool:
+        """A runner takes the job; False if it no longer waits (cancelled meanwhile)."""
+        with self._lock:
+            entry = self._waiting.pop(job_id, None)
+            if entry is None:
+                return False
+            entry.started = self._pulse = time.time()
+            self._running[job_id] = entry
+            return True
+
+    def beat(self) -> None:
+        """A runner is alive (it wrote progress)."""
+        self._pulse = time.time()
+
+    def finish(self, job_id: str, spec: dict[str, Any], seconds: float | None) -> None:
+        """The job ended; a full-speed run that finished teaches its group's seconds per step."""
+        with self._lock:
+            self._running.pop(job_id, None)
+            self._waiting.pop(job_id, None)
+            self._pulse = time.time()
+            _learn(self._step_s, spec, seconds)
+
+    def withdraw(self, job_id: str) -> bool:
+        """Cancel: a waiting job leaves the queue at once (True); a running one no longer counts
+        against its client's share while it stops."""
+        with self._lock:
+            if self._waiting.pop(job_id, None) is not None:
+                return True
+            if job_id in self._running:
+                self._running[job_id].cancelled = True
+            return False
+
+    def place(self, job_id: str) -> Place | None:
+        """Where a waiting job stands, or None if it does not wait."""
+        with self._lock:
+            order = list(self._waiting)
+            if job_id not in self._waiting:
+                return None
+            ahead = order.index(job_id)
+            wait = _ahead_wait(
+                list(self._running.values()),
+                [self._waiting[i] for i in order[:ahead]],
+                time.time(),
+            )
+            return Place(ahead, wait)
+
+    def pulse(self) -> float:
+        """When a runner last showed it is alive (0: never)."""
+        return self._pulse
+
+    def forget(self, job_id: str) -> None:
+        """Drop a job reported dead (its runner stopped reporting) from the queue."""
+        with self._lock:
+            self._waiting.pop(job_id, None)
+            self._running.pop(job_id, None)
+
+
+def _learn(step_s: dict[str, float], spec: dict[str, Any], seconds: float | None) -> None:
+    steps = spec.get("steps") or 0
+    if seconds is None or steps <= 0 or (spec.get("pace") or 0) > 0:
+        return
+    group, measured = _group(spec), seconds / steps
+    old = step_s.get(group)
+    step_s[group] = measured if old is None else old + STEP_S_WEIGHT * (measured - old)
+
+
+# Admission in one step on Redis, so that web processes side by side never pass the cap
+# together. KEYS: waiting (sorted set), entries (hash job -> JSON entry). ARGV: cap, share,
+# job id, owner ("" for none), entry JSON, score. Returns 0 (queued), -1 (full), -2 (share).
+_ADMIT_LUA = """
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return -1 end
+if ARGV[4] ~= '' then
+  local mine = 0
+  for _, raw in ipairs(redis.call('HVALS', KEYS[2])) do
+    local entry = cjson.decode(raw)
+    if entry.owner == ARGV[4] and not entry.cancelled then mine = mine + 1 end
+  end
+  if mine >= tonumber(ARGV[2]) then return -2 end
+end
+redis.call('ZADD', KEYS[1], ARGV[6], ARGV[3])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[5])
+return 0
+"""
+
+
+class RedisQueue:
+    """The same queue in Redis, shared by every web process and Celery worker.
+
+    Celery's own queue holds the work; this holds who waits and in which order (a sorted set by
+    arrival) and who runs (`entries`), so that a page can say where its job stands, a cancelled
+    job frees its place at once (its Celery message is skipped when a worker reaches it), and
+    the cap and shares hold across web processes. Entries of jobs a dead worker left behind are
+    dropped when the job is reported dead.
+    """
+
+    PREFIX = RedisStore.PREFIX + "queue:"
+
+    def __init__(self, store: RedisStore, cap: int, share: int) -> None:
+        self.cap, self.share = cap, share
+        self._store = store
+        self._redis = store._redis
+        self._waiting, self._entries = self.PREFIX + "waiting", self.PREFIX + "entries"
+        self._step_key, self._pulse_key = self.PREFIX + "step_s", self.PREFIX + "pulse"
+        self._admit = self._redis.register_script(_ADMIT_LUA)
+
+    def _step_s(self) -> dict[str, float]:
+        return {k.decode(): float(v) for k, v in self._redis.hgetall(self._step_key).items()}
+
+    def admit(self, job_id: str, owner: str | None, spec: dict[str, Any]) -> None:
+        self._prune()
+        entry = {"owner": owner, "estimate": estimate_s(spec, self._step_s()), "started": None,
+                 "cancelled": False}  # fmt: skip
+        args = [self.cap, self.share, job_id, owner or "", json.dumps(entry), time.time()]
+        answer = self._admit(keys=[self._waiting, self._entries], args=args)
+        if answer == -1:
+            raise _busy(self.cap)
+        if answer == -2:
+            raise _over_share(self.share)
+
+    def start(self, job_id: str) -> bool:
+        if not self._redis.zrem(self._waiting, job_id):
+            return False
+        raw = self._redis.hget(self._entries, job_id)
+        entry = json.loads(raw) if raw else {"owner": None, "estimate": 0.0}
+        entry["started"] = time.time()
+        pipe = self._redis.pipeline()
+        pipe.hset(self._entries, job_id, json.dumps(entry))
+        pipe.set(self._pulse_key, time.time(), ex=JOB_TTL_S)
+        pipe.execute()
+        return True
+
+    def beat(self) -> None:
+        self._redis.set(self._pulse_key, time.time(), ex=JOB_TTL_S)
+
+    def finish(self, job_id: str, spec: dict[str, Any], seconds: float | None) -> None:
+        pipe = self._redis.pipeline()
+        pipe.zrem(self._waiting, job_id)
+        pipe.hdel(self._entries, job_id)
+        pipe.set(self._pulse_key, time.time(), ex=JOB_TTL_S)
+        pipe.execute()
+        step_s = self._step_s()
+        before = dict(step_s)
+        _learn(step_s, spec, seconds)
+        if step_s != before:
+            group = _group(spec)
+            self._redis.hset(self._step_key, group, step_s[group])
+
+    def withdraw(self, job_id: str) -> bool:
+        if self._redis.zrem(self._waiting, job_id):
+            self._redis.hdel(self._entries, job_id)
+            return True
+        raw = self._redis.hget(self._entries, job_id)
+        if raw:
+            self._redis.hset(self._entries, job_id, json.dumps({**json.loads(raw),
+                                                                "cancelled": True}))  # fmt: skip
+        return False
+
+    def place(self, job_id: str) -> Place | None:
+        rank = self._redis.zrank(self._waiting, job_id)
+        if rank is None:
+            return None
+        ahead_ids = self._redis.zrange(self._waiting, 0, rank - 1) if rank else []
+        entries = {k.decode(): json.loads(v) for k, v in self._redis.hgetall(self._entries).items()}
+        running = [_Entry(**e) for e in entries.values() if e.get("started")]
+        ahead = [_Entry(**entries[i.decode()]) for i in ahead_ids if i.decode() in entries]
+        return Place(int(rank), _ahead_wait(running, ahead, time.time()))
+
+    def pulse(self) -> float:
+        raw = self._redis.get(self._pulse_key)
+        return float(raw) if raw else 0.0
+
+    def forget(self, job_id: str) -> None:
+        """Drop a job reported dead (its worker stopped reporting) from the queue."""
+        pipe = self._redis.pipeline()
+        pipe.zrem(self._waiting, job_id)
+        pipe.hdel(self._entries, job_id)
+        pipe.execute()
+
+    def _prune(self) -> None:
+        """Drop entries whose job is gone (expired), over, or running but silent for longer than
+        `stale_after_s`: their worker died before saying so."""
+        ids = [k.decode() for k in self._redis.hkeys(self._entries)]
+        if not ids:
+            return
+        states = self._redis.mget([self._store._key("job", i) for i in ids])
+        now, stale = time.time(), stale_after_s()
+        gone = []
+        for job_id, raw in zip(ids, states, strict=True):
+            state = json.loads(raw) if raw else {}
+            silent = now - state.get("updated", now)
+            if (
+                not state
+                or state.get("status") in TERMINAL
+                or (state.get("status") == "running" and silent > stale)
+            ):
+                gone.append(job_id)
+        if gone:
+            self._redis.zrem(self._waiting, *gone)
+            self._redis.hdel(self._entries, *gone)
+
+
+JobQueue = MemoryQueue | RedisQueue
+
+
 # --------------------------------------------------------------------------- the work
 
 
@@ -275,6 +616,8 @@ def run_job(
     store: JobStore,
     engine: Any,
     cache_key: str | None = None,
+    queue: JobQueue | None = None,
+    owner: str | None = None,
 ) -> None:
     """Run one job to its end, writing progress, frames and the result to `store`.
 
@@ -286,12 +629,19 @@ def run_job(
         store: where progress goes.
         engine: a warm `cnn_core.oip.OipEngine`.
         cache_key: where to cache a finished result (None: don't).
+        queue: the queue the job waited in: it is taken from there first (a job cancelled
+            while it waited is not run), and told when it ends.
+        owner: the client that asked for it (kept in its state).
     """
     job = spec if isinstance(spec, JobSpec) else JobSpec.from_dict(spec)
+    if queue is not None and not _take(queue, job_id):
+        log.info("job %s %s: cancelled while it waited", job_id, job.describe())
+        return
     state: dict[str, Any] = {
         "id": job_id,
         "spec": job.to_dict(),
         "description": job.describe(),
+        "owner": owner,
         "status": "running",
         "step": 0,
         "steps": job.steps,
@@ -299,6 +649,34 @@ def run_job(
         "updated": time.time(),
         "error": None,
     }
+    try:
+        _run(job_id, job, state, store, engine, cache_key, queue)
+    finally:
+        if queue is not None:
+            seconds = state.get("seconds") if state["status"] == "done" else None
+            try:
+                queue.finish(job_id, job.to_dict(), seconds)
+            except Exception as exc:  # Redis gone: the entry is pruned once the job is over
+                log.warning("job %s: not taken off the queue (%s)", job_id, type(exc).__name__)
+
+
+def _take(queue: JobQueue, job_id: str) -> bool:
+    try:
+        return queue.start(job_id)
+    except Exception as exc:  # the queue's Redis is down: better run it than lose it
+        log.warning("job %s: queue not reachable (%s); running it", job_id, type(exc).__name__)
+        return True
+
+
+def _run(
+    job_id: str,
+    job: JobSpec,
+    state: dict[str, Any],
+    store: JobStore,
+    engine: Any,
+    cache_key: str | None,
+    queue: JobQueue | None,
+) -> None:
     store.put(job_id, state)
     try:
         options, objectives, seeds, pace = job.options(), job.objectives(), job.seeds(), job.pace
@@ -328,6 +706,8 @@ def run_job(
                     "curve_values": np.stack(curve_values),
                 }
                 store.put(job_id, state, frame)
+                if queue is not None:
+                    queue.beat()
             return store.cancel_requested(job_id)
 
         result = engine.run(objectives, seeds, options, callback=on_progress, every=every)
@@ -369,14 +749,29 @@ class LocalRunner:
 
     name = "local"
 
-    def __init__(self, store: MemoryStore, engine_factory: Callable[[str | None], Any]) -> None:
+    def __init__(
+        self,
+        store: MemoryStore,
+        engine_factory: Callable[[str | None], Any],
+        queue: MemoryQueue | None = None,
+    ) -> None:
         self.store = store
+        self.queue = queue or MemoryQueue(32, 2)
         self._engine_factory = engine_factory
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oip-job")
 
-    def submit(self, job_id: str, spec: dict[str, Any], cache_key: str) -> None:
-        engine = self._engine_factory(spec.get("layer"))
-        self._pool.submit(run_job, job_id, spec, self.store, engine, cache_key)
+    def submit(self, job_id: str, spec: dict[str, Any], cache_key: str, owner: str | None) -> None:
+        self._pool.submit(self._run, job_id, spec, cache_key, owner)
+
+    def _run(self, job_id: str, spec: dict[str, Any], cache_key: str, owner: str | None) -> None:
+        # the engine is fetched here, on the job thread: a layer's first job builds its engine
+        # (seconds on a large model) without holding up the request that queued it
+        try:
+            engine = self._engine_factory(spec.get("layer"))
+        except Exception as exc:  # the job says why on the page (run_job does the same)
+            log.exception("job %s: no engine", job_id)
+            engine = _FailingEngine(exc)
+        run_job(job_id, spec, self.store, engine, cache_key, self.queue, owner)
 
     def shutdown(self) -> None:
         """Cancel queued and running jobs, so that the process can exit at once."""
@@ -389,14 +784,25 @@ class CeleryRunner:
 
     name = "celery"
 
-    def __init__(self, store: RedisStore, model: str) -> None:
+    def __init__(self, store: RedisStore, model: str, queue: RedisQueue | None = None) -> None:
         self.store = store
+        self.queue = queue or RedisQueue(store, 32, 2)
         self._model = model
 
-    def submit(self, job_id: str, spec: dict[str, Any], cache_key: str) -> None:
+    def submit(self, job_id: str, spec: dict[str, Any], cache_key: str, owner: str | None) -> None:
         from app.celery_app import RUN_OIP, celery_app  # Celery loads only when it is used
 
-        celery_app.send_task(RUN_OIP, args=[job_id, spec, cache_key, self._model])
+        celery_app.send_task(RUN_OIP, args=[job_id, spec, cache_key, self._model, owner])
+
+
+class _FailingEngine:
+    """Stands in for an engine that could not be built: the job fails with its reason."""
+
+    def __init__(self, exc: Exception) -> None:
+        self._exc = exc
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._exc
 
 
 # --------------------------------------------------------------------------- manager
@@ -451,16 +857,22 @@ class JobManager:
     def _store_errors(self) -> tuple[type[BaseException], ...]:
         return getattr(self.store, "_errors", ())
 
-    def submit(self, raw_spec: Any) -> str:
-        """Validate, then start a job (or answer from the cache); returns its signed handle.
+    def submit(self, raw_spec: Any, owner: str | None = None) -> str:
+        """Validate, then queue a job (or answer from the cache); returns its signed handle.
+
+        Args:
+            raw_spec: the job request (checked by `JobSpec.parse`).
+            owner: the client asking (`client_id()`): it may have `jobs_per_client` jobs
+                waiting or running at once. None (no web request): no share to keep.
 
         Raises:
             JobSpecError: a bad request.
+            JobRefusedError: the queue is full, or the client has its share already.
             JobsUnavailableError: the job store (Redis) or queue cannot be reached.
         """
         spec = JobSpec.parse(raw_spec, self.description)
         try:
-            return self._submit(spec)
+            return self._submit(spec, owner)
         except self._store_errors() as exc:
             raise self._unavailable(exc) from None
         except Exception as exc:
@@ -469,27 +881,33 @@ class JobManager:
                 raise self._unavailable(exc) from None
             raise
 
-    def _submit(self, job: JobSpec) -> str:
+    def _submit(self, job: JobSpec, owner: str | None) -> str:
         job_id = uuid.uuid4().hex
         key, spec = job.cache_key(self._fingerprint), job.to_dict()
         cached = self.store.cache_get(key)
         if cached is not None:
             state, arrays = cached
-            now = time.time()
-            self.store.put(job_id, {**state, "id": job_id, "cached": True, "updated": now}, arrays)
+            answer = {**state, "id": job_id, "owner": owner, "cached": True, "updated": time.time()}
+            self.store.put(job_id, answer, arrays)
         else:
             queued = {
                 "id": job_id,
                 "spec": spec,
                 "description": job.describe(),
+                "owner": owner,
                 "status": "queued",
                 "step": 0,
                 "steps": job.steps,
                 "updated": time.time(),
                 "error": None,
             }
-            self.store.put(job_id, queued)
-            self.runner.submit(job_id, spec, key)
+            self.runner.queue.admit(job_id, owner, spec)  # or JobRefusedError: nothing stored
+            try:
+                self.store.put(job_id, queued)
+                self.runner.submit(job_id, spec, key, owner)
+            except BaseException:
+                self.runner.queue.withdraw(job_id)  # its place is not held by a lost job
+                raise
         log.info("job %s %s: %s (request %s)", job_id, job.describe(),
                  "cached" if cached is not None else f"queued on {self.backend}",
                  _request_id())  # fmt: skip
@@ -505,19 +923,42 @@ class JobManager:
         if found is None:
             raise JobNotFoundError("this job no longer exists (finished jobs are cleaned up)")
         state, arrays = found
-        silent = time.time() - state.get("updated", time.time())
-        if state["status"] in ("running", "queued") and silent > stale_after_s():
+        try:
+            return self._with_place(job_id, state), arrays
+        except self._store_errors() as exc:
+            raise self._unavailable(exc) from None
+
+    def _with_place(self, job_id: str, state: dict[str, Any]) -> dict[str, Any]:
+        """The state with, while it waits, its place in the queue (`place`: jobs ahead,
+        `wait_s`: seconds until it starts, estimated); a job silent for `stale_after_s` is
+        reported dead (a waiting one: when no runner has shown it is alive for that long)."""
+        now, queue = time.time(), self.runner.queue
+        last = state.get("updated", now)
+        if state["status"] == "queued":
+            place = queue.place(job_id)
+            if place is not None:
+                state = {**state, "place": place.ahead, "wait_s": round(place.wait_s, 1)}
+            last = max(last, queue.pulse())
+        if state["status"] in ("running", "queued") and now - last > stale_after_s():
             where = "worker" if self.backend == "celery" else "job thread"
             state = {**state, "status": "error", "error": f"the {where} stopped reporting"}
             if state.get("step", 0) == 0 and self.backend == "celery":
                 state["error"] += " (is a Celery worker running?)"
-        return state, arrays
+            queue.forget(job_id)  # its place (and its client's share) is free again
+        return state
 
     def cancel(self, handle: Any) -> None:
-        """Ask a job to stop; it stops at its next progress callback (a few steps)."""
+        """Ask a job to stop: a waiting job leaves the queue at once (its place is free), a
+        running one stops at its next progress callback (a few steps)."""
         job_id = self.job_id(handle)
         try:
             self.store.request_cancel(job_id)
+            if self.runner.queue.withdraw(job_id):
+                found = self.store.get(job_id)
+                if found is not None and found[0].get("status") == "queued":
+                    now = time.time()
+                    cancelled = {**found[0], "status": "cancelled", "updated": now}
+                    self.store.put(job_id, cancelled)
         except self._store_errors() as exc:
             raise self._unavailable(exc) from None
 
@@ -546,12 +987,14 @@ def make_manager(
         model: `model_id` of the served model (cache key; workers check they have the same).
         description: the served model's description (job requests are checked against it).
     """
-    url = app_settings.load_settings().redis_url
+    settings = app_settings.load_settings()
+    cap, share = settings.job_queue, settings.jobs_per_client
     runner: LocalRunner | CeleryRunner
-    if url:
-        runner = CeleryRunner(RedisStore(url), model)
+    if settings.redis_url:
+        store = RedisStore(settings.redis_url)
+        runner = CeleryRunner(store, model, RedisQueue(store, cap, share))
     else:
-        runner = LocalRunner(MemoryStore(), engine_factory)
+        runner = LocalRunner(MemoryStore(), engine_factory, MemoryQueue(cap, share))
     return JobManager(secret_key, runner, model, description)
 
 

@@ -26,6 +26,8 @@ ENV_DEBUG = "CNN_LENS_DEBUG"
 ENV_MAX_BODY = "CNN_LENS_MAX_BODY_MB"
 ENV_TIMEOUT = "CNN_LENS_TIMEOUT"
 ENV_JOB_STALE = "CNN_LENS_JOB_STALE_S"
+ENV_JOB_QUEUE = "CNN_LENS_JOB_QUEUE"
+ENV_JOBS_PER_CLIENT = "CNN_LENS_JOBS_PER_CLIENT"
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -47,6 +49,16 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     (ENV_TIMEOUT, "120", "gunicorn: seconds a silent worker may take before it is restarted"),
     (ENV_REDIS, "unset", "run OIP jobs on Celery workers through this Redis"),
     (ENV_JOB_STALE, "60", "a running OIP job silent this many seconds is reported dead"),
+    (
+        ENV_JOB_QUEUE,
+        "32",
+        "OIP jobs that may wait at once (all web processes); a Start past it gets a busy message",
+    ),
+    (
+        ENV_JOBS_PER_CLIENT,
+        "2",
+        "OIP jobs one browser (its session cookie) may have waiting or running at once",
+    ),
     (ENV_SECRET, "random per process", "signs job handles; the same in every web process"),
     (ENV_LOG_LEVEL, "info", "debug, info, warning, error or critical"),
     (ENV_MAX_BODY, "4", "largest request body in MB (uploads are limited to 2 MB files)"),
@@ -70,6 +82,8 @@ class Settings:
     threads: int
     timeout: int
     job_stale_s: int
+    job_queue: int
+    jobs_per_client: int
     redis_url: str | None
     secret_key: str | None
     log_level: str
@@ -127,6 +141,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         threads=_int(env, ENV_THREADS, 8, 1, 256),
         timeout=_int(env, ENV_TIMEOUT, 120, 10, 3600),
         job_stale_s=_int(env, ENV_JOB_STALE, 60, 2, 3600),
+        job_queue=_int(env, ENV_JOB_QUEUE, 32, 1, 10_000),
+        jobs_per_client=_int(env, ENV_JOBS_PER_CLIENT, 2, 1, 1000),
         redis_url=env.get(ENV_REDIS) or None,
         secret_key=env.get(ENV_SECRET) or None,
         log_level=log_level,

@@ -17,7 +17,8 @@ from typing import Any
 from celery.signals import worker_ready
 
 from app.celery_app import DEFAULT_REDIS, RUN_OIP, celery_app, redis_url
-from app.jobs import RedisStore, model_id, run_job
+from app.jobs import RedisQueue, RedisStore, model_id, run_job
+from app.settings import load_settings
 
 __all__ = ["DEFAULT_REDIS", "celery_app", "engine", "redis_url", "run_oip"]
 
@@ -53,10 +54,19 @@ def _warm_up(**_: Any) -> None:
 
 
 @celery_app.task(name=RUN_OIP)
-def run_oip(job_id: str, spec: dict[str, Any], cache_key: str, expected_model: str) -> None:
+def run_oip(
+    job_id: str,
+    spec: dict[str, Any],
+    cache_key: str,
+    expected_model: str,
+    owner: str | None = None,
+) -> None:
     store = RedisStore(redis_url())
+    settings = load_settings()
+    queue = RedisQueue(store, settings.job_queue, settings.jobs_per_client)
     warm = engine(spec.get("layer"))
     if expected_model != _model_id:
+        queue.forget(job_id)
         store.put(
             job_id,
             {
@@ -70,4 +80,4 @@ def run_oip(job_id: str, spec: dict[str, Any], cache_key: str, expected_model: s
             },
         )
         return
-    run_job(job_id, spec, store, warm, cache_key)
+    run_job(job_id, spec, store, warm, cache_key, queue, owner)

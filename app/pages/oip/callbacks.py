@@ -15,7 +15,15 @@ from app import ids
 from app.components import colormap
 from app.components.registry import CallbackSet
 from app.components.validate import InvalidValue, point_value, whole_number
-from app.jobs import JobNotFoundError, JobSpecError, JobsUnavailableError, get_manager, parse_spec
+from app.jobs import (
+    JobNotFoundError,
+    JobRefusedError,
+    JobSpecError,
+    JobsUnavailableError,
+    client_id,
+    get_manager,
+    parse_spec,
+)
 from app.jobspec import LIMITS, objective_layers
 from app.pages.oip import render
 from app.pages.oip.view import OipView
@@ -28,6 +36,7 @@ CALLBACKS = CallbackSet()
 colormap.remember(CALLBACKS, ids.OIP_CMAP, "oip")
 POLL_MS = 250
 GALLERY_POLL_MS = 500  # a gallery's frames are large and it runs at full speed
+QUEUED_POLL_MS = 1000  # a waiting job has no frames: a class's tabs poll less meanwhile
 #: The controls that make a view, by `OipView` field.
 CONTROLS = dict(
     kind=ids.OIP_KIND,
@@ -163,8 +172,8 @@ def start_job(view: OipView, job: Any, what: str) -> dict[str, Any]:
         with contextlib.suppress(JobNotFoundError):  # already finished and cleaned up
             manager.cancel(job_handle(job))
     try:
-        handle = manager.submit(spec)
-    except JobsUnavailableError as exc:
+        handle = manager.submit(spec, owner=client_id())
+    except (JobsUnavailableError, JobRefusedError) as exc:  # Redis down; busy; over its share
         return {**unchanged, "status": str(exc), "color": "warning"}
     # A new run clears the previous run's frames and result; a single run (a gallery map
     # opened) keeps the gallery, a new gallery replaces it.
@@ -256,13 +265,15 @@ def on_cancel(_clicks, job) -> str:
         color=Output(ids.OIP_STATUS, "color", allow_duplicate=True),
         poll_disabled=Output(ids.OIP_POLL, "disabled", allow_duplicate=True),
         finished=Output(ids.OIP_FINISHED, "data"),
+        interval=Output(ids.OIP_POLL, "interval", allow_duplicate=True),
     ),
     inputs=dict(_n=Input(ids.OIP_POLL, "n_intervals"), job=State(ids.OIP_JOB, "data")),
     prevent_initial_call=True,
 )
 def track(_n, job) -> dict[str, Any]:
-    """Progress and status of the tab's job; polling stops (and `finished` is set) at its end."""
-    unchanged = dict(value=no_update, label=no_update, finished=no_update)
+    """Progress and status of the tab's job (a waiting one: its place in the queue and when it
+    should start); polling stops (and `finished` is set) at its end."""
+    unchanged = dict(value=no_update, label=no_update, finished=no_update, interval=no_update)
     if not job_handle(job):
         return {**unchanged, "status": no_update, "color": no_update, "poll_disabled": True}
     try:
@@ -276,11 +287,25 @@ def track(_n, job) -> dict[str, Any]:
     running = state["status"] in ("queued", "running")
     if state["status"] == "done":
         value = 100
+    if "place" in state:  # waiting: where it stands
+        status = queue_message(state)
+    interval = (
+        QUEUED_POLL_MS if state["status"] == "queued"
+        else GALLERY_POLL_MS if is_gallery(state) else POLL_MS
+    )  # fmt: skip
     finished = no_update if running else {"handle": job_handle(job), "status": state["status"]}
     return dict(
         value=value, label=label, status=status, color=color, poll_disabled=not running,
-        finished=finished,
+        finished=finished, interval=interval,
     )  # fmt: skip
+
+
+def queue_message(state: dict[str, Any]) -> str:
+    """ "Conv2D_3: 128 maps: waiting, 4 jobs ahead; it should start in about 20 s." """
+    ahead, wait = int(state.get("place", 0)), float(state.get("wait_s", 0.0))
+    line = "next in line" if ahead == 0 else f"{ahead} job{'s' if ahead > 1 else ''} ahead"
+    when = f"about {round(wait)} s" if wait < 90 else f"about {round(wait / 60)} min"
+    return f"{state.get('description', 'the job')}: waiting, {line}; it should start in {when}."
 
 
 @CALLBACKS.callback(
