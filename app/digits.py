@@ -23,6 +23,7 @@ from cnn_core.data.preprocess import (
     UploadError,
     digit_and_doubts_from_upload,
     digit_from_list,
+    picture_from_upload,
 )
 
 SPLITS = ("test", "train")
@@ -34,6 +35,10 @@ DRAWN = "drawn"
 DRAWN_DESCRIPTION = "drawn digit"
 #: How a picker can step from the current digit.
 STEPS = ("prev", "next", "random", "misclassified")
+
+
+class NoPicture(InvalidValue):
+    """Nothing to show yet: a model served alone before its first upload or drawing."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,12 @@ class Digit:
     description: str
     split: str | None = None
     index: int | None = None
+
+
+def noun() -> str:
+    """What the pages call a picture of the loaded model: "digit" for a 28x28 grey
+    MNIST-style model (the seed), "image" for any other."""
+    return "digit" if drawing.mnist_style(get_services().desc.input_shape) else "image"
 
 
 def check_split(split: object) -> str:
@@ -81,8 +92,8 @@ def dataset_choice(split: str, index: int) -> dict[str, Any]:
 
 
 def check_upload_fits() -> None:
-    """`UploadError` unless the model takes what an upload becomes: a `(FIELD, FIELD)` grey
-    MNIST-style digit."""
+    """`UploadError` unless the model takes what an MNIST-style upload becomes: a
+    `(FIELD, FIELD)` grey digit."""
     shape = get_services().desc.input_shape
     if shape != (FIELD, FIELD, 1):
         raise UploadError(
@@ -92,15 +103,19 @@ def check_upload_fits() -> None:
 
 
 def upload_choice(contents: str, filename: object) -> dict[str, Any]:
-    """The choice for an uploaded file (`UploadError` with the reason if it cannot be used)."""
-    check_upload_fits()
+    """The choice for an uploaded file (`UploadError` with the reason if it cannot be used).
+
+    A 28x28 grey model gets the MNIST pipeline (ink found, centred, 20 px: the seed's way, with
+    its doubts); any other model the picture as an image folder's pictures are read (centre
+    crop, bilinear resize, the model's channels), kept as a pixel code like a drawing's.
+    """
+    name = str(filename or "upload")[:80]
+    shape = get_services().desc.input_shape
+    if not drawing.mnist_style(shape):
+        pixels = picture_from_upload(contents, shape)
+        return {"kind": "upload", "code": drawing.encode_pixels(pixels), "name": name}
     digit, doubts = digit_and_doubts_from_upload(contents)
-    return {
-        "kind": "upload",
-        "digit": digit.tolist(),
-        "name": str(filename or "upload")[:80],
-        "doubts": doubts,
-    }
+    return {"kind": "upload", "digit": digit.tolist(), "name": name, "doubts": doubts}
 
 
 def drawn_choice(code: object) -> dict[str, Any]:
@@ -128,7 +143,15 @@ def _palette() -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
     key = id(data)
     if key not in _PAPER:
         sample = data.x_train[:2000]
-        _PAPER[key] = (drawing.background_colour(sample), drawing.ink_colours(sample))
+        if len(sample):
+            _PAPER[key] = (drawing.background_colour(sample), drawing.ink_colours(sample))
+        elif data.channels == 1:  # a model alone: MNIST's white ink on black
+            _PAPER[key] = ((0,), [(255,)])
+        else:  # a model alone: black and primary inks on white paper
+            _PAPER[key] = (
+                (255, 255, 255),
+                [(0, 0, 0), (220, 30, 30), (30, 60, 220), (30, 160, 60)],
+            )
     return _PAPER[key]
 
 
@@ -153,15 +176,20 @@ def resolve(choice: object) -> Digit:
     services = get_services()
     kind = choice.get("kind") if isinstance(choice, dict) else None
     if kind in PIXEL_KINDS:
-        check_upload_fits()
-        image = digit_from_list(choice.get("digit"))  # type: ignore[union-attr]
         name = str(choice.get("name") or kind)[:80]  # type: ignore[union-attr]
+        if "code" in choice:  # type: ignore[operator]
+            image = drawing.decode_pixels(choice["code"], services.desc.input_shape)  # type: ignore[index]
+        else:
+            check_upload_fits()
+            image = digit_from_list(choice.get("digit"))  # type: ignore[union-attr]
         return Digit(image, services.trained.standardize(image[None]), None, f"uploaded: {name}")
     if kind == DRAWN:
         code = choice.get("code")  # type: ignore[union-attr]
         pixels = drawing.decode_pixels(code, services.desc.input_shape)
         return Digit(pixels, services.trained.standardize(pixels[None]), None, DRAWN_DESCRIPTION)
     if kind != "dataset":
+        if not services.has_data:
+            raise NoPicture(f"No data set is loaded: upload or draw an {noun()} to begin.")
         raise InvalidValue("no digit selected")
     split = check_split(choice.get("split"))  # type: ignore[union-attr]
     index = check_index(choice.get("index"), split)  # type: ignore[union-attr]
@@ -169,7 +197,7 @@ def resolve(choice: object) -> Digit:
         services.data.images(split)[index],
         services.x_std[split][index : index + 1],
         int(services.data.labels(split)[index]),
-        f"{split} digit {index}",
+        f"{split} {noun()} {index}",
         split,
         index,
     )

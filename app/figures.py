@@ -286,6 +286,22 @@ def _frame(layout: imaging.GridLayout, cell: int | None) -> list[dict]:
     ]
 
 
+def blank_figure(text: str = "", height: int = 240) -> go.Figure:
+    """A figure with nothing but `text` in its middle (no axes): a graph waiting for input."""
+    return go.Figure(
+        layout=dict(
+            height=height,
+            xaxis=dict(visible=False),
+            yaxis=dict(visible=False),
+            plot_bgcolor="white",
+            margin=dict(l=10, r=10, t=10, b=10),
+            annotations=[dict(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)]
+            if text
+            else [],
+        )
+    )
+
+
 def activation_grid_figure(
     values: np.ndarray,
     *,

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import dash
 import dash_bootstrap_components as dbc
+import numpy as np
 from dash import html
 from dash.exceptions import DependencyException
 from flask import Flask, Response, g, jsonify, request
@@ -66,7 +67,8 @@ def _warm_up(services: Services, ready: threading.Event) -> None:
     """Trace the OIP engine and tabulate the test digits' unit values (OIP results need both)."""
     try:
         services.oip_engine(services.desc.last_map_layer)  # the OIP page's default layer
-        desc, x = services.desc, services.x_std["test"][:1]
+        desc = services.desc
+        x = services.x_std["test"][:1] if services.has_data else np.zeros((1, *desc.input_shape))
         services.acts.activations(x, (desc.first_look_layer, desc.logits_layer))  # explorer's
         services.unit_table("test", services.desc.last_map_layer or LOGITS)
     except Exception:  # the dashboard still serves; /readyz stays 503 and the log says why

@@ -68,8 +68,10 @@ class Services:
         """
         path = config.default_model_path() if model_path is None else model_path
         trained = load_trained(path)
-        data = load_for_model(data_source, path, trained.meta, input_shape=trained.desc.input_shape)
         desc = trained.desc
+        data = load_for_model(
+            data_source, path, trained.meta, desc.input_shape, num_classes=desc.num_classes
+        )
         check_fits(data, desc.input_shape, desc.num_classes)
         named = data.class_names != numbered_classes(data.num_classes)
         if "class_names" not in trained.meta and named and data.num_classes == desc.num_classes:
@@ -85,8 +87,17 @@ class Services:
             services.proba[split] = acts.predict_proba_batched(x)
         predicted = services.proba["test"].argmax(axis=1)
         services.confusion = confusion_matrix(data.y_test, predicted, desc.num_classes)
-        services.test_accuracy = float((predicted == data.y_test).mean()) if len(predicted) else 0.0
+        services.test_accuracy = (
+            float((predicted == data.y_test).mean()) if len(predicted) else float("nan")
+        )
         services.compare_pair = comparison_pair(trained.meta, desc.name, services.confusion)
+        if not data.has_images:
+            log.info(
+                "%s: served alone, without data: pages work on uploaded and drawn pictures "
+                "(--data DIR or an .npz for accuracy, compare and the timeline)",
+                desc.name,
+            )
+            return services
         log.info(
             "%s: test accuracy %.2f%% on %s images; compare opens with %s vs %s",
             desc.name,
@@ -100,6 +111,11 @@ class Services:
     def desc(self) -> ModelDescription:
         """The loaded model's description: layer names, units, classes, input size."""
         return self.trained.desc
+
+    @property
+    def has_data(self) -> bool:
+        """Whether a data set is loaded (False: the model alone, `sources.no_data`)."""
+        return self.data.has_images
 
     @property
     def data_matches_model(self) -> bool:
@@ -133,6 +149,9 @@ class Services:
 
         with self._tables_lock:
             tables = self._tables.setdefault(split, {})
+            if not len(self.x_std[split]):  # a model served alone
+                width = self.desc.num_classes if layer == LOGITS else self.desc.units(layer)
+                return np.zeros((0, width), np.float64)
             if layer not in tables:
                 x = self.x_std[split]
                 small = len(self.desc.layers) <= config.SMALL_MODEL_NODES

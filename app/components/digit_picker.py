@@ -47,6 +47,13 @@ SEND_SCALE = 4
 PEN_WIDTHS = (4, 48, 22)
 
 
+def _upload_hint(desc) -> str:
+    """What the upload makes of a file: an MNIST digit, or the picture fitted to the input."""
+    if digits.noun() == "digit":
+        return " of a handwritten digit"
+    return f" of a picture (centre-cropped to {desc.height}×{desc.width})"
+
+
 class DigitPickerIds:
     """Ids of a picker's parts: `{"component", "subcomponent", "aio_id"}` dicts (MATCH-able)."""
 
@@ -149,7 +156,8 @@ class DigitPicker(html.Div):
         splits: the splits offered ("test", "train"); one split hides the switch.
         sources: the ways of picking offered (`SOURCES`); the others are present but hidden,
             so that every instance has the parts the shared callbacks expect.
-        title: the card's title.
+        title: the card's title (default "Digit", or "Image" for a model that is not
+            MNIST-style).
         drawn: a drawn digit's pixel code (`cnn_core.data.drawing`, e.g. from a `drawn=` URL
             parameter): shown at first instead of the dataset digit, and on the canvas.
         canvas_id: the canvas's `id` (default `draw-canvas-<aio_id>`; the explorer's is
@@ -167,7 +175,7 @@ class DigitPicker(html.Div):
         index: int = 0,
         splits: Sequence[str] = digits.SPLITS,
         sources: Sequence[str] = SOURCES,
-        title: str = "Digit",
+        title: str | None = None,
         drawn: str | None = None,
         canvas_id: str | None = None,
         explain_link: bool = True,
@@ -179,6 +187,9 @@ class DigitPicker(html.Div):
         unknown = set(sources) - set(SOURCES)
         if unknown:
             raise ValueError(f"unknown digit sources {sorted(unknown)}; choose from {SOURCES}")
+        if not services.has_data:  # a model alone: pictures come from the user only
+            sources = tuple(s for s in sources if s in ("upload", "draw"))
+            splits, index = splits[:1], 0
         index_box = dbc.InputGroup(
             [
                 dbc.Button("◀", id=ids.prev(aio_id), outline=True, n_clicks=0),
@@ -187,7 +198,7 @@ class DigitPicker(html.Div):
                     type="number",
                     value=index,
                     min=0,
-                    max=digits.split_size(split) - 1,
+                    max=max(digits.split_size(split) - 1, 0),
                     step=1,
                     debounce=True,
                     style={"maxWidth": "7em"},
@@ -224,7 +235,7 @@ class DigitPicker(html.Div):
         )
         upload = dcc.Upload(
             id=ids.upload(aio_id),
-            children=html.Div(["Drop or ", html.A("choose a PNG/JPEG"), " of a handwritten digit"]),
+            children=html.Div(["Drop or ", html.A("choose a PNG/JPEG"), _upload_hint(desc)]),
             accept="image/png,image/jpeg,image/*",
             max_size=-1,  # checked on the server, with a clear message
             multiple=False,
@@ -236,7 +247,7 @@ class DigitPicker(html.Div):
                 **({} if "upload" in sources else {"display": "none"}),
             },
         )
-        first = digits.dataset_choice(split, index)
+        first = digits.dataset_choice(split, index) if services.has_data else None
         if drawn and "draw" in sources:
             try:
                 first = digits.drawn_choice(drawn)
@@ -248,7 +259,7 @@ class DigitPicker(html.Div):
             aio_id, canvas_id or f"{DRAW_CANVAS}-{aio_id}", drawn, explain_link, "draw" in sources
         )
         body = [
-            html.H6(title, className="card-title"),
+            html.H6(title or digits.noun().capitalize(), className="card-title"),
             dbc.Row(
                 [
                     _labelled("split", split_switch, hidden=len(splits) < 2),
@@ -381,7 +392,10 @@ def _draw_pad(
     )
     return html.Div(
         [
-            html.Div("or draw a digit", className="small text-muted mt-2"),
+            html.Div(
+                f"or draw a{'n' if digits.noun() == 'image' else ''} {digits.noun()}",
+                className="small text-muted mt-2",
+            ),
             tools,
             html.Div([canvas, seen], className="d-flex flex-wrap align-items-start gap-2"),
         ],

@@ -110,7 +110,12 @@ def _summary(services: Services) -> dbc.Card:
     desc, meta = services.desc, services.trained.meta
     n_test = len(services.data.y_test)
     items: list[tuple[str, str | None]] = [
-        ("test accuracy", f"{services.test_accuracy:.2%} on the {n_test:,} test images shown"),
+        (
+            "test accuracy",
+            f"{services.test_accuracy:.2%} on the {n_test:,} test images shown"
+            if services.has_data
+            else "no data set loaded (--data)",
+        ),
         (
             "as trained",
             f"{meta['test_accuracy']:.2%} test, {meta.get('train_accuracy', float('nan')):.2%} "
@@ -129,7 +134,11 @@ def _summary(services: Services) -> dbc.Card:
         ),
     ]
     body = [
-        html.H4(f"{services.test_accuracy:.2%}", id=ids.MODEL_ACCURACY, className="card-title"),
+        html.H4(
+            f"{services.test_accuracy:.2%}" if services.has_data else "no data",
+            id=ids.MODEL_ACCURACY,
+            className="card-title",
+        ),
     ]
     body += [
         html.Div([html.Strong(f"{key}: "), html.Span(value)], className="small")
@@ -172,6 +181,28 @@ def _confusion_title(services: Services) -> str:
     return f"Confusion matrix ({len(services.data.y_test):,} test images)"
 
 
+#: Said instead of the accuracy and confusion matrix of a model served alone.
+NO_DATA = (
+    "No data set is loaded, so there is no accuracy or confusion matrix: start the dashboard "
+    "with --data DIR (a folder with one sub-folder of images per class) or --data FILE.npz. "
+    "Every page that works on one picture works on the ones you upload or draw."
+)
+
+
+def _confusion(services: Services) -> Any:
+    if not services.has_data:
+        return dbc.Alert(NO_DATA, color="info", id=ids.MODEL_CONFUSION)
+    return dcc.Graph(
+        id=ids.MODEL_CONFUSION,
+        figure=figures.confusion_matrix_figure(
+            services.confusion,
+            title=_confusion_title(services),
+            class_names=services.desc.class_names,
+        ),
+        config=figures.GRAPH_CONFIG,
+    )
+
+
 def layout(**_query: str) -> html.Div:
     services = get_services()
     desc = services.desc
@@ -201,18 +232,7 @@ def layout(**_query: str) -> html.Div:
             dbc.Row(
                 [
                     dbc.Col(_curves(services.trained.meta), lg=7),
-                    dbc.Col(
-                        dcc.Graph(
-                            id=ids.MODEL_CONFUSION,
-                            figure=figures.confusion_matrix_figure(
-                                services.confusion,
-                                title=_confusion_title(services),
-                                class_names=desc.class_names,
-                            ),
-                            config=figures.GRAPH_CONFIG,
-                        ),
-                        lg=5,
-                    ),
+                    dbc.Col(_confusion(services), lg=5),
                 ]
             ),
         ]

@@ -124,6 +124,15 @@ def encode_pixels(pixels: np.ndarray) -> str:
     return CODE_VERSION + packed
 
 
+def max_code_chars(shape: tuple[int, int, int]) -> int:
+    """The longest code a picture of `shape` can have: `MAX_CODE_CHARS`, or for a large
+    colour input the base64 length of its bytes after zlib's worst case (a photo barely
+    compresses: 96x96x3 takes ~35,000 characters)."""
+    size = int(np.prod([int(v) for v in shape]))
+    worst = size + size // 1000 + 64  # zlib stored blocks: 5 bytes per 16 KB, plus headers
+    return max(MAX_CODE_CHARS, len(CODE_VERSION) + 4 * -(-worst // 3))
+
+
 def decode_pixels(code: object, shape: tuple[int, int, int]) -> np.ndarray:
     """The pixels of a code made by `encode_pixels`, for a model of input `shape` (H, W, C).
 
@@ -137,8 +146,9 @@ def decode_pixels(code: object, shape: tuple[int, int, int]) -> np.ndarray:
     h, w, c = (int(v) for v in shape)
     if not isinstance(code, str) or not code.startswith(CODE_VERSION):
         raise DrawingError("the drawn digit's code is missing or not a code")
-    if len(code) > MAX_CODE_CHARS:
-        raise DrawingError(f"the drawn digit's code is longer than {MAX_CODE_CHARS} characters")
+    limit = max_code_chars(shape)
+    if len(code) > limit:
+        raise DrawingError(f"the drawn digit's code is longer than {limit:,} characters")
     body = code[len(CODE_VERSION) :]
     try:
         packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))

@@ -108,6 +108,14 @@ def load_grayscale(
         NotAnImageError: not one of those formats, or damaged.
         ImageTooLargeError: wider or taller than `max_side` pixels.
     """
+    return np.asarray(open_picture(raw, max_side, work_side).convert("L"), dtype=np.uint8)
+
+
+def open_picture(
+    raw: bytes, max_side: int = MAX_SIDE_PX, work_side: int = WORK_SIDE_PX
+) -> Image.Image:
+    """Decode an image file (checked as `load_grayscale` says) into an upright Pillow image,
+    transparent parts on white paper (any mode Pillow gives, e.g. "L", "RGB", "P")."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -137,7 +145,27 @@ def load_grayscale(
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, rgba)
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+    return image
+
+
+def picture_from_upload(contents: str, shape: tuple[int, int, int]) -> np.ndarray:
+    """An uploaded picture as the input of a model that is not MNIST-style, made as an image
+    folder's pictures are (`cnn_core.data.folders.fit_image`: centre crop to the model's aspect
+    ratio, bilinear resize, its channels).
+
+    Args:
+        contents: the `data:image/...;base64,...` URL `dcc.Upload` delivers.
+        shape: the model's input `(H, W, C)`, C 1 or 3.
+
+    Returns:
+        `(H, W)` uint8 for one channel, `(H, W, 3)` uint8 for three.
+
+    Raises:
+        UploadError: not an image, damaged, too large (bytes or pixels).
+    """
+    from cnn_core.data.folders import fit_image
+
+    return fit_image(open_picture(decode_data_url(contents)), tuple(int(v) for v in shape))
 
 
 def _reduced(image: Image.Image, work_side: int) -> Image.Image:

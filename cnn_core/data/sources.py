@@ -91,6 +91,11 @@ class ImageDataset:
         return len(self.class_names)
 
     @property
+    def has_images(self) -> bool:
+        """Whether there is any image (False for a model served alone, `no_data`)."""
+        return len(self.y_train) + len(self.y_test) > 0
+
+    @property
     def pixel_range(self) -> tuple[float, float]:
         """`(low, high)` of the raw pixel values: `(0, 255)` for uint8.
 
@@ -553,6 +558,7 @@ def load_for_model(
     model_path: str | os.PathLike[str],
     sidecar: dict | None = None,
     input_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
 ) -> ImageDataset:
     """The data to show a model with: the first that exists of
 
@@ -561,12 +567,14 @@ def load_for_model(
        (`folders.load_image_folder`, cropped and resized to `input_shape`);
     2. the file the model's sidecar names (`data.file`, beside the model), e.g. the colour
        example's `shapes.npz`;
-    3. MNIST from the Keras cache or the embedded subset (`load_mnist`).
+    3. MNIST from the Keras cache or the embedded subset (`load_mnist`), for a model MNIST
+       fits (28x28 grey, 10 classes; also when `input_shape` is not given);
+    4. no data (`no_data`): a model alone, shown on the pictures a user uploads or draws.
 
-    `input_shape` is the model's `(H, W, C)`; without it an image folder keeps the images'
-    own size (which must then be one for all). Data of the first kind whose class names are the
-    sidecar's `class_names` in another order (an image folder's are sorted) is relabelled to the
-    model's order (`in_class_order`).
+    `input_shape` is the model's `(H, W, C)` and `num_classes` its number of classes; without
+    `input_shape` an image folder keeps the images' own size (which must then be one for all).
+    Data of the first kind whose class names are the sidecar's `class_names` in another order
+    (an image folder's are sorted) is relabelled to the model's order (`in_class_order`).
 
     Raises:
         DataError: the chosen source is missing or malformed.
@@ -586,7 +594,41 @@ def load_for_model(
         path = Path(model_path).expanduser().parent / Path(file).name
         if path.is_file():
             return load_dataset(path)
-    return load_mnist(None)
+    mnist_fits = input_shape is None or (
+        tuple(input_shape) == (MNIST_SIDE, MNIST_SIDE, 1) and num_classes in (None, MNIST_CLASSES)
+    )
+    if mnist_fits:
+        return load_mnist(None)
+    return no_data(input_shape, num_classes or 0)
+
+
+#: `ImageDataset.source` of a model served alone (`no_data`).
+NO_DATA = "no data set"
+
+
+def no_data(input_shape: tuple[int, int, int], num_classes: int) -> ImageDataset:
+    """The data of a model served alone: no images in either split, shaped for the model.
+
+    Args:
+        input_shape: the model's `(H, W, C)`.
+        num_classes: the model's number of classes (the class names are numbers).
+
+    Returns:
+        an `ImageDataset` with `(0, H, W)` (grey) or `(0, H, W, 3)` uint8 images and `(0,)`
+        labels; `has_images` is False.
+    """
+    height, width, channels = (int(v) for v in input_shape)
+    shape = (0, height, width) if channels == 1 else (0, height, width, channels)
+    empty, labels = np.zeros(shape, np.uint8), np.zeros(0, np.int64)
+    return ImageDataset(
+        empty,
+        labels,
+        empty,
+        labels,
+        source=NO_DATA,
+        fingerprint=fingerprint_arrays(empty, labels, empty, labels),
+        class_names=numbered_classes(num_classes),
+    )
 
 
 def in_class_order(data: ImageDataset, class_names: Sequence[str]) -> ImageDataset:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from dash import Input, Output, State, ctx, dcc, no_update
 
-from app import digits, ids
+from app import digits, figures, ids
 from app.components import colormap
 from app.components.alerts import message
 from app.components.digit_picker import DigitPickerIds
@@ -15,7 +15,12 @@ from app.components.registry import CallbackSet
 from app.components.urlview import VIEW_ERRORS
 from app.components.validate import InvalidValue, number, point_value, whole_number
 from app.pages.activations import render
-from app.pages.activations.view import ExplorerView, check_input_colormap, check_per_row
+from app.pages.activations.view import (
+    ExplorerView,
+    check_input_colormap,
+    check_per_row,
+    check_top,
+)
 from app.services import check_layer, get_services
 from app.urlsync import sync_code
 from cnn_core import imaging
@@ -51,19 +56,27 @@ CHOICE = DigitPickerIds.choice(ids.ACT_PICKER)
         selected=Input(ids.ACT_SELECTED, "data"),
         last_split=State(DigitPickerIds.split(ids.ACT_PICKER), "value"),
         last_index=State(DigitPickerIds.index(ids.ACT_PICKER), "value"),
+        top=Input(ids.ACT_TOP, "value"),
     ),
 )
 def draw(
     choice, layer, cmap, scaling, color_range, per_row, input_cmap="gray", selected=None,
-    last_split=None, last_index=None,
+    last_split=None, last_index=None, top=None,
 ) -> dict[str, Any]:  # fmt: skip
     """Draw the digit, its probabilities and the chosen layer's grid; keep the URL in step."""
     try:
         view = ExplorerView.from_controls(
-            choice, layer, cmap, scaling, color_range, per_row, last_split, last_index
+            choice, layer, cmap, scaling, color_range, per_row, last_split, last_index, top
         )
         input_cmap = check_input_colormap(input_cmap)
         digit = digits.resolve(choice)
+    except digits.NoPicture as err:  # a model served alone, before its first picture
+        blank = figures.blank_figure()
+        return {
+            **_unchanged(),
+            **dict(grid=figures.blank_figure(str(err)), digit=blank, proba=blank),
+            "message": message(str(err), color="info"),
+        }
     except ERRORS as err:
         return {**_unchanged(), "message": message(f"cannot draw this view: {err}")}
     values, proba = digits.layer_values(digit, view.layer)
@@ -76,10 +89,16 @@ def _unchanged() -> dict[str, Any]:
     return dict.fromkeys(keys, no_update)
 
 
-@CALLBACKS.callback(Output(ids.ACT_PER_ROW, "disabled"), Input(ids.ACT_LAYER, "value"))
+@CALLBACKS.callback(
+    Output(ids.ACT_PER_ROW, "disabled"),
+    Output(ids.ACT_TOP, "disabled"),
+    Input(ids.ACT_LAYER, "value"),
+)
 def per_row_only_for_maps(layer):
-    """Node layers have a fixed layout (100 -> 10x10, 10 -> a row): "maps per row" is off."""
-    return layer in get_services().desc.node_layers
+    """Node layers have a fixed layout (100 -> 10x10, 10 -> a row): "maps per row" and "maps
+    shown" are off."""
+    nodes = layer in get_services().desc.node_layers
+    return nodes, nodes
 
 
 @CALLBACKS.callback(
@@ -93,12 +112,15 @@ def per_row_only_for_maps(layer):
         typed=Input(ids.ACT_CELL_INPUT, "value"),
         layer=State(ids.ACT_LAYER, "value"),
         per_row=State(ids.ACT_PER_ROW, "value"),
+        choice=State(CHOICE, "data"),
+        top=State(ids.ACT_TOP, "value"),
     ),
     prevent_initial_call=True,
 )
-def select_cell(click, typed, layer, per_row) -> dict[str, Any]:
+def select_cell(click, typed, layer, per_row, choice=None, top=None) -> dict[str, Any]:
     """Remember which map of which layer was clicked, or typed in the field beside the grid
-    (the keyboard's way); the field follows the clicks, a number out of range is named."""
+    (the keyboard's way); the field follows the clicks, a number out of range is named. A click
+    on a grid of a large layer's most active maps names the map under it, not its place."""
     unchanged = {"selected": no_update, "typed": no_update, "message": no_update}
     try:
         layer, per_row = check_layer(layer), check_per_row(per_row)
@@ -121,10 +143,19 @@ def select_cell(click, typed, layer, per_row) -> dict[str, Any]:
         x, y = (number(point_value(click, key), key) for key in ("x", "y"))
     except InvalidValue:
         return unchanged
+    ids_ = None
+    if len(shape) == 3 and shape[2] > imaging.DEFAULT_TOP:  # the grid may be a selection
+        try:
+            values, _ = digits.layer_values(digits.resolve(choice), layer)
+            selection = imaging.select_maps(values, ExplorerView(top=check_top(top)).shown_maps)
+        except ERRORS:
+            return unchanged
+        ids_, shape = selection.ids, selection.maps.shape
     point = {"points": [{"x": x, "y": y}]}
     cell = render.clicked_cell(point, np.zeros(shape, np.float32), per_row)
     if cell is None:
         return unchanged
+    cell = cell if ids_ is None else int(ids_[cell])
     return {"selected": {"layer": layer, "cell": cell}, "typed": cell, "message": None}
 
 
@@ -153,7 +184,7 @@ def enlarge(selected, choice, layer, cmap, scaling, color_range) -> dict[str, An
         digit = digits.resolve(choice)
     except ERRORS:
         return hidden
-    values = get_services().acts.activations(digit.x)[layer][0]
+    values = get_services().acts.layer(digit.x, layer)[0]
     fig = None if cell is None else render.detail_figure(
         values, cell, layer=layer, description=digit.description, cmap=cmap, scaling=scaling,
         color_range=color_range,
@@ -174,19 +205,26 @@ def enlarge(selected, choice, layer, cmap, scaling, color_range) -> dict[str, An
         scaling=State(ids.ACT_SCALING, "value"),
         color_range=State(ids.ACT_RANGE, "value"),
         per_row=State(ids.ACT_PER_ROW, "value"),
+        top=State(ids.ACT_TOP, "value"),
     ),
     prevent_initial_call=True,
 )
-def download_grid(n_clicks, choice, layer, cmap, scaling, color_range, per_row) -> dict[str, Any]:
+def download_grid(
+    n_clicks, choice, layer, cmap, scaling, color_range, per_row, top=None
+) -> dict[str, Any]:
     """The current grid as a full-resolution PNG made on the server (Pillow, no browser)."""
     if not n_clicks:
         return {"download": no_update, "message": no_update}
     try:
-        view = ExplorerView.from_controls(choice, layer, cmap, scaling, color_range, per_row)
+        view = ExplorerView.from_controls(
+            choice, layer, cmap, scaling, color_range, per_row, top=top
+        )
         digit = digits.resolve(choice)
     except ERRORS as err:
         return {"download": no_update, "message": message(f"cannot export this grid: {err}")}
-    values = get_services().acts.activations(digit.x)[view.layer][0]
+    values = get_services().acts.layer(digit.x, view.layer)[0]
+    if np.ndim(values) == 3:  # the maps the grid shows, whole
+        values = values[:, :, render.selection_for(values, view).ids]
     png = imaging.grid_png(
         values,
         per_row=view.per_row,

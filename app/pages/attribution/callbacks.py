@@ -7,7 +7,7 @@ from typing import Any
 
 from dash import Input, Output, State, dcc, no_update
 
-from app import digits, ids
+from app import digits, figures, ids
 from app.attributions import explain
 from app.components import colormap
 from app.components.alerts import message
@@ -67,6 +67,12 @@ def update(choice, last_split=None, last_index=None, **controls) -> dict[str, An
         view = AttributionView.from_controls(choice, last_split, last_index, **controls)
         digit = digits.resolve(choice)
         result = explain(digit.x, view.target, view.contrast, view.options)
+    except digits.NoPicture as err:  # a model served alone, before its first picture
+        return {
+            **dict.fromkeys(DRAWN, no_update),
+            "figure": figures.blank_figure(str(err)),
+            "message": message(str(err), color="info"),
+        }
     except ERRORS as err:
         return {**dict.fromkeys(DRAWN, no_update), "message": message(f"cannot explain: {err}")}
     return render.outputs(digit, result, view)

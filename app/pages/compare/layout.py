@@ -18,6 +18,13 @@ from app.pages.compare.view import CompareView
 from app.services import get_services
 from cnn_core.explain.compare import EXAMPLE_KINDS
 
+#: The page of a model served alone.
+NO_DATA = (
+    "Comparing two classes needs images of each: this model is served without a data set. "
+    "Start it with --data DIR (a folder with one sub-folder of images per class) or --data "
+    "FILE.npz to compare its classes."
+)
+
 dash.register_page(
     __name__, path=callbacks.PATH, name="Compare", title="cnn-lens: compare classes", order=2
 )
@@ -180,6 +187,13 @@ def _controls(view: CompareView) -> dbc.Card:
 
 
 def layout(**query: str) -> html.Div:
+    if not get_services().has_data:
+        return html.Div(
+            [
+                html.H1("Compare two classes", className="h2"),
+                dbc.Alert(NO_DATA, color="info", id=ids.COMPARE_MESSAGE),
+            ]
+        )
     view, problems = CompareView.from_query(query)
     url_problem = html.Div(url_problems_alert(problems), id=ids.COMPARE_URL_MESSAGE)
     return html.Div(

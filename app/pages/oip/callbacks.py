@@ -13,6 +13,7 @@ from dash.exceptions import MissingCallbackContextException
 
 from app import ids
 from app.components import colormap
+from app.components.layer_picker import layer_options
 from app.components.registry import CallbackSet
 from app.components.validate import InvalidValue, point_value, whole_number
 from app.jobs import (
@@ -109,9 +110,11 @@ def on_kind(kind: str, layer: str) -> dict[str, Any]:
         return dict(
             options=no_update, layer=no_update, unit_row=hidden, class_row=shown, class_b=class_b
         )
-    layers = list(objective_layers("node" if kind == "node" else "map", get_services().desc))
+    desc = get_services().desc
+    layers = objective_layers("node" if kind == "node" else "map", desc)
     value = layer if layer in layers else (layers[0] if layers else None)
-    return dict(options=layers, layer=value, unit_row=shown, class_row=hidden, class_b=class_b)
+    options = layer_options(desc, layers, with_shape=False)
+    return dict(options=options, layer=value, unit_row=shown, class_row=hidden, class_b=class_b)
 
 
 @CALLBACKS.callback(

@@ -22,6 +22,13 @@ GALLERY_GAP_PX = 2
 OIP_SCALE = 6  # screen pixels per OIP pixel (28 px -> 168 px)
 
 
+#: Said where a result would be compared with real images of a model served alone.
+NO_DATA_NOTE = (
+    "No data set is loaded, so there are no real images to compare these OIPs with: serve the "
+    "model with --data (a folder of images sorted by class, or an .npz)."
+)
+
+
 def oip_rgb(image: np.ndarray, cmap: str, enhanced: bool = False) -> np.ndarray:
     """One OIP `(H, W)` float32 as an enlarged RGB picture (see `imaging.oip_picture`)."""
     rgb = imaging.oip_picture(image, "enhanced" if enhanced else "plain", cmap)
@@ -180,7 +187,7 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
     scores = services.unit_scores("test", spec)  # (N,) the objective for every test digit
     top = np.argsort(-scores, kind="stable")[:TOP_DIGITS]
     oip_scores = arrays["activations"]  # the same quantity, measured by the engine
-    best = scores[top[0]]
+    best = scores[top[0]] if len(top) else 0.0
     width = 12 // min(len(images), 3) if len(images) > 1 else 6
     cards = []
     measure = {"map": "mean activation", "node": "activation"}.get(spec.get("kind"), "score")
@@ -190,6 +197,9 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
         what = f"OIP of {state['description']}, {title}"
         cards.append(_seed_card(images[i], probs[i], header, cmap, width, what))
     layer = spec.get("layer") or services.desc.logits_layer
+    head = html.H5("Result: plain (left) and contrast-enhanced (right), the seed's two-fold view")
+    if not len(top):  # a model served alone: nothing real to compare with
+        return html.Div([head, dbc.Row(cards), html.P(NO_DATA_NOTE, className="small text-muted")])
     digits = [_top_digit(rank, int(index), scores[index], layer) for rank, index in enumerate(top)]
     compare = figures.oip_vs_digits_figure(
         oip_scores,
@@ -199,7 +209,7 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
     )
     return html.Div(
         [
-            html.H5("Result: plain (left) and contrast-enhanced (right), the seed's two-fold view"),
+            head,
             dbc.Row(cards),
             html.H5("What the unit looks for in real digits", className="mt-3"),
             html.P(
@@ -239,6 +249,8 @@ def gallery_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: s
 def beats_best_digit(layer: str, units: list[int], activations: np.ndarray) -> str:
     """One line: how many OIPs beat the best test digit on their own map."""
     table = get_services().unit_table("test", layer)[:, units]  # (N, n)
+    if not len(table):
+        return NO_DATA_NOTE
     best = table.max(axis=0)
     ratio = activations / np.maximum(best, 1e-9)
     beats = int((ratio > 1).sum())

@@ -17,6 +17,12 @@ from app.pages.timeline.view import TimelineView, timeline_epochs
 from app.services import get_services
 from app.timeline_runs import MAX_STEPS
 
+#: The page of a model served alone.
+NO_DATA = (
+    "The timeline replays the model's checkpoints on test images: this model is served without "
+    "a data set. Start it with --data (an image folder or an .npz) and --checkpoints DIR."
+)
+
 dash.register_page(
     __name__,
     path=callbacks.PATH,
@@ -184,8 +190,10 @@ def _oip_section(view: TimelineView) -> dbc.Card:
 
 
 def layout(**query: str) -> html.Div:
-    epochs = timeline_epochs()
     head = [html.H1("Training timeline", className="h2"), html.P(INTRO, className="text-muted")]
+    if not get_services().has_data:
+        return html.Div([*head, dbc.Alert(NO_DATA, color="info", id=ids.TL_VIEW_MESSAGE)])
+    epochs = timeline_epochs()
     if not epochs:
         try:
             get_services().timeline()
