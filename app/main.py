@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import json
 import logging
 import os
 import re
@@ -20,11 +21,12 @@ import numpy as np
 from dash import html
 from dash.exceptions import DependencyException
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from plotly.utils import PlotlyJSONEncoder
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from app import ids, jobs
 from app.cli import prepare
-from app.components import colormap
+from app.components import colormap, digit_picker
 from app.services import LOGITS, Services, get_services, set_services
 from app.settings import (
     ENV_DEBUG,
@@ -134,6 +136,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
     _install_health_routes(app.server, manager)
     _install_error_handlers(app)
     _install_http_hardening(app)
+    _install_body_cap(app)  # before the guard: it reads the body
     _install_callback_guard(app)
     return app
 
@@ -277,6 +280,82 @@ def callback_body_problem(body: object, callback_map: dict) -> str | None:
     return None
 
 
+#: The start of an over-the-cap body kept to see which callback it was for (its `output` and
+#: `outputs` come first); bodies up to `DRAIN_FACTOR` x the cap are read to their end first, so
+#: that the browser, still sending, gets the answer instead of a reset connection.
+BODY_HEAD_BYTES = 64 * 1024
+DRAIN_FACTOR = 4
+_OUTPUT = re.compile(r'\s*\{\s*"output"\s*:')
+_INPUTS = re.compile(r',\s*"inputs"\s*:')
+
+
+def too_large_body(length: int, limit: int) -> Response:
+    """413 with a one-line JSON reason (not Flask's HTML page)."""
+    size = f"has {length / 1e6:.1f} MB" if length else "is larger"
+    reason = f"the request {size}; the limit is {limit / 1e6:.0f} MB"
+    response = jsonify(error=reason)
+    response.status_code = 413
+    return response
+
+
+def _read_head(environ: dict, length: int, limit: int) -> tuple[bytes, bool]:
+    """The body's first `BODY_HEAD_BYTES`, and whether the rest was read too (drained)."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b"", False
+    head = stream.read(min(BODY_HEAD_BYTES, length))
+    left = length - len(head)
+    if left > DRAIN_FACTOR * limit:
+        return head, False
+    while left > 0:
+        chunk = stream.read(min(1 << 20, left))
+        if not chunk:
+            break
+        left -= len(chunk)
+    return head, True
+
+
+def oversized_callback_answer(head: bytes, length: int) -> Response | None:
+    """The answer to a callback request over the cap, if its callback can say so on the page
+    (a digit picker's upload sent without the browser's size check: its size message)."""
+    text = head.decode("utf-8", "replace")
+    end = _INPUTS.search(text)  # the renderer sends output, outputs, inputs... in this order
+    if not _OUTPUT.match(text) or end is None:
+        return None
+    try:
+        envelope = json.loads(text[: end.start()] + "}")
+    except ValueError:
+        return None
+    if not isinstance(envelope, dict):
+        return None
+    answer = digit_picker.oversized_answer(envelope.get("outputs"), length)
+    if answer is None:
+        return None
+    return Response(json.dumps(answer, cls=PlotlyJSONEncoder), mimetype="application/json")
+
+
+def _install_body_cap(app: dash.Dash) -> None:
+    """A body over `CNN_LENS_MAX_BODY_MB`: the upload's size message for a picker's callback,
+    else 413 with a JSON reason; read to its end first (up to `DRAIN_FACTOR` x the cap)."""
+    server = app.server
+    limit = server.config["MAX_CONTENT_LENGTH"]
+
+    @server.before_request
+    def _over_the_cap():
+        length = request.content_length
+        if length is None or length <= limit:
+            return None
+        head, drained = _read_head(request.environ, length, limit)
+        log.warning("request %s over the body cap: %d bytes", g.get("request_id", "-"), length)
+        answer = None
+        if request.path == "/_dash-update-component" and request.method == "POST":
+            answer = oversized_callback_answer(head, length)
+        answer = answer or too_large_body(length, limit)
+        if not drained:
+            answer.headers["Connection"] = "close"
+        return answer
+
+
 def _install_callback_guard(app: dash.Dash) -> None:
     @app.server.before_request
     def _guard():
@@ -320,6 +399,8 @@ def _install_error_handlers(app: dash.Dash) -> None:
 
     @server.errorhandler(Exception)
     def _handle(exc: Exception):
+        if isinstance(exc, RequestEntityTooLarge):  # a body without a length, over the cap
+            return too_large_body(request.content_length or 0, server.config["MAX_CONTENT_LENGTH"])
         if isinstance(exc, HTTPException):
             return exc
         # A path under Dash's component-suite route that names no file Dash serves.

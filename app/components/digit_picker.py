@@ -29,10 +29,10 @@ from app.components.alerts import message
 from app.components.links import ATTRIBUTION_PATH, page_href
 from app.components.pictures import digit_src
 from app.components.registry import CallbackSet
-from app.components.validate import InvalidValue
+from app.components.validate import InvalidValue, whole_number
 from app.services import get_services
 from cnn_core.data import drawing
-from cnn_core.data.preprocess import UploadError
+from cnn_core.data.preprocess import MAX_UPLOAD_BYTES, ImageTooLargeError, UploadError
 from cnn_core.explain.compare import default_pair
 
 #: The sources a picker can offer.
@@ -237,7 +237,9 @@ class DigitPicker(html.Div):
             id=ids.upload(aio_id),
             children=html.Div(["Drop or ", html.A("choose a PNG/JPEG"), _upload_hint(desc)]),
             accept="image/png,image/jpeg,image/*",
-            max_size=-1,  # checked on the server, with a clear message
+            # the browser drops a larger file unread (assets/upload_limit.js says why, through
+            # the server: `TOO_LARGE`); the server checks again whatever is sent
+            max_size=MAX_UPLOAD_BYTES,
             multiple=False,
             className="digit-picker-upload small text-center p-2 mt-1",
             style={
@@ -247,6 +249,8 @@ class DigitPicker(html.Div):
                 **({} if "upload" in sources else {"display": "none"}),
             },
         )
+        # the limit the browser checks before sending (assets/upload_limit.js reads it here)
+        upload = html.Div(upload, **{"data-max-bytes": str(MAX_UPLOAD_BYTES)})
         first = digits.dataset_choice(split, index) if services.has_data else None
         if drawn and "draw" in sources:
             try:
@@ -482,6 +486,7 @@ def choose_digit(part, split, index, contents, klass, filename, choice) -> dict[
         if part == "upload":
             if not contents:
                 return outputs
+            check_not_too_large(contents)
             choice = digits.upload_choice(contents, filename)
             doubts = choice.get("doubts") or []
             note = message("Look at what the model sees: " + "; ".join(doubts)) if doubts else None
@@ -496,6 +501,52 @@ def choose_digit(part, split, index, contents, klass, filename, choice) -> dict[
         return {**outputs, "message": message(f"{what}: {err}")}
     n = digits.split_size(new_choice["split"])
     return {**outputs, "index": value, "index_max": n - 1, "choice": new_choice, "message": None}
+
+
+#: What the browser sends instead of a file over `MAX_UPLOAD_BYTES` (`assets/upload_limit.js`):
+#: this prefix and the file's size in bytes, so that the page shows the server's one message.
+TOO_LARGE = "data:application/x-cnn-lens-too-large;bytes="
+
+
+def too_large_message(n_bytes: int) -> str:
+    """The size message of a file of `n_bytes` (the words `decode_data_url` uses)."""
+    return f"the file has {n_bytes / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB"
+
+
+def check_not_too_large(contents: object) -> None:
+    """`ImageTooLargeError` for the browser's word that a file is too large (`TOO_LARGE`)."""
+    if isinstance(contents, str) and contents.startswith(TOO_LARGE):
+        size = whole_number(contents[len(TOO_LARGE) :].rstrip(","), "file size", 0)
+        raise ImageTooLargeError(too_large_message(size))
+
+
+def oversized_answer(outputs: object, body_bytes: int) -> dict[str, Any] | None:
+    """The callback answer to a picker request whose body was over the server's cap (a file
+    sent anyway, without the browser's check): the picker's size message, the upload emptied.
+
+    Args:
+        outputs: the request's `outputs` (read from the start of its body).
+        body_bytes: the body's size; the file is about 3/4 of it (base64).
+
+    Returns:
+        `{"multi": True, "response": {...}}` as Dash answers, or None if `outputs` are not a
+        picker's.
+    """
+    found = {}
+    for item in outputs if isinstance(outputs, list) else ():
+        part = item.get("id") if isinstance(item, dict) else None
+        if isinstance(part, dict) and part.get("component") == DigitPickerIds.COMPONENT:
+            found[(part.get("subcomponent"), item.get("property"))] = part
+    if ("message", "children") not in found or ("upload", "contents") not in found:
+        return None
+    text = f"cannot use this file: {too_large_message(body_bytes * 3 // 4)}"
+    return {
+        "multi": True,
+        "response": {
+            dom_id(found[("message", "children")]): {"children": message(text)},
+            dom_id(found[("upload", "contents")]): {"contents": None},
+        },
+    }
 
 
 # A file input fires no change event when the same file is chosen again: empty it after each

@@ -171,6 +171,18 @@ def test_bad_url_and_bad_upload_show_messages_and_keep_a_view(live_server, brows
         )
     )
     assert "test digit 0" in browser.find_element(By.ID, ids.ACT_SOURCE_INFO).text
+    # a picture over the limit is not sent: the browser's word gets the server's size message
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2_500_000))
+    browser.find_element(By.CSS_SELECTOR, f"{_picker('upload')} input[type=file]").send_keys(
+        str(big)
+    )
+    wait_on(browser, 20).until(
+        ec.text_to_be_present_in_element(
+            (By.CSS_SELECTOR, _picker("message")), "the file has 2.5 MB; the limit is 2 MB"
+        )
+    )
+    assert browser.execute_script("return window.cnnLensUpload.bytes") == 2_500_008
     time.sleep(0.3)
     assert _grid(browser, "g._fullLayout.meta.cells") == 32  # previous view kept
     screenshot(browser, "activations_bad_input")
