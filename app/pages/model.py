@@ -1,4 +1,5 @@
-"""Model page: the loaded model's layers, accuracy, training curves, confusion matrix, data."""
+"""Model page: the loaded model's graph and layers, accuracy, training curves, confusion
+matrix, data."""
 
 from __future__ import annotations
 
@@ -6,12 +7,19 @@ from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+import dash_cytoscape as cyto
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from app import figures, ids
+from app import model_graph as mg
+from app.components.registry import CallbackSet
 from app.services import Services, get_services
 
 dash.register_page(__name__, path="/", name="Model", title="cnn-lens: model", order=0)
+# dagre (the layered layout) ships in the package's "extra" bundle, served by this app like
+# every component's scripts (no CDN: the Content-Security-Policy allows only this server).
+cyto.load_extra_layouts()
+CALLBACKS = CallbackSet()
 
 
 SEED_INTRO = (
@@ -29,7 +37,8 @@ def _layer_table(services: Services) -> html.Div:
     rows = [
         html.Tr(
             [
-                html.Td(info.name),
+                # the keyboard's way into the explorer (the graph's canvas takes no focus)
+                html.Td(dcc.Link(info.name, href=mg.explorer_href(info.name))),
                 html.Td(" + ".join(info.member_types)),
                 html.Td("class scores" if info.is_logits else info.kind),
                 html.Td(_shape(info.shape)),
@@ -177,6 +186,140 @@ def _curves(meta: dict[str, Any]) -> Any:
     )
 
 
+def _graph(services: Services) -> dbc.Row:
+    """The network drawn (`app.model_graph`), its fold buttons, and a panel for the hovered node."""
+    graph = mg.model_graph(services.desc)
+    folded = graph.initially_folded
+    elements = graph.elements(folded)
+    buttons = [
+        dbc.Button(
+            control.text(folded),
+            id={"type": mg.GRAPH_FOLD, "control": control.key},
+            size="sm",
+            color="secondary",
+            outline=True,
+            className="me-2 mb-2",
+        )
+        for control in graph.controls
+    ]
+    canvas = cyto.Cytoscape(
+        id=mg.GRAPH,
+        elements=elements,
+        layout=mg.LAYOUT,
+        stylesheet=mg.STYLESHEET,
+        style={"width": "100%", "height": f"{mg.canvas_height(elements)}px"},
+        minZoom=0.05,
+        maxZoom=1.25,  # a fit never blows a few nodes up to giant letters
+        autoungrabify=True,
+        autounselectify=True,
+        boxSelectionEnabled=False,
+    )
+    summary = (
+        f"The network drawn as a graph, input at the top: {len(services.desc.layers)} shown "
+        "nodes. The table below lists the same nodes; each name there opens it in the "
+        "activation explorer."
+    )
+    info = dbc.Card(
+        dbc.CardBody(
+            [
+                html.H2("Node", className="h6"),
+                html.Div(
+                    "Hover over a node for its Keras layers, output shape and parameters; "
+                    "click it to open it in the activation explorer; click a box to fold or "
+                    "unfold it. Scroll to zoom, drag to pan.",
+                    id=mg.GRAPH_INFO,
+                    className="small",
+                    style={"whiteSpace": "pre-line"},
+                ),
+                html.P(
+                    "Blue rounded: maps; green square: nodes; orange hexagon with ⊕: a merge "
+                    "(Add, Concatenate...); double border: the class scores or a folded box.",
+                    className="small text-muted mt-2 mb-0",
+                ),
+            ]
+        )
+    )
+    return dbc.Row(
+        [
+            dbc.Col(
+                [
+                    html.Div(buttons),
+                    # The canvas means nothing to a screen reader: one image with a name.
+                    html.Div(
+                        canvas,
+                        id=mg.GRAPH_BOX,
+                        role="img",
+                        className="border rounded",
+                        **{"aria-label": summary},
+                    ),
+                    dcc.Store(id=mg.GRAPH_FOLDED, data=sorted(folded)),
+                    dcc.Location(id=mg.GRAPH_NAVIGATE, refresh="callback-nav"),
+                ],
+                lg=8,
+            ),
+            dbc.Col(info, lg=4),
+        ],
+        className="mb-3",
+    )
+
+
+@CALLBACKS.callback(
+    output=dict(
+        elements=Output(mg.GRAPH, "elements"),
+        folded=Output(mg.GRAPH_FOLDED, "data"),
+        labels=Output({"type": mg.GRAPH_FOLD, "control": ALL}, "children"),
+        href=Output(mg.GRAPH_NAVIGATE, "href"),
+    ),
+    inputs=dict(
+        tapped=Input(mg.GRAPH, "tapNodeData"),
+        clicks=Input({"type": mg.GRAPH_FOLD, "control": ALL}, "n_clicks"),
+        folded=State(mg.GRAPH_FOLDED, "data"),
+    ),
+    prevent_initial_call=True,
+)
+def graph_action(tapped: Any, clicks: Any, folded: Any) -> dict[str, Any]:
+    """A tapped node opens the explorer on it; a tapped box or a fold button folds or unfolds."""
+    graph = mg.model_graph(get_services().desc)
+    trigger = ctx.triggered_id
+    if trigger == mg.GRAPH:
+        action = graph.tap(tapped, folded)
+    elif isinstance(trigger, dict):
+        action = graph.press(trigger.get("control"), folded)
+    else:
+        action = mg.GraphAction()
+    if action.folded is None:
+        return {
+            "elements": no_update,
+            "folded": no_update,
+            "labels": [no_update] * len(graph.controls),  # a wildcard output takes a list
+            "href": action.href or no_update,
+        }
+    return {
+        "elements": graph.elements(action.folded),
+        "folded": sorted(action.folded),
+        "labels": [control.text(action.folded) for control in graph.controls],
+        "href": no_update,
+    }
+
+
+# Hover: the node's own description, written in the browser (no request per mouse move).
+CALLBACKS.clientside(
+    """
+    function(data) {
+        if (!data || typeof data.detail !== "string") {
+            return window.dash_clientside.no_update;
+        }
+        return data.detail;
+    }
+    """,
+    Output(mg.GRAPH_INFO, "children"),
+    Input(mg.GRAPH, "mouseoverNodeData"),
+    prevent_initial_call=True,
+)
+# Dash runs this module once per app it builds: every app gets the callbacks.
+CALLBACKS.register()
+
+
 def _confusion_title(services: Services) -> str:
     return f"Confusion matrix ({len(services.data.y_test):,} test images)"
 
@@ -220,6 +363,7 @@ def layout(**_query: str) -> html.Div:
         [
             html.H1("The seed CNN" if seed else f"Model: {desc.name}", className="h2"),
             html.P(intro, className="text-muted"),
+            _graph(services),
             dbc.Row(
                 [
                     dbc.Col(
