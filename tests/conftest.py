@@ -127,7 +127,7 @@ PATH_GROUPS = {
 #: first group that applies: a browser test on the shared gunicorn is "served").
 GROUP_FIXTURES = {
     "served": {"gunicorn_server", "celery_worker"},
-    "browser": {"browser", "live_server", "colour_server"},
+    "browser": {"browser", "live_server", "colour_server", "folder_server", "alone_server"},
 }
 #: The order in which groups and files are handed out: the two long groups first, then the
 #: files that take longest alone (seconds in one process, 2026-11-26), so that the short ones

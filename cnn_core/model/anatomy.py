@@ -363,9 +363,18 @@ class ModelDescription:
 
     @property
     def last_conv_layer(self) -> str | None:
-        """The last convolution's node (Grad-CAM's classic layer), else the last map node."""
+        """Grad-CAM's classic layer: the last map node when a convolution or a merge of
+        branches computes it (the seed's Conv2D_3, MobileNetV2's Conv_1, a ResNet's last `Add`
+        block output: a projection shortcut's 1x1 convolution before it is not the one), else
+        the last convolution (a model ending in max pooling), else the last map node."""
+        last = self.last_map_layer
+        if last is None:
+            return None
+        info = self.layer(last)
+        if info.is_merge or CONV_NAMES.intersection(info.member_types):
+            return last
         convs = self.conv_layers
-        return convs[-1] if convs else self.last_map_layer
+        return convs[-1] if convs else last
 
     @property
     def first_look_layer(self) -> str:

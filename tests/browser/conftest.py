@@ -79,6 +79,53 @@ def colour_server(shapes_path):
     stop(proc)
 
 
+def write_image_folder(npz: Path, folder: Path, per_class: int) -> tuple[str, ...]:
+    """Write the first `per_class` images of each class of `npz`'s two splits as PNG files in
+    `folder/train/<class name>/` and `folder/test/<class name>/`; returns the class names."""
+    import numpy as np
+    from PIL import Image
+
+    with np.load(npz) as arrays:
+        names = tuple(str(n) for n in arrays["class_names"])
+        for split in ("train", "test"):
+            x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+            for k, name in enumerate(names):
+                (folder / split / name).mkdir(parents=True, exist_ok=True)
+                for i in np.flatnonzero(y == k)[:per_class]:
+                    Image.fromarray(x[i]).save(folder / split / name / f"{i:04d}.png")
+    return names
+
+
+@pytest.fixture(scope="session")
+def folder_server(residual_path, tmp_path_factory):
+    """Base URL of a dashboard serving the residual example (a nested residual base) from an
+    image folder (`DIR/train/<class>/*.png`, `DIR/test/<class>/*.png`, 30 a class a split)
+    written from its own data, and the folder's class names."""
+    root = tmp_path_factory.mktemp("folder")
+    names = write_image_folder(residual_path.with_suffix(".npz"), root / "images", 30)
+    env = {
+        "CNN_LENS_MODEL": str(residual_path),
+        "CNN_LENS_DATA": str(root / "images"),
+        "CNN_LENS_CACHE": str(root / "cache"),
+    }
+    proc, url = start_server(env_extra=env)
+    yield url, names
+    stop(proc)
+
+
+@pytest.fixture(scope="session")
+def alone_server(residual_path, tmp_path_factory):
+    """Base URL of a dashboard serving a model alone: the residual example's `.keras` copied
+    without its sidecar (so without a data source), as a plain `model.save()` file arrives."""
+    import shutil
+
+    model = tmp_path_factory.mktemp("alone") / "model.keras"
+    shutil.copy(residual_path, model)
+    proc, url = start_server(env_extra={"CNN_LENS_MODEL": str(model)})
+    yield url
+    stop(proc)
+
+
 @pytest.fixture(scope="session")
 def browser_session():
     driver = make_driver()

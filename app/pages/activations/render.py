@@ -75,7 +75,7 @@ def selection_for(values: np.ndarray, view: ExplorerView) -> imaging.GridSelecti
 
 def source_info(digit: Digit) -> list:
     info: list = [html.Strong(digit.description)]
-    if digit.label is None:
+    if digit.label is None and get_services().has_data:
         left = "drawing" if digit.description == DRAWN_DESCRIPTION else "upload"
         hint = f" (pick a dataset digit to leave the {left})"
         info.append(html.Span(hint, className="text-muted"))
