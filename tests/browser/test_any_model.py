@@ -15,6 +15,7 @@ from app import ids
 from app.components.digit_picker import DigitPickerIds, dom_id
 from tests.browser.conftest import screenshot
 from tests.browser.driver import console_errors, goto, wait_on
+from tests.browser.graph import CY_JS, click_node, explorer_shows, graph_drawn
 
 pytestmark = pytest.mark.browser
 
@@ -34,6 +35,25 @@ def _plot(driver, graph_id: str, expression: str):
         f"var g = document.querySelector('#{graph_id} .js-plotly-plot');"
         f" return g && g._fullLayout && g._fullData ? ({expression}) : null;"
     )
+
+
+def test_the_graph_shows_the_nested_base_and_its_merges_and_a_click_explores_a_node(
+    folder_server, browser
+):
+    url, _ = folder_server
+    drawn = graph_drawn(browser, url + "/")
+    assert NESTED_CONV in drawn["ids"] and "residual_base/stage2_add" in drawn["ids"]
+    merges, parent = browser.execute_script(
+        CY_JS + "return [cy.nodes('.merge').map(n => n.id()),"
+        " cy.getElementById(arguments[0]).parent().map(n => n.data('label'))];",
+        NESTED_CONV,
+    )
+    assert merges == ["residual_base/stage1_add", "residual_base/stage2_add"]
+    assert parent and "residual_base" in parent[0]  # drawn inside the nested model's box
+    click_node(browser, NESTED_CONV)
+    explorer_shows(browser, NESTED_CONV)
+    wait_on(browser, 30).until(lambda d: _text(d, ids.ACT_CELL_COUNT) == "32")
+    assert console_errors(browser) == []
 
 
 def test_a_nested_node_opens_from_the_model_table_and_its_grid_renders(folder_server, browser):

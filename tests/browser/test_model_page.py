@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -15,6 +13,7 @@ from app import model_graph as mg
 from cnn_core.model.anatomy import INPUT_NODE
 from tests.browser.conftest import screenshot
 from tests.browser.driver import console_errors, goto, wait_on
+from tests.browser.graph import CY_JS, click_node, explorer_shows, graph_drawn
 
 pytestmark = pytest.mark.browser
 
@@ -54,38 +53,9 @@ def test_model_page_shows_layers_accuracy_and_confusion_matrix(live_server, brow
 
 # the graph ------------------------------------------------------------------------------------
 
-#: The Cytoscape instance drawing the graph (Cytoscape.js registers it on its container).
-CY_JS = f"const cy = document.getElementById('{mg.GRAPH}')._cyreg.cy;"
-#: The drawn nodes once the layout has placed them (every node inside the canvas), else null.
-LAID_OUT_JS = f"""
-const el = document.getElementById('{mg.GRAPH}');
-const cy = el && el._cyreg && el._cyreg.cy;
-if (!cy || !cy.nodes().length) return null;
-const placed = cy.nodes().every(n => {{
-    const p = n.renderedPosition();
-    return p.x > 0 && p.y > 0 && p.x < cy.width() && p.y < cy.height();
-}});
-return placed ? {{ids: cy.nodes().map(n => n.id()), edges: cy.edges().length}} : null;
-"""
-
-
-def _graph_drawn(browser, url: str) -> dict:
-    goto(browser, url)
-    return wait_on(browser, 30).until(lambda d: d.execute_script(LAID_OUT_JS))
-
-
-def _explorer_shows(browser, layer: str) -> None:
-    wait_on(browser, 30).until(
-        lambda d: (
-            urlsplit(d.current_url).path == "/activations"
-            and parse_qs(urlsplit(d.current_url).query).get("layer") == [layer]
-            and d.find_element(By.ID, ids.ACT_LAYER).text.startswith(layer)
-        )
-    )
-
 
 def test_the_graph_draws_the_seed_and_hover_describes_a_node(live_server, browser, trained):
-    drawn = _graph_drawn(browser, live_server + "/")
+    drawn = graph_drawn(browser, live_server + "/")
     assert drawn == {"ids": [INPUT_NODE, *trained.desc.names], "edges": 8}
     box = browser.find_element(By.ID, mg.GRAPH_BOX)
     assert box.get_attribute("role") == "img"
@@ -99,17 +69,9 @@ def test_the_graph_draws_the_seed_and_hover_describes_a_node(live_server, browse
 
 
 def test_clicking_a_node_of_the_graph_opens_the_explorer_on_it(live_server, browser):
-    _graph_drawn(browser, live_server + "/")
-    canvas = browser.find_element(By.ID, mg.GRAPH)
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
-    x, y = browser.execute_script(
-        CY_JS + "const p = cy.getElementById('Conv2D_3').renderedPosition(); return [p.x, p.y];"
-    )
-    size = canvas.size
-    ActionChains(browser).move_to_element_with_offset(
-        canvas, round(x - size["width"] / 2), round(y - size["height"] / 2)
-    ).click().perform()
-    _explorer_shows(browser, "Conv2D_3")
+    graph_drawn(browser, live_server + "/")
+    click_node(browser, "Conv2D_3")
+    explorer_shows(browser, "Conv2D_3")
     assert console_errors(browser) == []
 
 
@@ -120,4 +82,4 @@ def test_a_layer_name_in_the_table_opens_the_explorer_from_the_keyboard(live_ser
     )
     browser.execute_script("arguments[0].focus()", link)
     ActionChains(browser).send_keys(Keys.ENTER).perform()
-    _explorer_shows(browser, "Dense_1")
+    explorer_shows(browser, "Dense_1")
