@@ -123,8 +123,10 @@ class TrainedModel:
         """Give the training images (any shape, pixel units) for `pixel_stats`, used when the
         sidecar gives none. Call before the model's OIP engine is built."""
         x = np.asarray(images, dtype=np.float64)
+        if not x.size:  # a model served alone
+            return
         std = float(x.std())
-        if x.size and std > 0:
+        if std > 0:
             self._data_stats = (float(x.mean()), std)
 
     def as_batch(self, images: np.ndarray) -> np.ndarray:

@@ -456,3 +456,36 @@ def test_while_an_upload_is_shown_the_url_keeps_the_last_dataset_digit(page):
     assert query.startswith("?split=train&index=77&layer=Dense_1&cmap=jet&scaling=raw")
     query = page.draw(source, "Dense_1", "jet", "raw", "layer", 8, "gray", None, "x", 77)["query"]
     assert query.startswith("?split=test&index=0&")
+
+
+def test_maps_shown_keeps_the_most_active_maps_and_a_click_names_the_map(
+    page, services, app, client
+):
+    source = page.dataset_source("test", 312)
+    out = page.draw(source, "Conv2D_3", "jet", "seed", "layer", 8, "gray", None, None, None, 16)
+    assert "top=16" in out["query"]
+    info = _text(out["grid_info"])
+    assert "16" in info and "most active of 128 maps" in info
+    values = services.acts.layer(services.x_std["test"][312:313], "Conv2D_3")[0]
+    ranked = np.argsort(-values.mean(axis=(0, 1)), kind="stable")[:16]
+    grid = out["grid"]
+    assert grid.layout.meta["cells"] == 16
+    # the hover names each cell by its own map number, most active first
+    first_row = np.asarray(grid.data[0].customdata)[0, ::3, 0]
+    np.testing.assert_array_equal(first_row, ranked[:8])
+    # a click on the second cell of the grid selects that map, not map 1
+    values = {
+        f"{ids.ACT_GRID}.clickData": {"points": [{"x": 4, "y": 1}]},
+        f"{ids.ACT_LAYER}.value": "Conv2D_3",
+        f"{ids.ACT_PER_ROW}.value": 8,
+        f"{CHOICE}.data": source,
+        f"{ids.ACT_TOP}.value": 16,
+    }
+    response = post_callback(
+        client, app, f"{ids.ACT_SELECTED}.data", values, f"{ids.ACT_GRID}.clickData"
+    )
+    chosen = json.loads(response.data)["response"][ids.ACT_SELECTED]["data"]
+    assert chosen == {"layer": "Conv2D_3", "cell": int(ranked[1])}
+    # the default (128) is left out of the URL: the seed's addresses stay as they were
+    default = page.draw(source, "Conv2D_3", "jet", "seed", "layer", 8, "gray")
+    assert "top=" not in default["query"] and default["grid"].layout.meta["cells"] == 128

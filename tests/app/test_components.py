@@ -272,3 +272,34 @@ def test_a_malformed_choice_is_refused(app, choice):
 
 def test_the_explorer_picker_ids_are_the_ones_tests_use():
     assert ids.ACT_PICKER == "explorer"
+
+
+# ---- the layer picker ------------------------------------------------------------------------
+
+
+def test_the_seed_lists_its_layers_plainly(services):
+    from app.components.layer_picker import layer_options
+
+    options = layer_options(services.desc, services.desc.names)
+    assert [o["value"] for o in options] == list(services.desc.names)
+    assert options[4]["label"] == "Conv2D_3 · 128 maps of 3×3"
+    assert not any(o.get("disabled") for o in options)
+
+
+def test_a_large_nested_model_lists_its_nodes_grouped_by_nested_model_and_stage():
+    from app.components.layer_picker import GROUP_VALUE, layer_options, stage_of
+    from cnn_core.model.anatomy import describe_model
+    from tests.zoo import ZOO
+
+    desc = describe_model(ZOO["transfer"]())  # a nested MobileNetV2 between Rescaling and GAP
+    options = layer_options(desc, desc.names)
+    values = [o["value"] for o in options if not o.get("disabled")]
+    assert values == list(desc.names)  # every node once, in model order
+    headers = [o for o in options if o.get("disabled")]
+    assert all(h["value"].startswith(GROUP_VALUE) for h in headers)
+    labels = [h["label"] for h in headers]
+    base = desc.nested[0]
+    assert f"── {base} ▸ block_3 ──" in labels  # the base's stages
+    at = next(i for i, o in enumerate(options) if o["label"] == f"── {base} ▸ block_3 ──")
+    assert options[at + 1]["value"] == f"{base}/block_3_expand"
+    assert stage_of("conv3_block12_1_conv") == "conv3" and stage_of("expanded_conv") == ""

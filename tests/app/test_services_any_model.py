@@ -52,3 +52,47 @@ def test_a_legacy_h5_model_without_sidecar_is_served_with_the_class_names_of_its
     assert services.trained.meta == {}
     assert services.desc.class_names[0] == "red disc" and services.desc.nested == ("residual_base",)
     assert services.test_accuracy >= 0.95
+
+
+def test_a_model_without_sidecar_and_without_data_is_served_alone(residual_path, tmp_path, caplog):
+    import shutil
+
+    path = tmp_path / "model.keras"  # a plain model.save(): no sidecar, so no data file named
+    shutil.copy(residual_path, path)
+    with caplog.at_level(logging.INFO, logger="app.services"):
+        services = Services.load(model_path=str(path))
+    assert not services.has_data and services.data.source == "no data set"
+    assert services.x_std["test"].shape == (0, 32, 32, 3)
+    assert services.proba["test"].shape == (0, 6) and np.isnan(services.test_accuracy)
+    assert services.unit_table("test", "residual_base/stage2_add").shape == (0, 32)
+    assert "served alone" in caplog.text
+
+
+def test_an_epoch_checkpoint_folder_without_sidecars_is_a_timeline(residual_path, tmp_path):
+    """Keras `ModelCheckpoint` files (`epoch_01.keras`, ...) and a final model, none with a
+    sidecar, shown with the model's data: the timeline has every epoch."""
+    import keras
+
+    from cnn_core.data.sources import load_dataset
+
+    model = keras.saving.load_model(residual_path, compile=False)
+    data = load_dataset(residual_path.with_suffix(".npz"))
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    callback = keras.callbacks.ModelCheckpoint(str(folder / "epoch_{epoch:02d}.keras"))
+    x = data.x_train[:64].astype("float32")
+    model.fit(x, data.y_train[:64], epochs=2, batch_size=32, verbose=0, callbacks=[callback])
+    final = tmp_path / "final.keras"
+    model.save(final)
+    services = Services.load(
+        model_path=str(final), data_source=str(residual_path.with_suffix(".npz"))
+    )
+    import os
+
+    os.environ["CNN_LENS_CHECKPOINTS"] = str(folder)
+    try:
+        timeline = services.timeline()
+    finally:
+        del os.environ["CNN_LENS_CHECKPOINTS"]
+    assert timeline is not None and len(timeline.models) == 2

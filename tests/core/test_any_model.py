@@ -396,3 +396,28 @@ def test_a_planted_dense_node_has_its_template_as_oip():
     for image in result.images:
         r = np.corrcoef(image.ravel(), template.ravel())[0, 1]
         assert r >= 0.9, f"correlation with the planted template {r:.3f}"
+
+
+def test_defaults_of_a_large_model_open_where_there_is_something_to_see():
+    from tests.zoo import ZOO
+
+    desc = describe_model(ZOO["mobilenetv2"]())
+    assert len(desc.layers) > 40
+    convs = desc.conv_layers
+    assert desc.first_look_layer == convs[len(convs) // 2]  # a middle convolution
+    assert desc.last_conv_layer == desc.last_map_layer == "Conv_1"
+
+
+def test_defaults_of_a_small_model_are_the_first_layer_and_the_last_convolution(trained):
+    desc = trained.desc
+    assert desc.first_look_layer == "Conv2D_1" and desc.last_conv_layer == "Conv2D_3"
+
+
+def test_a_model_ending_in_pooling_gets_grad_cam_on_its_last_convolution():
+    inputs = keras.Input((16, 16, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c2")(x)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
+    desc = describe_model(keras.Model(inputs, outputs))
+    assert desc.last_map_layer == "pool" and desc.last_conv_layer == "c2"

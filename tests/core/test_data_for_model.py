@@ -59,3 +59,41 @@ def test_comparison_pair_prefers_the_sidecar_then_the_articles_pair_for_the_seed
     assert comparison_pair({}, "seed_cnn", cm) == (4, 9)
     assert comparison_pair({}, "my_model", cm) == (7, 9)
     assert comparison_pair({"compare_pair": [3, 3]}, "my_model", cm) == (7, 9)  # invalid: ignored
+
+
+def test_a_model_mnist_does_not_fit_and_nothing_named_is_shown_alone(tmp_path, monkeypatch):
+    monkeypatch.delenv("CNN_LENS_DATA", raising=False)
+    data = load_for_model(None, tmp_path / "m.keras", {}, (96, 96, 3), num_classes=5)
+    assert not data.has_images and data.source == "no data set"
+    assert data.image_shape == (96, 96, 3) and data.class_names == ("0", "1", "2", "3", "4")
+    assert data.images("test").shape == (0, 96, 96, 3) and data.labels("train").shape == (0,)
+    check_fits(data, (96, 96, 3), 5)  # fits its model
+    # a 28x28 grey model with 10 classes still gets MNIST, as the seed without its sidecar
+    assert load_for_model(None, tmp_path / "m.keras", {}, (28, 28, 1), num_classes=10).has_images
+
+
+def test_an_upload_for_a_colour_model_is_centre_cropped_and_resized_like_a_folder():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from cnn_core.data.drawing import decode_pixels, encode_pixels, max_code_chars
+    from cnn_core.data.preprocess import UploadError, picture_from_upload
+
+    picture = Image.new("RGB", (300, 200), (0, 0, 255))  # blue borders left and right
+    picture.paste((255, 0, 0), (50, 0, 250, 200))  # a red 200x200 square in the middle
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    pixels = picture_from_upload(url, (96, 96, 3))
+    assert pixels.shape == (96, 96, 3) and pixels.dtype == np.uint8
+    assert (pixels[..., 0] > 250).all() and (pixels[..., 2] < 5).all()  # only the red square
+    assert picture_from_upload(url, (32, 32, 1)).shape == (32, 32)
+    with pytest.raises(UploadError):
+        picture_from_upload("data:image/png;base64,bm90IGFuIGltYWdl", (96, 96, 3))
+    # a photo barely compresses: its code must still fit the limit for its input size
+    noise = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    code = encode_pixels(noise)
+    assert len(code) <= max_code_chars((224, 224, 3))
+    np.testing.assert_array_equal(decode_pixels(code, (224, 224, 3)), noise)

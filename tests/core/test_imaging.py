@@ -193,3 +193,45 @@ def test_grid_png_is_a_real_png_with_every_map_and_separators(acts, trained, dat
 def test_digit_png_enlarges_a_digit(data):
     png = imaging.digit_png(data.images("test")[0], colormap="jet", scale=4)
     assert Image.open(io.BytesIO(png)).size == (112, 112)
+
+
+# ---- which maps a grid shows ------------------------------------------------------------------
+
+
+def test_a_layer_with_few_maps_is_shown_whole_and_in_order():
+    values = np.random.default_rng(0).random((26, 26, 32)).astype(np.float32)
+    shown = imaging.select_maps(values)  # the seed's Conv2D_1: 21,632 cells, under the budget
+    assert not shown.ranked and shown.factor == 1 and shown.total == 32
+    np.testing.assert_array_equal(shown.ids, np.arange(32))
+    np.testing.assert_array_equal(shown.maps, values)
+
+
+def test_a_layer_with_many_maps_shows_its_most_active_first():
+    rng = np.random.default_rng(1)
+    values = rng.random((2, 2, 1280)).astype(np.float32)
+    values[:, :, 700] += 5  # the most active map
+    values[:, :, 3] += 4
+    shown = imaging.select_maps(values, top=128)
+    assert shown.ranked and shown.total == 1280 and len(shown.ids) == 128
+    assert list(shown.ids[:2]) == [700, 3]
+    means = values.mean(axis=(0, 1))
+    assert np.all(np.diff(means[shown.ids]) <= 0)  # most active first
+    assert means[shown.ids].min() >= np.sort(means)[-128]  # and none left out is more active
+    np.testing.assert_array_equal(shown.maps, values[:, :, shown.ids])
+    assert shown.position[700] == 0 and shown.position[3] == 1
+
+
+def test_large_maps_are_block_averaged_to_fit_the_cell_budget():
+    values = np.arange(48 * 48 * 96, dtype=np.float32).reshape(48, 48, 96)  # MobileNetV2 block_1
+    shown = imaging.select_maps(values)
+    assert shown.factor == 3 and shown.maps.shape == (16, 16, 96)
+    assert shown.maps.size <= imaging.GRID_CELL_BUDGET
+    np.testing.assert_allclose(shown.maps[0, 0, 5], values[:3, :3, 5].mean())
+    # a side that the factor does not divide: the last block averages what it has
+    odd = imaging.downsample(np.ones((5, 5, 1), np.float32) * np.arange(5)[None, :, None], 2)
+    assert odd.shape == (3, 3, 1) and odd[0, 2, 0] == 4 and odd[0, 0, 0] == 0.5
+
+
+def test_nodes_are_always_shown_whole():
+    shown = imaging.select_maps(np.arange(1280, dtype=np.float32), top=8)
+    assert not shown.ranked and shown.factor == 1 and len(shown.ids) == 1280

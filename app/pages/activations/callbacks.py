@@ -144,12 +144,18 @@ def select_cell(click, typed, layer, per_row, choice=None, top=None) -> dict[str
     except InvalidValue:
         return unchanged
     ids_ = None
-    if len(shape) == 3 and shape[2] > imaging.DEFAULT_TOP:  # the grid may be a selection
-        try:
-            values, _ = digits.layer_values(digits.resolve(choice), layer)
-            selection = imaging.select_maps(values, ExplorerView(top=check_top(top)).shown_maps)
-        except ERRORS:
-            return unchanged
+    try:
+        shown = ExplorerView(top=check_top(top)).shown_maps
+    except ERRORS:
+        shown = imaging.DEFAULT_TOP
+    if len(shape) == 3:  # the grid's maps: the most active ones of a large layer, downsampled
+        values = np.zeros(shape, np.float32)  # the layout alone, unless the ranking matters
+        if shape[2] > shown:
+            try:
+                values, _ = digits.layer_values(digits.resolve(choice), layer)
+            except ERRORS:
+                return unchanged
+        selection = imaging.select_maps(values, shown)
         ids_, shape = selection.ids, selection.maps.shape
     point = {"points": [{"x": x, "y": y}]}
     cell = render.clicked_cell(point, np.zeros(shape, np.float32), per_row)
