@@ -17,6 +17,7 @@ import numpy as np
 
 from app.components.validate import InvalidValue, whole_number
 from app.services import get_services
+from cnn_core.config import SMALL_MODEL_NODES
 from cnn_core.data import drawing
 from cnn_core.data.preprocess import (
     FIELD,
@@ -280,10 +281,15 @@ def layer_values(digit: Digit, layer: str) -> tuple[np.ndarray, np.ndarray]:
     the model outputs for it: `(classes,)` probabilities (the logits layer's values if the
     model has no softmax)."""
     services = get_services()
-    desc = services.desc
-    activations = services.acts.activations(digit.x, (layer, desc.logits_layer))
+    desc, acts = services.desc, services.acts
+    if len(desc.layers) > SMALL_MODEL_NODES:
+        # two functions, each traced once: the node's own part of the graph (a new node costs
+        # a fraction of a second) and the model's warm output, rather than one per node
+        # holding the whole model (seconds to trace for every node a user opens)
+        return acts.layer(digit.x, layer)[0], acts.predict_proba(digit.x)[0]
+    activations = acts.activations(digit.x, (layer, desc.logits_layer))  # one warm call
     if desc.output_is_logits:
-        proba = services.acts.predict_proba(digit.x)[0]
+        proba = acts.predict_proba(digit.x)[0]
     else:
         proba = activations[desc.logits_layer][0]
     return activations[layer][0], proba

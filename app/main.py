@@ -71,7 +71,8 @@ def _warm_up(services: Services, ready: threading.Event) -> None:
         services.oip_engine(services.desc.last_map_layer)  # the OIP page's default layer
         desc = services.desc
         x = services.x_std["test"][:1] if services.has_data else np.zeros((1, *desc.input_shape))
-        services.acts.activations(x, (desc.first_look_layer, desc.logits_layer))  # explorer's
+        services.acts.layer(x, desc.first_look_layer)  # the explorer's first node
+        services.acts.predict_proba(x)
         services.unit_table("test", services.desc.last_map_layer or LOGITS)
     except Exception:  # the dashboard still serves; /readyz stays 503 and the log says why
         log.exception("warm-up failed")
