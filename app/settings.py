@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_core.config import ENV_CHECKPOINTS, ENV_DATA, ENV_MODEL, default_model_path
+from cnn_core.config import ENV_CACHE, ENV_CHECKPOINTS, ENV_DATA, ENV_MODEL, default_model_path
 
 ENV_HOST = "CNN_LENS_HOST"
 ENV_PORT = "CNN_LENS_PORT"
@@ -33,15 +33,20 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 #: `(variable, default, meaning)` for the README's table and `python -m app.settings`.
 DOCUMENTED: tuple[tuple[str, str, str], ...] = (
-    (ENV_MODEL, "models/cnn.keras", "trained model file (metadata `.json` beside it)"),
+    (
+        ENV_MODEL,
+        "models/cnn.keras",
+        "model file: .keras, .h5 or .hdf5 (a sidecar `.json` beside it is optional)",
+    ),
     (
         ENV_DATA,
         "the model's own",
         "images: an `.npz` (x_train, y_train, x_test, y_test), an MNIST IDX folder, or a folder "
         "of images, one sub-folder per class (default: the file the model's sidecar names, "
-        "else MNIST)",
+        "else MNIST for a 28x28 grey model, else none: the model alone)",
     ),
     (ENV_CHECKPOINTS, "beside the model", "the model's epoch checkpoints for the timeline page"),
+    (ENV_CACHE, "~/.cache/cnn-lens", "decoded image folders, so that one process decodes them"),
     (ENV_HOST, "127.0.0.1", "address to listen on (`0.0.0.0` in the container)"),
     (ENV_PORT, "8050", "port to listen on"),
     (ENV_WORKERS, "1", "gunicorn worker processes (more than 1 needs `REDIS_URL`)"),
