@@ -650,14 +650,33 @@ def run_job(
         "error": None,
     }
     try:
-        _run(job_id, job, state, store, engine, cache_key, queue)
+        if not (cache_key and _answer_from_cache(job_id, state, store, cache_key)):
+            _run(job_id, job, state, store, engine, cache_key, queue)
     finally:
         if queue is not None:
-            seconds = state.get("seconds") if state["status"] == "done" else None
+            computed = state["status"] == "done" and not state.get("cached")
+            seconds = state.get("seconds") if computed else None
             try:
                 queue.finish(job_id, job.to_dict(), seconds)
             except Exception as exc:  # Redis gone: the entry is pruned once the job is over
                 log.warning("job %s: not taken off the queue (%s)", job_id, type(exc).__name__)
+
+
+def _answer_from_cache(job_id: str, state: dict[str, Any], store: JobStore, key: str) -> bool:
+    """Answer a job that waited from the cache if the same job finished meanwhile (a class
+    pressing Start on the same parameters computes them once); False if it has to run."""
+    try:
+        cached = store.cache_get(key)
+    except Exception:  # no cache now: compute it
+        return False
+    if cached is None:
+        return False
+    result, arrays = cached
+    state.update({**result, "id": job_id, "owner": state["owner"], "cached": True,
+                  "updated": time.time()})  # fmt: skip
+    store.put(job_id, state, arrays)
+    log.info("job %s %s: done from the cache", job_id, state["description"])
+    return True
 
 
 def _take(queue: JobQueue, job_id: str) -> bool:

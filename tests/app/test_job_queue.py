@@ -70,6 +70,17 @@ def test_one_client_cannot_queue_more_than_its_share(local):
     assert wait_for(local, other, *jobs.TERMINAL)["status"] == "done"
 
 
+@pytest.mark.parametrize("local", [8], indirect=True)
+def test_the_same_job_queued_twice_is_computed_once(local):
+    running = local.submit({**BLOCKER, "seed": 11})
+    wait_for(local, running, "running")
+    same = {"kind": "node", "layer": "Dense_1", "unit": 3, "steps": 20, "seed": 12}
+    first, second = local.submit(same), local.submit({**same, "pace": 0.0})
+    local.cancel(running)
+    assert not wait_for(local, first, *jobs.TERMINAL).get("cached")
+    assert wait_for(local, second, *jobs.TERMINAL).get("cached") is True  # answered when it began
+
+
 def test_the_estimate_follows_the_pace_and_learns_from_finished_jobs():
     spec = {"kind": "gallery", "layer": "Conv2D_3", "steps": 200, "pace": 0}
     assert jobs.estimate_s(spec, {}) == pytest.approx(200 * jobs.DEFAULT_STEP_S["gallery"])
