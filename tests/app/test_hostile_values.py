@@ -4,6 +4,7 @@ never coerced into another answer, never an exception (real app, real jobs)."""
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import time
 
@@ -173,3 +174,23 @@ def test_the_explorers_grid_click_reads_finite_coordinates_only(app, x, selected
     status, body = call(app, client, "act-cell-message.children", values, "act-grid.clickData")
     assert status in (200, 204), body
     assert (body.get("response") or {}).get("act-selected", {}).get("data") == selected
+
+
+# ---- node paths in addresses ------------------------------------------------------------------
+
+#: (The timeline's are fuzzed on the served app: its page starts loading every checkpoint.)
+LAYER_PARAMETERS = [
+    ("/activations", "layer"), ("/compare", "layer"), ("/attribution", "layer"), ("/oip", "layer"),
+    ("/oip", "gallery_layer"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "key"), LAYER_PARAMETERS)
+def test_a_node_path_that_names_no_node_is_named_on_the_page(app, path, key):
+    client = app.server.test_client()
+    for value in ("../../x", "base/nope", "x" * 10_000):
+        values = {"_pages_location.pathname": path, "_pages_location.search": f"?{key}={value}"}
+        status, body = call(app, client, "_pages_content.children", values,
+                            "_pages_location.pathname")  # fmt: skip
+        assert status == 200, (path, key, value[:20])
+        assert "Some URL parameters were not understood" in json.dumps(body), (path, value[:20])
