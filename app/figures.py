@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
+from app.components.pictures import png_src
 from cnn_core import imaging
 
 MARGIN = dict(l=40, r=10, t=40, b=40)
@@ -566,13 +567,21 @@ def map_detail_figure(
     )
 
 
+#: Colour pictures up to this side are sent as values (hover gives each pixel's RGB), larger
+#: ones as a PNG (a 96x96 picture: ~12 KB instead of ~110 KB).
+MAX_IMAGE_Z_SIDE = 64
+
+
 def digit_figure(image: np.ndarray, *, colormap: str = "gray", title: str | None = None):
     """An `(H, W)` uint8 grey image as the model sees it (0 = black, in `colormap`), or an
     `(H, W, 3)` uint8 colour image as it is; hover gives pixel values."""
     image = np.asarray(image, dtype=np.uint8)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    if image.ndim == 3:
+    if image.ndim == 3 and max(image.shape[:2]) > MAX_IMAGE_Z_SIDE:
+        # a large colour picture as one PNG: 224x224x3 values as JSON would be ~600 KB
+        trace = dict(type="image", source=png_src(image), hovertemplate="row %{y}, col %{x}")
+    elif image.ndim == 3:
         trace = dict(
             type="image",
             z=image,

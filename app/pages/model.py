@@ -3,6 +3,7 @@ matrix, data."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import dash
@@ -14,6 +15,7 @@ from app import figures, ids
 from app import model_graph as mg
 from app.components.registry import CallbackSet
 from app.services import Services, get_services
+from cnn_core.explain.compare import implied_class_order
 
 dash.register_page(__name__, path="/", name="Model", title="cnn-lens: model", order=0)
 # dagre (the layered layout) ships in the package's "extra" bundle, served by this app like
@@ -168,7 +170,35 @@ def _data_source(services: Services) -> html.Div:
             color="warning",
             id=ids.MODEL_WARNING,
         )
+    elif _labels_may_be_permuted(services):
+        warning = dbc.Alert(
+            f"The test accuracy ({services.test_accuracy:.0%}) is near chance, and the model "
+            "file does not say its class order: its outputs are matched to the data's classes "
+            "in sorted order, as Keras's image_dataset_from_directory numbers folders. If the "
+            "model was trained with another order, add a sidecar <model>.json with its "
+            '"class_names" in that order.' + _order_hint(services),
+            color="warning",
+            id=ids.MODEL_WARNING,
+        )
     return html.Div([html.P(children, id=ids.MODEL_DATA_SOURCE, className="small"), warning])
+
+
+def _order_hint(services: Services) -> str:
+    """The class order the predictions give (`implied_class_order`), as a sidecar line."""
+    order = implied_class_order(services.confusion, services.data.class_names)
+    if order is None:
+        return ""
+    return " Its predictions match the classes one to one in this order: " + json.dumps(
+        {"class_names": list(order)}
+    )
+
+
+def _labels_may_be_permuted(services: Services) -> bool:
+    """Whether a model without class names scores near chance on named data: the classes may
+    be matched in another order than the model was trained with."""
+    n = services.desc.num_classes
+    named = "class_names" in services.trained.meta
+    return services.has_data and not named and n > 2 and services.test_accuracy < 2 / n
 
 
 def _curves(meta: dict[str, Any]) -> Any:

@@ -105,6 +105,31 @@ def comparison_pair(sidecar: dict, model_name: str, cm: np.ndarray) -> tuple[int
     return most_confused_pair(cm)
 
 
+def implied_class_order(
+    cm: np.ndarray, class_names: Sequence[str], share: float = 0.8
+) -> tuple[str, ...] | None:
+    """The class names in the order of the model's outputs, when its predictions are a
+    relabelling of the data's classes: each true class goes mostly to an output of its own and
+    those cells hold at least `share` of all images (a model trained with its classes numbered
+    otherwise). None when they are not (or already in order).
+
+    Args:
+        cm: `(n, n)` confusion matrix, rows true classes, columns outputs.
+        class_names: the data's name of each true class.
+    """
+    cm = np.asarray(cm)
+    to = cm.argmax(axis=1)
+    n = len(to)
+    if cm.sum() == 0 or len(set(to.tolist())) != n or (to == np.arange(n)).all():
+        return None
+    if cm[np.arange(n), to].sum() < share * cm.sum():
+        return None
+    order = [""] * n
+    for true, output in enumerate(to):
+        order[output] = str(class_names[true])
+    return tuple(order)
+
+
 def default_pair(num_classes: int) -> tuple[int, int]:
     """The classes compared by default: 4 and 9 (the seed's articles' pair) when the model has
     them, else the first two."""

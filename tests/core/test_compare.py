@@ -382,3 +382,14 @@ def test_comparison_png_draws_colour_digits_in_their_colours():
     )  # fmt: skip
     rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     assert _count(rgb, (0, 0, 255)) >= 2 * (3 * 32) ** 2  # both pictures, 3x enlarged, blue
+
+
+def test_a_confusion_matrix_that_relabels_the_classes_gives_the_models_order():
+    from cnn_core.explain.compare import implied_class_order
+
+    names = ("blue disc", "red disc", "red square")  # a folder's sorted names
+    cm = np.array([[0, 48, 2], [50, 0, 0], [1, 0, 49]])  # blue -> output 1, red disc -> 0
+    assert implied_class_order(cm, names) == ("red disc", "blue disc", "red square")
+    assert implied_class_order(np.diag([5, 5, 5]), names) is None  # already in order
+    assert implied_class_order(np.ones((3, 3)), names) is None  # no one-to-one match
+    assert implied_class_order(np.zeros((3, 3)), names) is None
