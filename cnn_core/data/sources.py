@@ -74,6 +74,20 @@ class ImageDataset:
         else:
             object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
 
+    @classmethod
+    def of(
+        cls,
+        x_train: np.ndarray,
+        y_train: np.ndarray,
+        x_test: np.ndarray,
+        y_test: np.ndarray,
+        source: str,
+        class_names: tuple[str, ...] = (),
+    ) -> ImageDataset:
+        """The data set of these arrays, its fingerprint computed (`fingerprint_arrays`)."""
+        fingerprint = fingerprint_arrays(x_train, y_train, x_test, y_test)
+        return cls(x_train, y_train, x_test, y_test, source, fingerprint, tuple(class_names))
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         """`(H, W, C)` of one image, channels explicit (1 for `(N, H, W)` grey images)."""
@@ -620,15 +634,7 @@ def no_data(input_shape: tuple[int, int, int], num_classes: int) -> ImageDataset
     height, width, channels = (int(v) for v in input_shape)
     shape = (0, height, width) if channels == 1 else (0, height, width, channels)
     empty, labels = np.zeros(shape, np.uint8), np.zeros(0, np.int64)
-    return ImageDataset(
-        empty,
-        labels,
-        empty,
-        labels,
-        source=NO_DATA,
-        fingerprint=fingerprint_arrays(empty, labels, empty, labels),
-        class_names=numbered_classes(num_classes),
-    )
+    return ImageDataset.of(empty, labels, empty, labels, NO_DATA, numbered_classes(num_classes))
 
 
 def in_class_order(data: ImageDataset, class_names: Sequence[str]) -> ImageDataset:

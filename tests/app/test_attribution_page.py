@@ -198,7 +198,10 @@ def test_every_method_has_a_deletion_curve_and_area_next_to_randoms(app, client)
     shown = areas(out[ids.ATTR_TABLE])
     assert set(shown) == set(METHODS)
     assert all(0.0 <= a <= 1.0 for a in shown.values())
-    assert shown["integrated_gradients"] < 0.5  # far better than deleting at random (~0.7+)
+    # clearly better than deleting at random, on whatever weights this machine's training gave
+    # (an absolute bound, < 0.5, held for one training and not for the next: 0.587 vs 0.737)
+    random = [np.trapezoid(c["y"], c["x"]) / 100 for c in curves if c["name"] == "random order"]
+    assert shown["integrated_gradients"] < min(random) - 0.1
     text = text_of(figure["layout"]["annotations"])
     assert text.count("random") == len(METHODS)
 

@@ -9,7 +9,7 @@ from dash import dcc, html
 from app import figures, ids
 from app.components import colormap
 from app.components.alerts import url_problems_alert
-from app.components.controls import colormap_radio, radio
+from app.components.controls import colormap_radio, number_input, radio
 from app.components.digit_picker import DRAW_CANVAS, DigitPicker
 from app.components.layer_picker import layer_dropdown
 from app.pages.activations import callbacks, render
@@ -44,28 +44,8 @@ def _view_controls(view: ExplorerView) -> dbc.Card:
     """Layer, colours and layout: a compact bar above the grid."""
     desc = get_services().desc
     layer = layer_dropdown(ids.ACT_LAYER, desc, desc.names, view.layer)
-    per_row = dbc.Input(
-        id=ids.ACT_PER_ROW,
-        type="number",
-        value=view.per_row,
-        min=1,
-        max=MAX_PER_ROW,
-        step=1,
-        debounce=True,
-        size="sm",
-        style={"maxWidth": "5.5em"},
-    )
-    top = dbc.Input(
-        id=ids.ACT_TOP,
-        type="number",
-        value=view.shown_maps,
-        min=1,
-        max=MAX_TOP,
-        step=1,
-        debounce=True,
-        size="sm",
-        style={"maxWidth": "6em"},
-    )
+    per_row = number_input(ids.ACT_PER_ROW, view.per_row, 1, MAX_PER_ROW, width="5.5em")
+    top = number_input(ids.ACT_TOP, view.shown_maps, 1, MAX_TOP)
     return dbc.Card(
         dbc.CardBody(
             [

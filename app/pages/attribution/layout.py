@@ -10,7 +10,7 @@ from app import figures, ids
 from app.attributions import DELETION_EXPLANATION
 from app.components import colormap
 from app.components.alerts import url_problems_alert
-from app.components.controls import colormap_radio, radio
+from app.components.controls import colormap_radio, number_input, radio
 from app.components.digit_picker import DigitPicker
 from app.components.layer_picker import layer_dropdown
 from app.pages.attribution import callbacks, render
@@ -46,20 +46,6 @@ def _labelled(label: str, control, hidden: bool = False) -> dbc.Col:
         width="auto",
         className="mb-2",
         style={"display": "none"} if hidden else None,
-    )
-
-
-def _number(id_: str, value, low, high, step=1) -> dbc.Input:
-    return dbc.Input(
-        id=id_,
-        type="number",
-        value=value,
-        min=low,
-        max=high,
-        step=step,
-        debounce=True,
-        size="sm",
-        style={"maxWidth": "6em"},
     )
 
 
@@ -156,19 +142,19 @@ def _options(view: AttributionView) -> dbc.Card:
     window = max_window()
     row = dbc.Row(
         [
-            _labelled("IG steps", _number(ids.ATTR_STEPS, view.steps, *int_limits("steps"))),
+            _labelled("IG steps", number_input(ids.ATTR_STEPS, view.steps, *int_limits("steps"))),
             _labelled("IG baseline", radio(ids.ATTR_BASELINE, BASELINES, view.baseline)),
             _labelled(
                 "SmoothGrad samples",
-                _number(ids.ATTR_SAMPLES, view.samples, *int_limits("samples")),
+                number_input(ids.ATTR_SAMPLES, view.samples, *int_limits("samples")),
             ),
             _labelled(
                 "SmoothGrad noise",
-                _number(ids.ATTR_NOISE, view.noise, *LIMITS["noise"], step="any"),
+                number_input(ids.ATTR_NOISE, view.noise, *LIMITS["noise"], step="any"),
             ),
             _labelled("Grad-CAM layer", layer, hidden=not map_layers),
-            _labelled("occlusion window", _number(ids.ATTR_WINDOW, view.window, 1, window)),
-            _labelled("occlusion stride", _number(ids.ATTR_STRIDE, view.stride, 1, window)),
+            _labelled("occlusion window", number_input(ids.ATTR_WINDOW, view.window, 1, window)),
+            _labelled("occlusion stride", number_input(ids.ATTR_STRIDE, view.stride, 1, window)),
         ],
         className="g-3",
     )

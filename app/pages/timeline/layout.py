@@ -9,7 +9,7 @@ from dash import dcc, html
 from app import figures, ids
 from app.components import colormap
 from app.components.alerts import url_problems_alert
-from app.components.controls import colormap_radio
+from app.components.controls import colormap_radio, number_input
 from app.components.digit_picker import DigitPicker
 from app.components.layer_picker import layer_dropdown, needs_groups
 from app.pages.timeline import callbacks, render
@@ -156,16 +156,8 @@ def _oip_section(view: TimelineView) -> dbc.Card:
                         ),
                         _labelled(
                             "steps",
-                            dbc.Input(
-                                id=ids.TL_OIP_STEPS,
-                                type="number",
-                                value=view.steps,
-                                min=10,
-                                max=MAX_STEPS,
-                                step=10,
-                                size="sm",
-                                debounce=True,
-                                style={"maxWidth": "7em"},
+                            number_input(
+                                ids.TL_OIP_STEPS, view.steps, 10, MAX_STEPS, step=10, width="7em"
                             ),
                         ),
                         dbc.Col(start, width="auto", className="mb-2"),
