@@ -8,6 +8,7 @@ import urllib.parse
 
 import pytest
 from PIL import Image, ImageDraw
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -84,8 +85,8 @@ def test_the_layer_picker_finds_a_nested_node_by_typing(folder_server, browser):
     wait = wait_on(browser, 30)
     wait.until(lambda d: _text(d, ids.ACT_CELL_COUNT) == "32")
     browser.find_element(By.ID, ids.ACT_LAYER).click()
-    search = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "input.dash-dropdown-search"))
-    search.send_keys("stage1_add")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[role=option]"))
+    ActionChains(browser).send_keys("stage1_add").perform()  # typed where the focus is
     option = wait.until(
         lambda d: next(
             (o for o in d.find_elements(By.CSS_SELECTOR, "[role=option]") if "1_add" in o.text),
