@@ -23,6 +23,9 @@ celery_app = Celery("cnn_lens", broker=redis_url())
 celery_app.conf.update(
     task_ignore_result=True,  # progress and results go to RedisStore, not Celery's backend
     worker_prefetch_multiplier=1,  # one OIP job at a time per worker: fair across machines
+    # acknowledged when done: a busy worker holds no second job back while another is idle (a
+    # job redelivered after its worker died is skipped: app.jobs' queue has let it go by then)
+    task_acks_late=True,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )

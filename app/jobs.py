@@ -160,6 +160,8 @@ class JobStore(Protocol):
 
     def cache_put(self, key: str, state: dict[str, Any], arrays: Arrays) -> None: ...
 
+    def touch(self, job_id: str) -> None: ...
+
 
 class MemoryStore:
     """In-process store for the local runner; forgets finished jobs after `JOB_TTL_S`, and the
@@ -192,6 +194,9 @@ class MemoryStore:
     def cancel_requested(self, job_id: str) -> bool:
         with self._lock:
             return job_id in self._cancel
+
+    def touch(self, job_id: str) -> None:
+        """(Unfinished jobs never expire here.)"""
 
     def cache_get(self, key: str) -> tuple[dict[str, Any], Arrays] | None:
         with self._lock:
@@ -301,6 +306,11 @@ class RedisStore:
 
     def request_cancel(self, job_id: str) -> None:
         self._redis.set(self._key("cancel", job_id), b"1", ex=JOB_TTL_S)
+
+    def touch(self, job_id: str) -> None:
+        """Keep a waiting job's record `JOB_TTL_S` longer: a tab still watches it (one left
+        waiting unwatched expires, and its place with it)."""
+        self._redis.expire(self._key("job", job_id), JOB_TTL_S)
 
     def cancel_requested(self, job_id: str) -> bool:
         return bool(self._redis.exists(self._key("cancel", job_id)))
@@ -957,6 +967,7 @@ class JobManager:
             place = queue.place(job_id)
             if place is not None:
                 state = {**state, "place": place.ahead, "wait_s": round(place.wait_s, 1)}
+                self.store.touch(job_id)  # watched: it waits on, however long the queue
             last = max(last, queue.pulse())
         if state["status"] in ("running", "queued") and now - last > stale_after_s():
             where = "worker" if self.backend == "celery" else "job thread"

@@ -37,7 +37,9 @@ CALLBACKS = CallbackSet()
 colormap.remember(CALLBACKS, ids.OIP_CMAP, "oip")
 POLL_MS = 250
 GALLERY_POLL_MS = 500  # a gallery's frames are large and it runs at full speed
-QUEUED_POLL_MS = 1000  # a waiting job has no frames: a class's tabs poll less meanwhile
+#: A waiting job has no frames: a class's tabs poll less meanwhile, the further back the less
+#: (a tenth of the wait, 1 to 5 s), so that 50 waiting tabs leave the cores to the jobs.
+QUEUED_POLL_MS = (1000, 5000)
 #: The controls that make a view, by `OipView` field.
 CONTROLS = dict(
     kind=ids.OIP_KIND,
@@ -293,7 +295,7 @@ def track(_n, job) -> dict[str, Any]:
     if "place" in state:  # waiting: where it stands
         status = queue_message(state)
     interval = (
-        QUEUED_POLL_MS if state["status"] == "queued"
+        queued_poll_ms(state) if state["status"] == "queued"
         else GALLERY_POLL_MS if is_gallery(state) else POLL_MS
     )  # fmt: skip
     finished = no_update if running else {"handle": job_handle(job), "status": state["status"]}
@@ -301,6 +303,12 @@ def track(_n, job) -> dict[str, Any]:
         value=value, label=label, status=status, color=color, poll_disabled=not running,
         finished=finished, interval=interval,
     )  # fmt: skip
+
+
+def queued_poll_ms(state: dict[str, Any]) -> int:
+    """How often a waiting tab polls: a tenth of its estimated wait, within `QUEUED_POLL_MS`."""
+    low, high = QUEUED_POLL_MS
+    return int(min(high, max(low, 100 * float(state.get("wait_s") or 0))))
 
 
 def queue_message(state: dict[str, Any]) -> str:
