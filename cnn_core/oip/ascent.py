@@ -31,8 +31,21 @@ from cnn_core.model.forward import ExposedForward
 from cnn_core.model.trained import TrainedModel
 from cnn_core.oip.init import INITS, starting_images
 from cnn_core.oip.objectives import LOGIT, ClassLogit, MapMean, Node, Objective, OipError, Term
+from cnn_core.oip.params import (
+    PARAMETERIZATIONS,
+    check_parameterization,
+    default_magnitude,
+    fourier_scale,
+    initial_parameters,
+    mean_amplitude_spectrum,
+    tf_fourier_image,
+    tf_maco_image,
+)
 from cnn_core.oip.transforms import (
+    standard_shift,
+    tf_affine_each,
     tf_gaussian_blur,
+    tf_random_affine,
     tf_roll_each,
     tf_standardize_each,
     tf_total_variation,
@@ -66,6 +79,12 @@ class AscentLimits:
 
 
 LIMITS = AscentLimits()
+TRANSFORMS: tuple[str, ...] = ("none", "standard")
+#: Adam's default learning rate per spectral parameterization (Lucid's 0.05 for Fourier).
+LEARNING_RATES: dict[str, float] = {"fourier": 0.05, "maco": 0.05}
+MAX_IMAGES_PER_UNIT = 16
+_PARAM_INDEX = {kind: i for i, kind in enumerate(PARAMETERIZATIONS)}
+_TRANSFORM_SEED = 20_171_107  # the standard transforms' draws: a function of the step alone
 MAX_STEPS = int(LIMITS.steps.hi)
 _SEED_LIMIT = 2**31 - 1  # the modulus of the per-image jitter generator; seeds stay below
 _MINSTD = 48_271  # Lehmer generator multiplier: per-image jitter offsets from (seed, step)
@@ -101,6 +120,27 @@ class AscentOptions:
             there (black background, full ink). The range then bounds the image and replaces
             `restandardize` (measured on the seed's Conv2D_3: 96% of maps beat the best test
             digit, median 2.7x, against 95% / 2.3x when re-standardizing before clipping).
+        parameterization: what the ascent moves (`cnn_core.oip.params`): "pixel" (the image,
+            normalized gradient steps of `step_size`, the seed's way), "fourier" (Lucid's 1/f
+            scaled spectrum, decorrelated colours, sigmoid into the data's pixel range) or
+            "maco" (only the spectrum's phase; its magnitude the training images' mean
+            amplitude spectrum, `OipEngine.set_spectrum`). The spectral ones step with Adam
+            (`learning_rate`) and give valid pixels by construction (blur, `restandardize` and
+            `valid_pixels` apply to "pixel" only).
+        transforms: "none", or "standard": before each step the image the model sees is
+            shifted (up to Lucid's 12 px per 128 px of image side), scaled (0.9-1.1) and
+            rotated (±10°) at random, one draw per step shared by the whole batch (so an
+            image's result never depends on its batch), the border filled with the data's
+            mean pixel.
+        learning_rate: Adam's step of the spectral parameterizations; None: the
+            parameterization's own (`LEARNING_RATES`: Lucid's 0.05 for "fourier", 0.05 for
+            "maco").
+        images_per_unit: `k` images per (objective, seed), optimized together; with `k > 1`
+            the result's arrays get an axis of `k` after the first.
+        diversity: weight λ of Lucid's diversity term within each unit's `k` images: minus λ
+            times the sum, over the other images of the group, of the cosine similarity of
+            the Gram matrices of the unit's layer (the objective's map layer; for node and
+            class objectives the engine's last map layer), per image.
     """
 
     steps: int = 200
@@ -116,6 +156,11 @@ class AscentOptions:
     pre_relu: bool = True
     restandardize: bool = True
     valid_pixels: bool = False
+    parameterization: str = "pixel"
+    transforms: str = "none"
+    learning_rate: float | None = None
+    images_per_unit: int = 1
+    diversity: float = 0.0
 
     def __post_init__(self) -> None:
         def integer(name: str, low: int, high: int) -> None:
@@ -152,6 +197,24 @@ class AscentOptions:
         for name in ("pre_relu", "restandardize", "valid_pixels"):
             if not isinstance(getattr(self, name), bool):
                 raise OipError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        check_parameterization(self.parameterization)
+        if self.transforms not in TRANSFORMS:
+            raise OipError(
+                f"transforms must be one of {', '.join(TRANSFORMS)}, got {self.transforms!r}"
+            )
+        if self.learning_rate is not None:
+            number("learning_rate", LIMITS.step_size.lo, LIMITS.step_size.hi)
+        integer("images_per_unit", 1, MAX_IMAGES_PER_UNIT)
+        number("diversity", 0.0, 1e6)
+
+    @property
+    def adam_learning_rate(self) -> float:
+        """Adam's learning rate of the spectral parameterizations (0 for "pixel")."""
+        if self.parameterization == "pixel":
+            return 0.0
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        return LEARNING_RATES[self.parameterization]
 
 
 @dataclass(frozen=True)
@@ -252,6 +315,9 @@ class OipEngine:
         layers: the shown nodes whose units objectives may name (the class logits always);
             default every node. On a graph of a hundred nodes the engine for one node traces
             in a fraction of the time (see `engine_for`).
+        spectrum_images: training images (pixel units, `(N, H, W[, C])`) whose mean amplitude
+            spectrum the "maco" parameterization keeps (`set_spectrum`); without them a 1/f
+            spectrum.
 
     Raises:
         OipError: unknown precision, or variants of another architecture.
@@ -263,6 +329,7 @@ class OipEngine:
         precision: str = "auto",
         variants: Sequence[TrainedModel] | None = None,
         layers: Sequence[str] | None = None,
+        spectrum_images: np.ndarray | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise OipError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -314,17 +381,29 @@ class OipEngine:
         self._shift = tf.constant(shift.astype(np.float32))
         low, high = trained.pixel_range
         self.y_range = ((low - pixel_mean) / pixel_std, (high - pixel_mean) / pixel_std)
+        height, width, _ = self.image_shape
+        self._fourier_scale = tf.constant(fourier_scale(height, width))
+        self._magnitude = tf.Variable(default_magnitude(self.image_shape), trainable=False)
+        self.spectrum_source = "1/f"
+        if spectrum_images is not None:
+            self.set_spectrum(spectrum_images)
+        self.transform_shift = standard_shift(max(height, width))
+        self._map_blocks = [b for b, (kind, _) in enumerate(self._keys) if kind == "map"]
 
         image = tf.TensorSpec([None, *self.image_shape], tf.float32, name="x")
         weight = tf.TensorSpec([None, total], tf.float32, name="w")
+        flat = tf.TensorSpec([None, None], tf.float32)
         f32 = tf.TensorSpec([], tf.float32)
         i32 = tf.TensorSpec([], tf.int32)
         b = tf.TensorSpec([], tf.bool)
         signature = [
-            image, weight, tf.TensorSpec([None], tf.int64, name="seeds"),
+            flat, flat, flat,  # parameters, Adam's first and second moments
+            weight, tf.TensorSpec([None], tf.int64, name="seeds"),
             i32, i32,  # start step, steps in this call
             f32, i32, f32, i32, f32, f32,  # step size, blur every, blur sigma, jitter, tv, l2
             b, b, b,  # ascend before the activation, restandardize, valid pixels
+            i32, f32, b,  # parameterization, Adam's learning rate, standard transforms
+            f32, i32, tf.TensorSpec([None], tf.int32),  # diversity, group size, Gram block
         ]  # fmt: skip
         self._ascend_fns = {
             name: tf.function(
@@ -349,6 +428,15 @@ class OipEngine:
             autograph=False,
         )
         self._evaluate_cf = self._evaluate_fn.get_concrete_function()
+        self._decode_cf = tf.function(
+            self._decode, input_signature=[flat, i32], autograph=False
+        ).get_concrete_function()
+        self._quantities_fn = tf.function(
+            lambda x: self._forward(exact, x, tf.ones([len(self._block_columns)], tf.bool),
+                                    tf.constant(False))[1],
+            input_signature=[image],
+            autograph=False,
+        )  # fmt: skip
         self._ascend_fns["gradient"] = self._gradient_fn  # traced on first use too
         last = next(iter(sizes))
         warm = [_objective_for_key(last, 0), ClassLogit(0)] * self.groups
@@ -382,8 +470,8 @@ class OipEngine:
 
     def _forward(
         self, graph: list[ExposedForward], x: tf.Tensor, needed: tf.Tensor, pre: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """The quantities to ascend and the real ones, and the logits.
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, dict[str, tf.Tensor]]:
+        """The quantities to ascend and the real ones, the logits, and each node's output.
 
         Args:
             graph: the model's layers (float32, or bfloat16 convolutions), one per variant.
@@ -394,7 +482,7 @@ class OipEngine:
 
         Returns:
             `(N, Q)` float32 ascended quantities, `(N, Q)` float32 real (post-activation)
-            quantities, `(N, classes)` float32 logits.
+            quantities, `(N, classes)` float32 logits, `{node: (N, ...) output}`.
         """
         n = tf.shape(x)[0]
         outputs, pres, logits = self._run_graphs(graph, x)
@@ -424,7 +512,7 @@ class OipEngine:
                         lambda q=real_q: q,
                     )
                 )
-        return tf.concat(surrogate, axis=1), tf.concat(real, axis=1), logits
+        return tf.concat(surrogate, axis=1), tf.concat(real, axis=1), logits, outputs
 
     def _ascent_graph(self, name: str):
         """The traced ascent ("fast" or "exact" precision) or the "gradient" graph, traced on
@@ -441,14 +529,57 @@ class OipEngine:
     # The traced bodies use TensorFlow's control flow (tf.cond, tf.while_loop) themselves, so
     # they are traced with autograph=False: converting the graph walk and every Keras layer's
     # Python took most of an engine's build on a 150-layer model.
+    def _decode(self, params: tf.Tensor, mode: tf.Tensor) -> tf.Tensor:
+        """`(N, P)` parameters of parameterization `mode` -> `(N, H, W, C)` ascent images."""
+        y_low, y_high = self.y_range
+        shape = self.image_shape
+        return tf.switch_case(
+            mode,
+            [
+                lambda: tf.reshape(params, [-1, *shape]),
+                lambda: tf_fourier_image(params, shape, self._fourier_scale, y_low, y_high),
+                lambda: tf_maco_image(params, shape, self._magnitude, y_low, y_high),
+            ],
+        )
+
+    def _diversity(
+        self, outputs: dict[str, tf.Tensor], block: tf.Tensor, group: tf.Tensor
+    ) -> tf.Tensor:
+        """`(N,)` Lucid's diversity penalty per image: the sum of the cosine similarities of its
+        Gram matrix (at map block `block[i]`) with those of the other images of its group (`group`
+        consecutive images); 0 where `block` is -1."""
+        n = tf.shape(block)[0]
+        total = tf.zeros([n])
+        for b in self._map_blocks:
+            name = self._keys[b][1]
+
+            def cosines(name: str = name, b: int = b) -> tf.Tensor:
+                act = tf.cast(outputs[name], tf.float32)
+                flat = tf.reshape(act, [n, -1, act.shape[-1]])
+                gram = tf.reshape(tf.matmul(flat, flat, transpose_a=True), [n, -1])
+                gram = tf.math.l2_normalize(gram, axis=1, epsilon=1e-10)
+                grouped = tf.reshape(gram, [-1, group, tf.shape(gram)[1]])
+                cos = tf.matmul(grouped, grouped, transpose_b=True)  # (groups, k, k)
+                others = tf.reduce_sum(cos, axis=2) - tf.linalg.diag_part(cos)
+                return tf.where(tf.equal(block, b), tf.reshape(others, [n]), 0.0)
+
+            total += tf.cond(tf.reduce_any(tf.equal(block, b)), cosines, lambda: tf.zeros([n]))
+        return total
+
+    # The traced bodies use TensorFlow's control flow (tf.cond, tf.while_loop) themselves, so
+    # they are traced with autograph=False: converting the graph walk and every Keras layer's
+    # Python took most of an engine's build on a 150-layer model.
     def _ascend(
-        self, graph, y, w, seeds, start, count, step_size, blur_every, blur_sigma, jitter, tv, l2,
-        pre, restandardize, valid,
+        self, graph, params, adam_m, adam_v, w, seeds, start, count, step_size, blur_every,
+        blur_sigma, jitter, tv, l2, pre, restandardize, valid, mode, learning_rate, transform,
+        diversity, group, gram_block,
     ):  # fmt: skip
-        n = tf.shape(y)[0]
+        n = tf.shape(params)[0]
         needed = self._needed(w)
         values = tf.TensorArray(tf.float32, size=count, element_shape=[None])
         y_low, y_high = (tf.constant(v, tf.float32) for v in self.y_range)
+        pixel = tf.equal(mode, 0)
+        shape = [-1, *self.image_shape]
 
         def offsets(step: tf.Tensor, axis: int) -> tf.Tensor:
             h = tf.math.floormod(
@@ -467,22 +598,56 @@ class OipEngine:
                 lambda: tf.cond(restandardize, lambda: tf_standardize_each(y), lambda: y),
             )
 
-        def body(i, y, values):
+        def seen_by_model(y: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+            y = tf.cond(
+                jitter > 0, lambda: tf_roll_each(y, offsets(step, 0), offsets(step, 1)), lambda: y
+            )
+            # one draw per step for the whole batch, from the step alone
+            seed = tf.stack([tf.constant(_TRANSFORM_SEED, tf.int32), step])[None]
+            return tf.cond(
+                transform,
+                lambda: tf_affine_each(y, tf_random_affine(seed, self.transform_shift)),
+                lambda: y,
+            )
+
+        def pixel_step(p, m, v, grad):
+            # The seed's step: the gradient normalized to RMS 1 per image.
+            rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=1, keepdims=True))
+            # The guard against a zero gradient: 1e-8 for ordinary gradients (the seed's
+            # figures), but a unit whose values are ~1e-10 (an untrained deep network) has a
+            # gradient RMS far below 1e-8 and would never move, so there it only guards zero.
+            eps = tf.where(rms > 1e-6, 1e-8, 1e-30)
+            y = project(tf.reshape(p + step_size * grad / (rms + eps), shape))
+            return tf.reshape(y, tf.shape(p)), m, v
+
+        def adam_step(p, m, v, grad, step):
+            t = tf.cast(step + 1, tf.float32)
+            m = 0.9 * m + 0.1 * grad
+            v = 0.999 * v + 0.001 * tf.square(grad)
+            m_hat, v_hat = m / (1.0 - 0.9**t), v / (1.0 - 0.999**t)
+            return p + learning_rate * m_hat / (tf.sqrt(v_hat) + 1e-8), m, v
+
+        def body(i, p, m, v, values):
             step = start + i
             # Blur at the start of a step, so the last step always ends with a gradient step.
             blur_now = tf.logical_and(
-                tf.logical_and(blur_every > 0, blur_sigma > 0),
+                tf.logical_and(pixel, tf.logical_and(blur_every > 0, blur_sigma > 0)),
                 tf.logical_and(step > 0, tf.math.floormod(step, tf.maximum(blur_every, 1)) == 0),
             )
-            y = tf.cond(blur_now, lambda: project(tf_gaussian_blur(y, blur_sigma)), lambda: y)
+            p = tf.cond(
+                blur_now,
+                lambda: tf.reshape(
+                    project(tf_gaussian_blur(tf.reshape(p, shape), blur_sigma)), tf.shape(p)
+                ),
+                lambda: p,
+            )
             with tf.GradientTape() as tape:
-                tape.watch(y)
-                seen = tf.cond(
-                    jitter > 0,
-                    lambda: tf_roll_each(y, offsets(step, 0), offsets(step, 1)),
-                    lambda: y,
+                tape.watch(p)
+                y = self._decode(p, mode)
+                seen = seen_by_model(y, step)
+                q_ascend, q_real, _, outputs = self._forward(
+                    graph, self._to_model(seen), needed, pre
                 )
-                q_ascend, q_real, _ = self._forward(graph, self._to_model(seen), needed, pre)
                 real = tf.reduce_sum(w * q_real, axis=1)
                 surrogate = tf.reduce_sum(w * q_ascend, axis=1)
                 penalty = tf.cond(  # its gradient costs ~15% of a step: only when asked for
@@ -493,32 +658,38 @@ class OipEngine:
                     ),
                     lambda: tf.zeros([n]),
                 )
+                penalty += tf.cond(
+                    diversity > 0,
+                    lambda: diversity * self._diversity(outputs, gram_block, group),
+                    lambda: tf.zeros([n]),
+                )
                 total = tf.reduce_sum(surrogate - penalty)
-            grad = tape.gradient(total, y)
-            rms = tf.sqrt(tf.reduce_mean(tf.square(grad), axis=[1, 2, 3], keepdims=True))
-            # The guard against a zero gradient: 1e-8 for ordinary gradients (the seed's
-            # figures), but a unit whose values are ~1e-10 (an untrained deep network) has a
-            # gradient RMS far below 1e-8 and would never move, so there it only guards zero.
-            eps = tf.where(rms > 1e-6, 1e-8, 1e-30)
-            y = project(y + step_size * grad / (rms + eps))
-            y = tf.ensure_shape(y, [None, *self.image_shape])
-            return i + 1, y, values.write(i, real)
+            grad = tape.gradient(total, p)
+            p, m, v = tf.cond(
+                pixel,
+                lambda: pixel_step(p, m, v, grad),
+                lambda: adam_step(p, m, v, grad, step),
+            )
+            return i + 1, p, m, v, values.write(i, real)
 
-        _, y, values = tf.while_loop(
-            lambda i, *_: i < count, body, [tf.constant(0), y, values], parallel_iterations=1
+        _, params, adam_m, adam_v, values = tf.while_loop(
+            lambda i, *_: i < count,
+            body,
+            [tf.constant(0), params, adam_m, adam_v, values],
+            parallel_iterations=1,
         )
         real_values = tf.reshape(values.stack(), [count, n])
-        return y, real_values
+        return params, adam_m, adam_v, real_values
 
     def _evaluate(self, graph, x, w):
         every_block = tf.ones([len(self._block_columns)], tf.bool)
-        _, q_real, logits = self._forward(graph, x, every_block, tf.constant(False))
+        _, q_real, logits, _ = self._forward(graph, x, every_block, tf.constant(False))
         return tf.reduce_sum(w * q_real, axis=1), tf.nn.softmax(logits)
 
     def _gradient_rms(self, graph, x, w, pre):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            q_ascend, _, _ = self._forward(graph, x, self._needed(w), pre)
+            q_ascend, _, _, _ = self._forward(graph, x, self._needed(w), pre)
             total = tf.reduce_sum(w * q_ascend)
         grad = tape.gradient(total, x)
         return tf.sqrt(tf.reduce_mean(tf.square(grad), axis=[1, 2, 3]))
@@ -694,15 +865,34 @@ class OipEngine:
         callback: ProgressCallback | None,
         every: int,
     ) -> OipResult:
-        """Ascend image `i` for `objectives[i]` from seed `pair_seeds[i]`, as one batch."""
+        """Ascend `options.images_per_unit` images for `objectives[i]` from seed `pair_seeds[i]`,
+        as one batch."""
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise OipError(f"every must be an integer >= 1, got {every!r}")
-        w = self.weights_for(objectives)
-        x = starting_images(
-            pair_seeds, options.init, options.wavelength, options.octaves, self.image_shape
-        )
+        k = options.images_per_unit
+        if len(objectives) * k > MAX_BATCH:
+            raise OipError(
+                f"{len(objectives)} objectives x {k} images per unit is more than {MAX_BATCH}"
+            )
+        per_image = [o for o in objectives for _ in range(k)]
+        image_seeds = [_image_seed(s, j) for s in pair_seeds for j in range(k)]
+        w = self.weights_for(per_image)
+        gram_block = self._gram_blocks(per_image, options.diversity > 0)
+        kind = options.parameterization
+        if kind == "pixel":
+            x = starting_images(
+                image_seeds, options.init, options.wavelength, options.octaves, self.image_shape
+            )
+            if options.valid_pixels:
+                x = np.clip(x, *self.y_range)
+            params = x.reshape(len(x), -1)
+            moments = np.zeros((len(x), 0), np.float32)
+        else:
+            params = initial_parameters(kind, image_seeds, self.image_shape)
+            moments = np.zeros_like(params)
+        mode = tf.constant(_PARAM_INDEX[kind])
 
-        w_t, seeds_t = tf.constant(w), tf.constant(pair_seeds, dtype=tf.int64)
+        w_t, seeds_t = tf.constant(w), tf.constant(image_seeds, dtype=tf.int64)
         constants = (
             tf.constant(float(options.step_size)),
             tf.constant(options.blur_every),
@@ -713,20 +903,35 @@ class OipEngine:
             tf.constant(options.pre_relu),
             tf.constant(options.restandardize),
             tf.constant(options.valid_pixels),
+            mode,
+            tf.constant(options.adam_learning_rate),
+            tf.constant(options.transforms == "standard"),
+            tf.constant(float(options.diversity)),
+            tf.constant(k),
+            tf.constant(gram_block),
         )
-        ascend = self._ascent_graph("exact" if options.jitter > 0 else "fast")
+        exact = options.jitter > 0 or options.transforms != "none"
+        ascend = self._ascent_graph("exact" if exact else "fast")
         history: list[np.ndarray] = []
         done, stopped = 0, False
-        y_t = tf.constant(x)
-        if options.valid_pixels:
-            y_t = tf.clip_by_value(y_t, *self.y_range)
+        p_t, m_t, v_t = tf.constant(params), tf.constant(moments), tf.constant(moments)
+
+        def images_now() -> tf.Tensor:
+            """The ascent's images now, `(N, H, W, C)` in its standardized space."""
+            return self._decode_cf(p_t, mode)
 
         def evaluate() -> tuple[np.ndarray, np.ndarray]:
-            values, proba = self._evaluate_cf(self._to_model(y_t), w_t)
+            values, proba = self._evaluate_cf(self._to_model(images_now()), w_t)
             return values.numpy(), proba.numpy()
 
         def report(values: np.ndarray, proba: np.ndarray) -> bool:
-            frame = OipProgress(done, options.steps, self._images_out(y_t), values, proba)
+            frame = OipProgress(
+                done,
+                options.steps,
+                _per_unit(self._images_out(images_now()), k),
+                _per_unit(values, k),
+                _per_unit(proba, k),
+            )
             return bool(callback(frame)) if callback is not None else False
 
         initial, proba = evaluate()
@@ -735,8 +940,8 @@ class OipEngine:
         chunk = every if callback is not None else options.steps
         while not stopped and done < options.steps:
             count = min(chunk, options.steps - done)
-            y_t, chunk_values = ascend(
-                y_t, w_t, seeds_t, tf.constant(done), tf.constant(count), *constants
+            p_t, m_t, v_t, chunk_values = ascend(
+                p_t, m_t, v_t, w_t, seeds_t, tf.constant(done), tf.constant(count), *constants
             )
             history.append(chunk_values.numpy())
             done += count
@@ -746,26 +951,99 @@ class OipEngine:
         final_values, final_proba = evaluate()
         # The loop records each step's objective before its update: shift by one step.
         before = np.concatenate([*history, final_values[None]]).astype(np.float32)
-        images = self._images_out(y_t)
+        images = self._images_out(images_now())
+        history_rows = before[1:]
         return OipResult(
-            images=images,
-            history=before[1:],
-            activations=final_values.astype(np.float32),
-            probabilities=final_proba.astype(np.float32),
+            images=_per_unit(images, k),
+            history=history_rows
+            if k == 1
+            else history_rows.reshape(len(history_rows), len(objectives), k),
+            activations=_per_unit(final_values.astype(np.float32), k),
+            probabilities=_per_unit(final_proba.astype(np.float32), k),
             descriptions=[str(objective) for objective in objectives],
             seeds=pair_seeds,
             stopped=stopped,
             steps_done=done,
             options=options,
             objectives=list(objectives),
-            initial=initial.astype(np.float32),
+            initial=_per_unit(initial.astype(np.float32), k),
         )
+
+    def _gram_blocks(self, objectives: list[Objective], needed: bool) -> np.ndarray:
+        """`(N,)` int32 per image: the quantity block of the map layer whose Gram matrices the
+        diversity term compares (the objective's first map term, else the engine's last map
+        layer); -1 without diversity.
+
+        Raises:
+            OipError: diversity asked for on an engine without a map layer.
+        """
+        blocks = np.full(len(objectives), -1, np.int32)
+        if not needed:
+            return blocks
+        if not self._map_blocks:
+            raise OipError("diversity needs a map layer; this engine has none")
+        index = {key: b for b, key in enumerate(self._keys)}
+        for row, objective in enumerate(objectives):
+            maps = [index[("map", t.layer)] for _, t in objective.terms if t.kind == "map"]
+            blocks[row] = maps[0] if maps else self._map_blocks[-1]
+        return blocks
+
+    def set_spectrum(self, images: np.ndarray) -> None:
+        """Keep the mean amplitude spectrum of `images` for the "maco" parameterization.
+
+        Args:
+            images: `(N, H, W)` or `(N, H, W, C)` training images in pixel units, the model's
+                size and channels (`N >= 1`).
+
+        Raises:
+            OipError: no images, or not the model's image shape.
+        """
+        x = np.asarray(images)
+        if x.ndim == 3 and self.image_shape[2] == 1:
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[1:] != self.image_shape or not len(x):
+            raise OipError(
+                f"spectrum images must be (N, {', '.join(map(str, self.image_shape))}), "
+                f"got shape {x.shape}"
+            )
+        self._magnitude.assign(mean_amplitude_spectrum(x))
+        self.spectrum_source = f"{len(x):,} training images"
+
+    def quantities(self, images: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Every real (post-activation) quantity of the engine for given images: the spatial
+        mean of each map of each covered map layer, each node, each logit (columns as
+        `weights_for`'s; `quantities(x) @ weights_for(objectives).T` evaluates every objective
+        on every image).
+
+        Args:
+            images: `(N, H, W)` or `(N, H, W, C)` float32 model input.
+            batch: images per call.
+
+        Returns:
+            `(N, Q)` float32.
+        """
+        x = self._as_batch(images)
+        parts = [
+            self._quantities_fn(tf.constant(x[i : i + batch])).numpy()
+            for i in range(0, len(x), batch)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, self.num_quantities), np.float32)
 
     def tracing_count(self) -> int:
         """How many times the ascent graphs were traced (1 per precision used, for the engine's
         whole life)."""
         ascents = {fn for name, fn in self._ascend_fns.items() if name != "gradient"}
         return sum(fn.experimental_get_tracing_count() for fn in ascents)
+
+
+def _image_seed(seed: int, j: int) -> int:
+    """The starting seed of image `j` of a unit's `k` images: `seed` itself for the first."""
+    return seed if j == 0 else (seed * 1_000_003 + j * 7_919) % _SEED_LIMIT
+
+
+def _per_unit(array: np.ndarray, k: int) -> np.ndarray:
+    """`(n * k, ...)` -> `(n, k, ...)`; unchanged for `k == 1`."""
+    return array if k == 1 else array.reshape(-1, k, *array.shape[1:])
 
 
 def _check_pairs(w: np.ndarray, x: np.ndarray) -> None:

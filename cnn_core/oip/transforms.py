@@ -97,3 +97,93 @@ def tf_total_variation(x: tf.Tensor) -> tf.Tensor:
     dy = tf.reduce_mean(tf.abs(x[:, 1:] - x[:, :-1]), axis=[1, 2, 3])
     dx = tf.reduce_mean(tf.abs(x[:, :, 1:] - x[:, :, :-1]), axis=[1, 2, 3])
     return dy + dx
+
+
+#: Lucid's standard transforms are sized for 128 px images (pad 12, jitter 8, then jitter 4);
+#: here they scale with the image's longer side.
+LUCID_SIDE = 128.0
+LUCID_JITTER = 8.0 + 4.0
+SCALE_RANGE = (0.9, 1.1)
+ROTATE_DEGREES = 10.0
+
+
+def standard_shift(side: int) -> float:
+    """Largest shift in px of the standard transforms for an image of `side` px (Lucid's two
+    jitters, 8 + 4 px at 128 px, in proportion; 1.5 px at 16 px)."""
+    return LUCID_JITTER * side / LUCID_SIDE
+
+
+def tf_random_affine(
+    seeds: tf.Tensor, shift: float, scale_range=SCALE_RANGE, degrees: float = ROTATE_DEGREES
+) -> tf.Tensor:
+    """One random shift / scale / rotation per seed pair (stateless: equal seeds, equal draws).
+
+    Args:
+        seeds: `(N, 2)` int32 or int64 stateless seeds.
+        shift: largest shift in px along each axis (uniform in `[-shift, shift]`).
+        scale_range: `(low, high)` zoom factors, uniform.
+        degrees: largest rotation, uniform in `[-degrees, degrees]`.
+
+    Returns:
+        `(N, 5)` float32: `(dy, dx, scale, angle in radians, 0)`.
+    """
+    unit = tf.map_fn(  # (N, 4) uniform in [0, 1): each row from its own seed pair
+        lambda s: tf.random.stateless_uniform([4], s),
+        tf.cast(seeds, tf.int64),
+        fn_output_signature=tf.TensorSpec([4], tf.float32),
+    )
+    low, high = scale_range
+    return tf.stack(
+        [
+            (2.0 * unit[:, 0] - 1.0) * shift,
+            (2.0 * unit[:, 1] - 1.0) * shift,
+            low + (high - low) * unit[:, 2],
+            (2.0 * unit[:, 3] - 1.0) * (degrees * np.pi / 180.0),
+            tf.zeros_like(unit[:, 0]),
+        ],
+        axis=1,
+    )
+
+
+def tf_affine_each(x: tf.Tensor, params: tf.Tensor, fill: float = 0.0) -> tf.Tensor:
+    """Shift, zoom and rotate each image about its centre, bilinear, `fill` outside.
+
+    Output pixel `p` reads the input at `c + R(-angle) (p - c - shift) / scale` (`c` the
+    centre), so the content moves by `shift`, grows by `scale` and turns by `angle`. Built
+    from gathers (exact gradients, traced once for any batch size; no tensorflow-addons).
+
+    Args:
+        x: `(N, H, W, C)` float32 with static H, W, C.
+        params: `(N, 5)` or `(1, 5)` float32 from `tf_random_affine` (a single row applies
+            to every image).
+        fill: the value read outside the image.
+
+    Returns:
+        `(N, H, W, C)` float32.
+    """
+    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    n = tf.shape(x)[0]
+    params = tf.broadcast_to(params, [n, 5])
+    dy, dx, scale, angle = (params[:, k, None, None] for k in range(4))
+    cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+    rows, cols = tf.meshgrid(
+        tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij"
+    )
+    u, v = rows[None] - cy - dy, cols[None] - cx - dx
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    src_y = (cos * u + sin * v) / scale + cy
+    src_x = (-sin * u + cos * v) / scale + cx
+    y0, x0 = tf.floor(src_y), tf.floor(src_x)
+    fy, fx = src_y - y0, src_x - x0
+    flat = tf.reshape(x, [n, height * width, channels])
+    flat = tf.concat([flat, tf.fill([n, 1, channels], tf.cast(fill, x.dtype))], axis=1)
+    outside = height * width  # the index of the fill pixel
+    out = tf.zeros([n, height, width, channels], x.dtype)
+    for oy, ox, weight in ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
+                           (1, 0, fy * (1 - fx)), (1, 1, fy * fx)):  # fmt: skip
+        yi, xi = tf.cast(y0, tf.int32) + oy, tf.cast(x0, tf.int32) + ox
+        inside = (yi >= 0) & (yi < height) & (xi >= 0) & (xi < width)
+        index = tf.where(inside, yi * width + xi, outside)
+        values = tf.gather(flat, tf.reshape(index, [n, -1]), axis=1, batch_dims=1)
+        out += tf.reshape(values, [n, height, width, channels]) * weight[..., None]
+    return out

@@ -204,7 +204,7 @@ def test_optimize_maps_takes_any_layer(trained):
         (dict(layer="Conv2D_1", units=[0], step_size=-0.1), "step_size"),
         (dict(layer="Conv2D_1", units=[0], init="fourier"), "init"),
         (dict(layer="Conv2D_1", units=[0], pre_relu="yes"), "pre_relu"),
-        (dict(layer="Conv2D_1", units=[0], learning_rate=0.1), "unknown option"),
+        (dict(layer="Conv2D_1", units=[0], lr=0.1), "unknown option"),
         (dict(layer="Conv2D_1", units=[0], seed=-3), "seed"),
         (dict(layer="Conv2D_1", units=[0], every=0), "every"),
     ],
