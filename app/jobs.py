@@ -162,6 +162,8 @@ class JobStore(Protocol):
 
     def touch(self, job_id: str) -> None: ...
 
+    def delete(self, job_id: str) -> None: ...
+
 
 class MemoryStore:
     """In-process store for the local runner; forgets finished jobs after `JOB_TTL_S`, and the
@@ -197,6 +199,11 @@ class MemoryStore:
 
     def touch(self, job_id: str) -> None:
         """(Unfinished jobs never expire here.)"""
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            if job_id in self._jobs:
+                self._forget(job_id)
 
     def cache_get(self, key: str) -> tuple[dict[str, Any], Arrays] | None:
         with self._lock:
@@ -311,6 +318,9 @@ class RedisStore:
         """Keep a waiting job's record `JOB_TTL_S` longer: a tab still watches it (one left
         waiting unwatched expires, and its place with it)."""
         self._redis.expire(self._key("job", job_id), JOB_TTL_S)
+
+    def delete(self, job_id: str) -> None:
+        self._redis.delete(self._key("job", job_id), self._key("arrays", job_id))
 
     def cancel_requested(self, job_id: str) -> bool:
         return bool(self._redis.exists(self._key("cancel", job_id)))
@@ -930,9 +940,15 @@ class JobManager:
                 "updated": time.time(),
                 "error": None,
             }
-            self.runner.queue.admit(job_id, owner, spec)  # or JobRefusedError: nothing stored
+            # the record first: another web process's admission drops queue entries whose
+            # record it cannot find (a dead worker's)
+            self.store.put(job_id, queued)
             try:
-                self.store.put(job_id, queued)
+                self.runner.queue.admit(job_id, owner, spec)
+            except JobRefusedError:
+                self.store.delete(job_id)  # never handed out
+                raise
+            try:
                 self.runner.submit(job_id, spec, key, owner)
             except BaseException:
                 self.runner.queue.withdraw(job_id)  # its place is not held by a lost job

@@ -4,6 +4,7 @@ cancel frees a place (local runner with the real engine; the Redis queue on a re
 from __future__ import annotations
 
 import importlib
+import json
 import time
 
 import pytest
@@ -183,3 +184,28 @@ def test_a_waiting_job_that_a_tab_watches_outlives_the_records_ttl(redis_url, se
     assert manager.status(manager.sign("t1"))[0]["place"] == 0
     assert store._redis.ttl(store._key("job", "t1")) > jobs.JOB_TTL_S - 60
     runner.queue.withdraw("t1")
+
+
+@pytest.mark.redis
+def test_a_job_is_on_record_before_its_admission_and_a_refused_one_is_not(redis_url, services):
+    store = jobs.RedisStore(redis_url)
+    queue = fresh_queue(store, cap=1, share=8)
+    seen = []
+    admit = queue.admit
+
+    def admit_and_look(job_id, owner, spec):
+        # another web process's admission now would drop an entry without a record
+        seen.append(store.get(job_id) is not None)
+        admit(job_id, owner, spec)
+
+    queue.admit = admit_and_look
+    runner = jobs.CeleryRunner(store, "m", queue)
+    runner.submit = lambda *args: None  # no Celery here: the job only waits
+    manager = jobs.JobManager("s", runner, "m", services.desc)
+    manager.submit({"kind": "class", "a": 1, "steps": 5, "seed": 1})
+    with pytest.raises(jobs.QueueFullError):
+        manager.submit({"kind": "class", "a": 1, "steps": 5, "seed": 2})
+    assert seen == [True, True]
+    waiting = [k for k in store._redis.scan_iter(store._key("job", "*"))
+               if json.loads(store._redis.get(k)).get("spec", {}).get("seed") == 2]  # fmt: skip
+    assert waiting == []  # the refused job left no record

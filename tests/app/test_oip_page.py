@@ -128,7 +128,9 @@ def test_crafted_job_stores_never_raise(oip, job):
         "invalid job handle (not signed by this server)",
     )
     click = {"points": [{"curveNumber": 1, "z": 0}]}
-    assert all(out is no_update for out in oip.on_gallery_click(click, job).values())
+    opened = oip.on_gallery_click(click, job)
+    assert opened["kind"] is no_update and opened["autostart"] is no_update  # nothing opens
+    assert opened["status"] is no_update or "no longer available" in opened["status"]
 
 
 def test_polling_follows_a_run_to_its_result(oip, OipView):

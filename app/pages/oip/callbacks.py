@@ -428,12 +428,15 @@ def on_gallery_click(click, job, typed=None) -> dict[str, Any]:
         return nothing
     try:
         state = get_manager().status(job_handle(job))[0]  # the server's record, not the tab's
-    except JobNotFoundError:  # also JobsUnavailableError: the status line says so already
-        return nothing
+    except JobsUnavailableError as exc:
+        return {**nothing, "status": str(exc), "color": "warning"}
+    except JobNotFoundError:  # forgotten (finished jobs are kept 15 minutes) or forged
+        state = {}
     spec = state.get("spec") if is_gallery(state) else None
     units = spec.get("units") if spec else None
-    if not units:  # a handle of another kind of job in the gallery's store: forged
-        return {**nothing, "status": "This gallery is no longer available.", "color": "warning"}
+    if not units:  # gone, or a handle of another kind of job in the gallery's store: forged
+        gone = "This gallery is no longer available: run it again to open its maps."
+        return {**nothing, "status": gone, "color": "warning"}
     try:
         if by_number:
             unit = whole_number(typed, "map")
