@@ -52,8 +52,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 EXAMPLES = int(os.environ.get("CNN_LENS_FUZZ_EXAMPLES", "520"))
 RANDOM = os.environ.get("CNN_LENS_FUZZ_RANDOM") == "1"
 BAD_LOG = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|callback failed")
-#: One request in this many is a picker upload over the request cap (about 6.7 MB).
-OVERSIZED_EVERY = 150
 
 
 @pytest.fixture(scope="module")
@@ -378,8 +376,10 @@ def callback_requests(draw, deps, good):
     forged = rnd.random() < 0.1
     changed = draw(st.text(max_size=10) if forged or not names else st.sampled_from(names))
     body = callback_body(dep, values, changed)
-    if "DigitPicker" in dep.output and rnd.randrange(OVERSIZED_EVERY // 10) == 0:
-        return dep.output, oversized_upload(dep, body)  # (about 1 in OVERSIZED_EVERY)
+    # about one picker request in four: a 5 MB picture sent without the browser's check (a
+    # draw of its own: the seeded Random's streams repeat, as hypothesis re-draws small seeds)
+    if "DigitPicker" in dep.output and draw(st.integers(0, 3)) == 0:
+        return dep.output, oversized_upload(dep, body)
     mutation = rnd.randrange(25)  # 5 of 25: a malformed envelope
     if mutation == 0:
         del body[draw(st.sampled_from(["inputs", "state", "changedPropIds", "outputs"]))]
@@ -439,10 +439,14 @@ def wrong_answer(body: dict, payload: bytes) -> str | None:
     changed = (body.get("changedPropIds") or [""])[0]
     unit = _response_value(response, ids.OIP_UNIT, "value")
     if unit is not None:
-        if changed == f"{ids.OIP_GALLERY_MAP}.value":
-            asked = _whole(_sent(body, ids.OIP_GALLERY_MAP, "value"))
+        click, typed = (_sent(body, ids.OIP_GALLERY_GRAPH, "clickData"),
+                        _sent(body, ids.OIP_GALLERY_MAP, "value"))  # fmt: skip
+        # the page's rule: the typed number when it changed, or when there is no click
+        if typed is not None and (not click or changed == f"{ids.OIP_GALLERY_MAP}.value"):
+            asked = _whole(typed)
         else:
-            points = (_sent(body, ids.OIP_GALLERY_GRAPH, "clickData") or {}).get("points") or [{}]
+            points = click.get("points") if isinstance(click, dict) else None
+            points = points if isinstance(points, list) else []
             asked = _whole(next((p["z"] for p in points if isinstance(p, dict) and "z" in p), None))
         if asked is None or asked < 0 or asked != unit:
             return f"gallery map {unit} opened for {changed}"
@@ -495,7 +499,7 @@ def test_fuzzed_callbacks_never_fail_the_server(server, deps, good_values):
     print("fuzz summary:", json.dumps(summary))
     assert sum(answered.values()) >= 500, answered
     assert not found["5xx"] and not found["tracebacks"], (found["5xx"] + found["tracebacks"])[:5]
-    assert not found["wrong answers"], found["wrong answers"][:5]
+    assert not found["wrong answers"], json.dumps(found["wrong answers"][:3])[:3000]
     assert not problems, "\n".join(problems[:40])
     assert server.proc.poll() is None
 
