@@ -32,7 +32,7 @@ def graph_drawn(browser, url: str) -> dict:
 
 
 def explorer_shows(browser, layer: str) -> None:
-    wait_on(browser, 30).until(
+    wait_on(browser, 60).until(
         lambda d: (
             urlsplit(d.current_url).path == "/activations"
             and parse_qs(urlsplit(d.current_url).query).get("layer") == [layer]
@@ -45,10 +45,19 @@ def click_node(browser, node: str) -> None:
     """Click the graph's node `node` with the mouse, where Cytoscape drew it."""
     canvas = browser.find_element(By.ID, mg.GRAPH)
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
-    x, y = browser.execute_script(
-        CY_JS + "const p = cy.getElementById(arguments[0]).renderedPosition(); return [p.x, p.y];",
-        node,
+    where = (
+        CY_JS + "const p = cy.getElementById(arguments[0]).renderedPosition(); return [p.x, p.y];"
     )
+    # where the node rests: on a loaded machine the layout or a viewport change can still be
+    # moving it when the first position is read (a click there hits the empty canvas)
+    seen: list = [None]
+
+    def resting(d):
+        now = d.execute_script(where, node)
+        still, seen[0] = now == seen[0], now
+        return now if still else False
+
+    x, y = wait_on(browser, 30, poll=0.3).until(resting)
     size = canvas.size
     ActionChains(browser).move_to_element_with_offset(
         canvas, round(x - size["width"] / 2), round(y - size["height"] / 2)

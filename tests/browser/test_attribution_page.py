@@ -84,7 +84,7 @@ def test_the_explorer_links_its_digit_to_the_attribution_page(live_server, brows
 
 def test_the_colour_model_is_explained_over_its_colour_image(colour_server, browser):
     goto(browser, f"{colour_server}/attribution?index=5&background=grey")
-    drawn = _drawn(browser, "test digit 5")
+    drawn = _drawn(browser, "test image 5")
     assert drawn["heatmaps"] == METHODS
     assert drawn["sizes"] == [[32, 32]] * 5 and drawn["drawnHeatmaps"] == 5
     assert drawn["curves"] == 10 and len(drawn["areas"]) == 5

@@ -128,7 +128,10 @@ def test_integrated_gradients_are_complete_on_the_colour_model_too(colour, shape
     expected = (
         logits_of(colour, x)[rows, classes] - logits_of(colour, np.zeros_like(x))[rows, classes]
     )
-    np.testing.assert_allclose(ig.sum(axis=(1, 2)), expected, rtol=0.01)
+    # completeness within 1% of the largest difference (one of them can be near zero: -0.15
+    # against 10, where a relative bound on it alone measures the float32 noise of 128 steps)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(ig.sum(axis=(1, 2)), expected, rtol=0.01, atol=0.01 * scale)
 
 
 def test_a_contrast_attributes_the_difference_of_two_logits(trained, digits):
@@ -308,8 +311,8 @@ def test_deletion_curve_starts_at_the_images_probability_and_ends_at_black(train
     expected = np.trapezoid(curves.probabilities, curves.fractions, axis=1)
     np.testing.assert_allclose(curves.areas, expected, rtol=1e-5)
     one = deletion_curve(trained, x[1], saliency[1], int(pred[1]), seed=5)
-    np.testing.assert_allclose(one.probabilities, curves.probabilities[1], rtol=1e-6)
-    np.testing.assert_allclose(one.random_probabilities, curves.random_probabilities[1])
+    np.testing.assert_allclose(one.probabilities, curves.probabilities[1], rtol=1e-5)
+    np.testing.assert_allclose(one.random_probabilities, curves.random_probabilities[1], rtol=1e-5)
     assert one.area == pytest.approx(float(curves.areas[1])) and one.target == pred[1]
 
 
