@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -742,6 +743,8 @@ def picture_grid_figure(
     values: Sequence[float],
     cell_name: str = "map",
     title: str | None = None,
+    notes: Sequence[str] | None = None,
+    marks: Sequence[str] | None = None,
 ) -> go.Figure:
     """A grid already drawn as a picture (`imaging.grid_image`), made hoverable and clickable.
 
@@ -756,6 +759,9 @@ def picture_grid_figure(
         values: one value per cell, shown on hover.
         cell_name: what a cell is called on hover.
         title: figure title.
+        notes: one line per cell added to its hover (e.g. its trust check).
+        marks: one short symbol per cell drawn in its top-left corner ("" for none); shapes,
+            not colours, tell them apart (colour-safe). They take no hover or click.
     """
     stride_y = layout.cell_h * cell_px + gap_px
     stride_x = layout.cell_w * cell_px + gap_px
@@ -765,20 +771,42 @@ def picture_grid_figure(
     index[: layout.n_cells] = np.arange(layout.n_cells)
     shown = np.full(layout.rows * layout.cols, np.nan)
     shown[: layout.n_cells] = np.asarray(values, dtype=np.float64)[: layout.n_cells]
+    lines = [""] * (layout.rows * layout.cols)
+    if notes is not None:
+        lines[: layout.n_cells] = [f"<br>{note}" for note in list(notes)[: layout.n_cells]]
+    traces: list[Any] = []  # drawn over the click layer, which stays trace 1
+    if marks is not None:
+        cells = np.arange(min(layout.n_cells, len(marks)))
+        traces.append(
+            go.Scatter(
+                x=(cells % layout.cols) * stride_x + 1,
+                y=(cells // layout.cols) * stride_y + 1,
+                text=list(marks)[: len(cells)],
+                mode="text",
+                textposition="bottom right",
+                textfont=dict(size=14, color="white", shadow="0 0 3px black"),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
     fig = go.Figure(
         [
             go.Image(source=src, hoverinfo="skip"),
             go.Heatmap(
                 z=index.reshape(layout.rows, layout.cols),
                 customdata=shown.reshape(layout.rows, layout.cols),
+                text=np.asarray(lines, dtype=object).reshape(layout.rows, layout.cols),
                 x0=(stride_x - gap_px) / 2 - 0.5,
                 dx=stride_x,
                 y0=(stride_y - gap_px) / 2 - 0.5,
                 dy=stride_y,
                 opacity=0,
                 showscale=False,
-                hovertemplate=f"{cell_name} %{{z}}<br>objective %{{customdata:.4g}}<extra></extra>",
+                hovertemplate=(
+                    f"{cell_name} %{{z}}<br>objective %{{customdata:.4g}}%{{text}}<extra></extra>"
+                ),
             ),
+            *traces,
         ],
         layout=dict(
             title=dict(text=title, x=0.01, font=dict(size=14)) if title else None,

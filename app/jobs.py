@@ -638,6 +638,7 @@ def run_job(
     cache_key: str | None = None,
     queue: JobQueue | None = None,
     owner: str | None = None,
+    reference: Callable[[], np.ndarray | None] | None = None,
 ) -> None:
     """Run one job to its end, writing progress, frames and the result to `store`.
 
@@ -652,6 +653,8 @@ def run_job(
         queue: the queue the job waited in: it is taken from there first (a job cancelled
             while it waited is not run), and told when it ends.
         owner: the client that asked for it (kept in its state).
+        reference: returns the real images the trust check compares the OIPs with (pixel
+            units, `(N, H, W[, C])`; the test split), None without data.
     """
     job = spec if isinstance(spec, JobSpec) else JobSpec.from_dict(spec)
     if queue is not None and not _take(queue, job_id):
@@ -671,7 +674,7 @@ def run_job(
     }
     try:
         if not (cache_key and _answer_from_cache(job_id, state, store, cache_key)):
-            _run(job_id, job, state, store, engine, cache_key, queue)
+            _run(job_id, job, state, store, engine, cache_key, queue, reference)
     finally:
         if queue is not None:
             computed = state["status"] == "done" and not state.get("cached")
@@ -715,6 +718,7 @@ def _run(
     engine: Any,
     cache_key: str | None,
     queue: JobQueue | None,
+    reference: Callable[[], np.ndarray | None] | None = None,
 ) -> None:
     store.put(job_id, state)
     try:
@@ -756,6 +760,8 @@ def _run(
             "activations": result.activations,
             "probabilities": result.probabilities,
         }
+        if not result.stopped:
+            arrays.update(_trust(job_id, engine, result, reference))
         state.update(
             status="cancelled" if result.stopped else "done",
             step=int(result.history.shape[0]),
@@ -780,6 +786,38 @@ def _run(
         store.put(job_id, state)
 
 
+#: The trust check's unseen transforms per OIP (`cnn_core.oip.trust`), fewer (at least
+#: `TRUST_MIN_DRAWS`) in a gallery of more than `TRUST_BUDGET / TRUST_DRAWS` maps, so that the
+#: check costs at most about `TRUST_BUDGET` forward passes besides the data's.
+TRUST_DRAWS, TRUST_MIN_DRAWS, TRUST_BUDGET = 32, 8, 4096
+#: The result's arrays of the trust check: its measures (`trust.verdicts` reads them).
+TRUST_KEYS = ("ratio", "robustness", "high_frequency", "path_top", "path_random")
+
+
+def _trust(
+    job_id: str,
+    engine: Any,
+    result: Any,
+    reference: Callable[[], np.ndarray | None] | None,
+) -> Arrays:
+    """The trust check of a finished run as result arrays (`trust_<measure>`, and the data's
+    high-frequency share as `trust_data_high_frequency`, one value); none if it fails, which
+    costs the page its badges, not the run."""
+    from cnn_core.oip.trust import trust_report
+
+    try:
+        data = reference() if reference is not None else None
+        n = int(np.prod(result.activations.shape))
+        draws = max(TRUST_MIN_DRAWS, min(TRUST_DRAWS, TRUST_BUDGET // max(n, 1)))
+        report = trust_report(engine, result, data, draws=draws)
+    except Exception as exc:
+        log.warning("job %s: no trust check (%s: %.200s)", job_id, type(exc).__name__, exc)
+        return {}
+    out = {f"trust_{key}": np.asarray(getattr(report, key), np.float32) for key in TRUST_KEYS}
+    out["trust_data_high_frequency"] = np.asarray([report.data_high_frequency], np.float32)
+    return out
+
+
 # --------------------------------------------------------------------------- runners
 
 
@@ -793,10 +831,12 @@ class LocalRunner:
         store: MemoryStore,
         engine_factory: Callable[[str | None], Any],
         queue: MemoryQueue | None = None,
+        reference: Callable[[], np.ndarray | None] | None = None,
     ) -> None:
         self.store = store
         self.queue = queue or MemoryQueue(32, 2)
         self._engine_factory = engine_factory
+        self._reference = reference
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="oip-job")
 
     def submit(self, job_id: str, spec: dict[str, Any], cache_key: str, owner: str | None) -> None:
@@ -810,7 +850,7 @@ class LocalRunner:
         except Exception as exc:  # the job says why on the page (run_job does the same)
             log.exception("job %s: no engine", job_id)
             engine = _FailingEngine(exc)
-        run_job(job_id, spec, self.store, engine, cache_key, self.queue, owner)
+        run_job(job_id, spec, self.store, engine, cache_key, self.queue, owner, self._reference)
 
     def shutdown(self) -> None:
         """Cancel queued and running jobs, so that the process can exit at once."""
@@ -1023,6 +1063,7 @@ def make_manager(
     engine_factory: Callable[[str | None], Any],
     model: str,
     description: ModelDescription,
+    reference: Callable[[], np.ndarray | None] | None = None,
 ) -> JobManager:
     """A manager on Celery + Redis if `REDIS_URL` is set, else on the local thread runner.
 
@@ -1032,6 +1073,8 @@ def make_manager(
             class objective), `engine_for(trained, layer)` (local runner only).
         model: `model_id` of the served model (cache key; workers check they have the same).
         description: the served model's description (job requests are checked against it).
+        reference: the real images of the OIPs' trust check (local runner only; a Celery
+            worker loads its own).
     """
     settings = app_settings.load_settings()
     cap, share = settings.job_queue, settings.jobs_per_client
@@ -1040,7 +1083,7 @@ def make_manager(
         store = RedisStore(settings.redis_url)
         runner = CeleryRunner(store, model, RedisQueue(store, cap, share))
     else:
-        runner = LocalRunner(MemoryStore(), engine_factory, MemoryQueue(cap, share))
+        runner = LocalRunner(MemoryStore(), engine_factory, MemoryQueue(cap, share), reference)
     return JobManager(secret_key, runner, model, description)
 
 

@@ -16,9 +16,9 @@ from app.components.validate import InvalidValue, whole_number
 from app.components.validate import number as float_number
 from cnn_core.explain.compare import default_pair
 from cnn_core.model.anatomy import ModelDescription
-from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node
+from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node, default_method, method_options
 from cnn_core.oip.ascent import LIMITS as ENGINE_LIMITS
-from cnn_core.oip.ascent import Range
+from cnn_core.oip.ascent import METHOD_OPTIONS, Range
 
 KINDS = ("map", "node", "class", "contrast", "gallery")
 #: The engine's own defaults (tuned so every Conv2D_3 map beats the best test digit).
@@ -98,6 +98,9 @@ class JobSpec:
         units: the maps of a gallery.
         a, b: the class (class), the classes of `logit a - logit b` (contrast).
         steps, step_size, wavelength, blur_sigma: the ascent (`AscentOptions`).
+        method: the image's parameterization ("pixel", "fourier", "maco"; default: the
+            model's, `cnn_core.oip.default_method`).
+        transforms: whether each step sees the image randomly shifted, scaled and rotated.
         seed, n_seeds: images `seed`, `seed + 1`, ... (a gallery: one per map).
         pace: steps per second when watching (0: as fast as possible).
     """
@@ -112,6 +115,8 @@ class JobSpec:
     step_size: float = ENGINE_DEFAULTS.step_size
     wavelength: float = ENGINE_DEFAULTS.wavelength
     blur_sigma: float = ENGINE_DEFAULTS.blur_sigma
+    method: str = "pixel"
+    transforms: bool = False
     seed: int = 0
     n_seeds: int = 1
     pace: float = 0.0
@@ -162,6 +167,15 @@ class JobSpec:
         default_wavelength = min(defaults.wavelength, wavelengths.hi)
         fields["wavelength"] = _float(raw, "wavelength", default_wavelength, wavelengths)
         fields["blur_sigma"] = _float(raw, "blur_sigma", defaults.blur_sigma, lim.blur_sigma)
+        method, transforms = default_method(desc)
+        fields["method"] = raw.get("method", method)
+        if not isinstance(fields["method"], str) or fields["method"] not in METHOD_OPTIONS:
+            raise JobSpecError(
+                f"method must be one of {', '.join(METHOD_OPTIONS)}, got {fields['method']!r}"
+            )
+        fields["transforms"] = raw.get("transforms", transforms)
+        if not isinstance(fields["transforms"], bool):
+            raise JobSpecError(f"transforms must be true or false, got {fields['transforms']!r}")
         n_seeds = 1 if kind == "gallery" else _int(raw, "n_seeds", 1, *_bounds(lim.n_seeds))
         fields["seed"] = _int(raw, "seed", 0, lim.seed.lo, lim.seed.hi - (n_seeds - 1))
         fields["n_seeds"] = n_seeds
@@ -183,7 +197,10 @@ class JobSpec:
             value = getattr(self, name)
             if value is not None:
                 out[name] = list(value) if name == "units" else value
-        for name in ("steps", "step_size", "wavelength", "blur_sigma", "seed", "n_seeds", "pace"):
+        for name in (
+            "steps", "step_size", "wavelength", "blur_sigma", "method", "transforms", "seed",
+            "n_seeds", "pace",
+        ):  # fmt: skip
             out[name] = getattr(self, name)
         return out
 
@@ -194,6 +211,7 @@ class JobSpec:
             step_size=self.step_size,
             wavelength=self.wavelength,
             blur_sigma=self.blur_sigma,
+            **method_options(self.method, self.transforms),  # type: ignore[arg-type]
         )
 
     def objectives(self) -> list[Any]:

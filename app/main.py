@@ -117,6 +117,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         loaded.oip_engine,
         jobs.model_id(loaded.trained.meta),
         loaded.desc,
+        lambda: loaded.data.images("test") if loaded.has_data else None,
     )
     jobs.set_manager(manager)
     if manager.backend == "local":

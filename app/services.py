@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 #: Key of the pre-softmax class scores in `Services.unit_table`: not a possible layer name
 #: (Keras refuses "/" in names), so it cannot shadow a layer called "logits".
 LOGITS = "/logits"
+#: Training images whose mean amplitude spectrum MACO keeps (plenty for a stable mean).
+SPECTRUM_IMAGES = 2_000
 
 
 @dataclass
@@ -128,7 +130,10 @@ class Services:
         a large one; traced on first use, thread-safe."""
         from cnn_core.oip import engine_for
 
-        return engine_for(self.trained, layer or self.desc.logits_layer)
+        def spectrum() -> Any:  # MACO's amplitude spectrum: a sample of the training images
+            return self.data.images("train")[:SPECTRUM_IMAGES] if self.has_data else None
+
+        return engine_for(self.trained, layer or self.desc.logits_layer, spectrum)
 
     def unit_table(self, split: str, layer: str, batch_size: int = 250) -> np.ndarray:
         """One value per unit and image of `split` at `layer`, computed once.

@@ -9,12 +9,16 @@ from cnn_core.oip.ascent import (
     OipEngine,
     OipProgress,
     OipResult,
+    default_method,
+    default_options,
     engine_for,
+    method_options,
     objectives_for,
     optimize_maps,
 )
 from cnn_core.oip.init import long_range_noise, pixel_noise, starting_images
 from cnn_core.oip.objectives import ClassLogit, MapMean, Node, Objective, OipError, Term
+from cnn_core.oip.trust import TrustReport, trust_report
 
 __all__ = [
     "AscentOptions",
@@ -27,10 +31,15 @@ __all__ = [
     "OipProgress",
     "OipResult",
     "Term",
+    "TrustReport",
+    "default_method",
+    "default_options",
     "engine_for",
     "long_range_noise",
+    "method_options",
     "objectives_for",
     "optimize_maps",
     "pixel_noise",
     "starting_images",
+    "trust_report",
 ]

@@ -141,6 +141,15 @@ class AscentOptions:
             times the sum, over the other images of the group, of the cosine similarity of
             the Gram matrices of the unit's layer (the objective's map layer; for node and
             class objectives the engine's last map layer), per image.
+        decay_power: the "fourier" spectrum's scale falls as `1 / f ** decay_power` (Lucid:
+            1; larger values favour smoother images).
+        pre_relu_while_dead: with `pre_relu`, ascend the value before the activation only
+            while a unit is dead (its real value 0), the real value once it lives. None: True
+            where the image is bounded (`valid_pixels` or a spectral parameterization). Why: in
+            a bounded image the best *mean* of the pre-activation can be a compromise that is
+            negative at every position (measured: 10 of the seed's 128 Conv2D_3 maps end at
+            exactly 0 with "fourier", 5 with `valid_pixels`), while a local pattern would make
+            some positions positive; once alive, the real (post-ReLU) mean rewards that.
     """
 
     steps: int = 200
@@ -161,6 +170,8 @@ class AscentOptions:
     learning_rate: float | None = None
     images_per_unit: int = 1
     diversity: float = 0.0
+    decay_power: float = 1.0
+    pre_relu_while_dead: bool | None = None
 
     def __post_init__(self) -> None:
         def integer(name: str, low: int, high: int) -> None:
@@ -206,6 +217,19 @@ class AscentOptions:
             number("learning_rate", LIMITS.step_size.lo, LIMITS.step_size.hi)
         integer("images_per_unit", 1, MAX_IMAGES_PER_UNIT)
         number("diversity", 0.0, 1e6)
+        number("decay_power", 0.0, 3.0)
+        if self.pre_relu_while_dead not in (None, True, False):
+            raise OipError(
+                f"pre_relu_while_dead must be None, True or False, got {self.pre_relu_while_dead!r}"
+            )
+
+    @property
+    def revives_only(self) -> bool:
+        """Whether the pre-activation is ascended only while a unit is dead (see
+        `pre_relu_while_dead`)."""
+        if self.pre_relu_while_dead is not None:
+            return self.pre_relu_while_dead
+        return self.valid_pixels or self.parameterization != "pixel"
 
     @property
     def adam_learning_rate(self) -> float:
@@ -382,7 +406,10 @@ class OipEngine:
         low, high = trained.pixel_range
         self.y_range = ((low - pixel_mean) / pixel_std, (high - pixel_mean) / pixel_std)
         height, width, _ = self.image_shape
-        self._fourier_scale = tf.constant(fourier_scale(height, width))
+        # 1 / max(f, 1 / side): raised to the decay power in the graph (Lucid's scale)
+        self._inverse_frequency = tf.constant(
+            fourier_scale(height, width) / np.float32(np.sqrt(height * width))
+        )
         self._magnitude = tf.Variable(default_magnitude(self.image_shape), trainable=False)
         self.spectrum_source = "1/f"
         if spectrum_images is not None:
@@ -404,6 +431,7 @@ class OipEngine:
             b, b, b,  # ascend before the activation, restandardize, valid pixels
             i32, f32, b,  # parameterization, Adam's learning rate, standard transforms
             f32, i32, tf.TensorSpec([None], tf.int32),  # diversity, group size, Gram block
+            f32, b,  # the Fourier scale's decay power, pre-activation only while dead
         ]  # fmt: skip
         self._ascend_fns = {
             name: tf.function(
@@ -429,7 +457,7 @@ class OipEngine:
         )
         self._evaluate_cf = self._evaluate_fn.get_concrete_function()
         self._decode_cf = tf.function(
-            self._decode, input_signature=[flat, i32], autograph=False
+            self._decode, input_signature=[flat, i32, f32], autograph=False
         ).get_concrete_function()
         self._quantities_fn = tf.function(
             lambda x: self._forward(exact, x, tf.ones([len(self._block_columns)], tf.bool),
@@ -529,15 +557,16 @@ class OipEngine:
     # The traced bodies use TensorFlow's control flow (tf.cond, tf.while_loop) themselves, so
     # they are traced with autograph=False: converting the graph walk and every Keras layer's
     # Python took most of an engine's build on a 150-layer model.
-    def _decode(self, params: tf.Tensor, mode: tf.Tensor) -> tf.Tensor:
+    def _decode(self, params: tf.Tensor, mode: tf.Tensor, decay: tf.Tensor) -> tf.Tensor:
         """`(N, P)` parameters of parameterization `mode` -> `(N, H, W, C)` ascent images."""
         y_low, y_high = self.y_range
         shape = self.image_shape
+        scale = tf.pow(self._inverse_frequency, decay) * float(np.sqrt(shape[0] * shape[1]))
         return tf.switch_case(
             mode,
             [
                 lambda: tf.reshape(params, [-1, *shape]),
-                lambda: tf_fourier_image(params, shape, self._fourier_scale, y_low, y_high),
+                lambda: tf_fourier_image(params, shape, scale, y_low, y_high),
                 lambda: tf_maco_image(params, shape, self._magnitude, y_low, y_high),
             ],
         )
@@ -572,7 +601,7 @@ class OipEngine:
     def _ascend(
         self, graph, params, adam_m, adam_v, w, seeds, start, count, step_size, blur_every,
         blur_sigma, jitter, tv, l2, pre, restandardize, valid, mode, learning_rate, transform,
-        diversity, group, gram_block,
+        diversity, group, gram_block, decay, while_dead,
     ):  # fmt: skip
         n = tf.shape(params)[0]
         needed = self._needed(w)
@@ -643,11 +672,12 @@ class OipEngine:
             )
             with tf.GradientTape() as tape:
                 tape.watch(p)
-                y = self._decode(p, mode)
+                y = self._decode(p, mode, decay)
                 seen = seen_by_model(y, step)
                 q_ascend, q_real, _, outputs = self._forward(
                     graph, self._to_model(seen), needed, pre
                 )
+                q_ascend = tf.where(tf.logical_and(while_dead, q_real > 0), q_real, q_ascend)
                 real = tf.reduce_sum(w * q_real, axis=1)
                 surrogate = tf.reduce_sum(w * q_ascend, axis=1)
                 penalty = tf.cond(  # its gradient costs ~15% of a step: only when asked for
@@ -891,6 +921,7 @@ class OipEngine:
             params = initial_parameters(kind, image_seeds, self.image_shape)
             moments = np.zeros_like(params)
         mode = tf.constant(_PARAM_INDEX[kind])
+        decay = tf.constant(float(options.decay_power))
 
         w_t, seeds_t = tf.constant(w), tf.constant(image_seeds, dtype=tf.int64)
         constants = (
@@ -909,6 +940,8 @@ class OipEngine:
             tf.constant(float(options.diversity)),
             tf.constant(k),
             tf.constant(gram_block),
+            decay,
+            tf.constant(options.revives_only),
         )
         exact = options.jitter > 0 or options.transforms != "none"
         ascend = self._ascent_graph("exact" if exact else "fast")
@@ -918,7 +951,7 @@ class OipEngine:
 
         def images_now() -> tf.Tensor:
             """The ascent's images now, `(N, H, W, C)` in its standardized space."""
-            return self._decode_cf(p_t, mode)
+            return self._decode_cf(p_t, mode, decay)
 
         def evaluate() -> tuple[np.ndarray, np.ndarray]:
             values, proba = self._evaluate_cf(self._to_model(images_now()), w_t)
@@ -1066,8 +1099,15 @@ _ENGINES: OrderedDict[tuple[int, str | None], OipEngine] = OrderedDict()
 _ENGINES_LOCK = threading.Lock()
 
 
-def engine_for(trained: TrainedModel, layer: str | None = None) -> OipEngine:
+def engine_for(
+    trained: TrainedModel,
+    layer: str | None = None,
+    spectrum_images: Callable[[], np.ndarray | None] | None = None,
+) -> OipEngine:
     """The process's engine for `trained`, built on first use (building traces the graphs).
+
+    `spectrum_images`, called only when an engine is built, returns the training images of the
+    "maco" parameterization's spectrum (`OipEngine(spectrum_images=...)`; None: 1/f).
 
     A model of up to `config.SMALL_MODEL_NODES` shown nodes has one engine for every node, whatever
     `layer` says. A larger one gets an engine per `layer` (its units and the class logits:
@@ -1087,7 +1127,8 @@ def engine_for(trained: TrainedModel, layer: str | None = None) -> OipEngine:
         engine = _ENGINES.get(key)
         if engine is None or engine.trained is not trained:
             layers = None if layer is None else [layer]
-            engine = _ENGINES[key] = OipEngine(trained, layers=layers)
+            images = spectrum_images() if spectrum_images is not None else None
+            engine = _ENGINES[key] = OipEngine(trained, layers=layers, spectrum_images=images)
             while sum(k[1] is not None for k in _ENGINES) > MAX_NODE_ENGINES:
                 oldest = next(k for k in _ENGINES if k[1] is not None)
                 del _ENGINES[oldest]
@@ -1148,6 +1189,71 @@ def _check_unit(term: Term, size: int) -> None:
         raise OipError(f"{what} {term.unit} does not exist: choose 0-{size - 1}")
 
 
+#: Models with one channel and at most this many pixels a side keep the seed's pixel ascent.
+SMALL_GREY_SIDE = 32
+#: What choosing a parameterization by name (the OIP page, the CLI) sets besides it: "fourier"
+#: with a 1/f**2 spectrum scale (`bench/oip_quality.py`: with Lucid's 1/f the colour example's
+#: OIPs kept 5x the data's high-frequency power, with 1/f**2 3x, every unit still beating the
+#: best test image).
+METHOD_OPTIONS: dict[str, dict[str, object]] = {
+    "pixel": {},
+    "fourier": {"decay_power": 2.0},
+    "maco": {},
+}
+
+
+def default_method(desc: ModelDescription) -> tuple[str, bool]:
+    """The recommended `(parameterization, standard transforms)` for a model.
+
+    One-channel models of at most `SMALL_GREY_SIDE` px a side (the seed) keep the seed's pixel
+    ascent without transforms: its figures (every Conv2D_3 map above the best test digit,
+    median 4x). Colour and larger models get "fourier" with the standard transforms
+    (`bench/oip_quality.py`: on the colour and residual examples every unit of the last map
+    node beats the best test image, and the OIPs survive unseen shifts, scales and rotations
+    (median 0.84) where pixel ascent's, high-frequency patterns, keep 0.38).
+    """
+    height, width, channels = desc.input_shape
+    if channels == 1 and max(height, width) <= SMALL_GREY_SIDE:
+        return "pixel", False
+    return "fourier", True
+
+
+def method_options(parameterization: str, transforms: bool) -> dict[str, object]:
+    """The `AscentOptions` fields of a parameterization chosen by name, with or without the
+    standard transforms (`METHOD_OPTIONS`).
+
+    Raises:
+        OipError: an unknown parameterization.
+    """
+    if parameterization not in METHOD_OPTIONS:
+        raise OipError(
+            f"unknown parameterization {parameterization!r}; choose one of "
+            f"{', '.join(METHOD_OPTIONS)}"
+        )
+    return {
+        "parameterization": parameterization,
+        "transforms": "standard" if transforms else "none",
+        **METHOD_OPTIONS[parameterization],
+    }
+
+
+def default_options(desc: ModelDescription, **overrides: object) -> AscentOptions:
+    """The recommended options for a model (`default_method`), with `overrides` (any
+    `AscentOptions` field).
+
+    Raises:
+        OipError: an unknown or invalid option.
+    """
+    known = {f.name for f in dataclasses.fields(AscentOptions)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise OipError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    base = method_options(*default_method(desc))
+    if "parameterization" in overrides:  # a parameterization asked for by name brings its own
+        base = method_options(str(overrides["parameterization"]), base["transforms"] != "none")
+    return AscentOptions(**(base | overrides))  # type: ignore[arg-type]
+
+
 def optimize_maps(
     trained: TrainedModel,
     layer: str,
@@ -1168,7 +1274,9 @@ def optimize_maps(
         steps: gradient steps.
         seed: starting-noise seed (every unit starts from the same noise).
         callback, every: progress, as in `OipEngine.run`.
-        **options: any other `AscentOptions` field.
+        **options: any other `AscentOptions` field; the others are the model's defaults
+            (`default_options`: the seed's pixel ascent for small grey models, "fourier" with
+            the standard transforms for colour and larger ones).
 
     Returns:
         `OipResult` with `(len(units), H, W)` (one channel) or `(len(units), H, W, C)` float32
@@ -1181,6 +1289,6 @@ def optimize_maps(
     unknown = sorted(set(options) - known)
     if unknown:
         raise OipError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    opts = AscentOptions(steps=steps, **options)  # type: ignore[arg-type]
+    opts = default_options(trained.desc, steps=steps, **options)
     objectives = objectives_for(layer, units, trained.desc)  # checked before the engine's build
     return engine_for(trained, layer).run(objectives, [seed], opts, callback, every)

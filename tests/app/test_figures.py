@@ -119,6 +119,15 @@ def test_a_picture_grid_is_one_image_with_an_invisible_clickable_heatmap():
     assert image.type == "image" and heat.opacity == 0
     assert np.isnan(heat.z[1, 2]) and heat.z[1, 1] == 4  # 5 cells in a 2x3 grid
     assert "objective %{customdata:.4g}" in heat.hovertemplate
+    marked = figures.picture_grid_figure(
+        "data:image/png;base64,AAAA", layout, cell_px=2, gap_px=1, values=[1, 2, 3, 4, 5],
+        notes=[f"note {i}" for i in range(5)], marks=["✓", "✗", "✓", "✓", "✗"],
+    )  # fmt: skip
+    image, heat, marks = marked.data
+    assert heat.type == "heatmap" and marks.hoverinfo == "skip"  # clicks still reach trace 1
+    assert list(marks.text) == ["✓", "✗", "✓", "✓", "✗"]
+    assert list(marks.x) == [1, 10, 19, 1, 10] and list(marks.y) == [1, 1, 1, 10, 10]
+    assert heat.text[1, 1] == "<br>note 4" and heat.text[1, 2] == ""
 
 
 def test_attribution_maps_lie_over_their_image_each_above_its_deletion_curve():

@@ -35,6 +35,28 @@ def test_a_map_job_runs_to_the_end_and_beats_its_start(manager):
     assert arrays["history"].shape == (40, 1)
     assert arrays["history"][-1, 0] > arrays["history"][0, 0]
     np.testing.assert_allclose(arrays["probabilities"].sum(axis=1), 1, atol=1e-5)
+    # the trust check, measured on the finished image (no reference images here: no ratio)
+    assert np.isnan(arrays["trust_ratio"]).all() and np.isnan(arrays["trust_path_top"]).all()
+    assert 0 < arrays["trust_robustness"][0] < 2
+    assert 0 < arrays["trust_high_frequency"][0] < 1 and arrays["trust_data_high_frequency"] > 0
+
+
+def test_a_finished_job_carries_the_trust_check_against_the_test_digits(services):
+    manager = jobs.make_manager(
+        "test-secret",
+        services.oip_engine,
+        jobs.model_id(services.trained.meta),
+        services.desc,
+        lambda: services.data.images("test"),
+    )
+    handle = manager.submit({"kind": "map", "layer": "Conv2D_3", "unit": 3, "steps": 60})
+    state, arrays = wait_for(manager, handle)
+    assert state["status"] == "done"
+    best = services.unit_table("test", "Conv2D_3")[:, 3].max()
+    np.testing.assert_allclose(arrays["trust_ratio"], arrays["activations"] / best, rtol=1e-3)
+    assert arrays["trust_ratio"][0] > 1  # the seed's engine beats the best digit
+    assert np.isfinite(arrays["trust_path_top"]).all()  # Conv2D_2 lies before it
+    manager.shutdown()
 
 
 def test_progress_frames_arrive_while_running(manager):
@@ -153,6 +175,11 @@ def test_job_requests_are_checked_against_the_loaded_models_description(shapes_p
     desc = load_trained(shapes_path).desc  # 32x32x3, six classes, layers conv1..class
     spec = jobs.parse_spec({"kind": "map", "layer": "conv3", "unit": 0}, desc)
     assert spec["layer"] == "conv3" and spec["wavelength"] == jobs.ENGINE_DEFAULTS.wavelength
+    assert (spec["method"], spec["transforms"]) == ("fourier", True)  # a colour model's default
+    with pytest.raises(jobs.JobSpecError, match="method must be one of pixel, fourier, maco"):
+        jobs.parse_spec({"kind": "map", "layer": "conv3", "method": "dct"}, desc)
+    with pytest.raises(jobs.JobSpecError, match="transforms must be true or false"):
+        jobs.parse_spec({"kind": "map", "layer": "conv3", "transforms": 1}, desc)
     assert jobs.parse_spec({"kind": "node", "layer": "dense", "unit": 0}, desc)["layer"] == "dense"
     assert jobs.objective_layers("node", desc) == ("dense", "gap")  # from the output back
     contrast = jobs.parse_spec({"kind": "contrast"}, desc)

@@ -54,6 +54,24 @@ def test_url_view_round_trips(OipView):
     assert "run" not in view.run_query(None)
 
 
+def test_the_seed_keeps_pixels_by_default_and_a_method_is_kept_in_the_url(OipView):
+    seed = OipView.defaults()
+    assert (seed.method, seed.transforms) == ("pixel", False)  # the seed's figures stay
+    assert JobSpec.parse(seed.spec(), _desc()).options().parameterization == "pixel"
+    view, problems = OipView.from_query({"method": "maco", "transforms": "1"})
+    assert problems == [] and (view.method, view.transforms) == ("maco", True)
+    options = JobSpec.parse(view.spec(), _desc()).options()
+    assert (options.parameterization, options.transforms) == ("maco", "standard")
+    view, problems = OipView.from_query({"method": "wavelets"})
+    assert view.method == "pixel" and problems and "method" in problems[0]
+
+
+def _desc():
+    from app.services import get_services
+
+    return get_services().desc
+
+
 def test_the_address_starts_a_run_only_when_every_parameter_was_understood(oip):
     autostart = importlib.import_module("app.pages.oip.view").autostart
     assert autostart({"run": "1"}, []) == "single"
@@ -146,6 +164,8 @@ def test_polling_follows_a_run_to_its_result(oip, OipView):
     text = page_text(shown["result"])
     assert "the OIP's own prediction" in text and "x the best test digit" in text
     assert text.count("oip-result") == 4  # two seeds, plain + enhanced
+    assert text.count("trust check: ") == 2  # a badge per seed, with its checks
+    assert "beats the best image" in text and ("robust" in text or "fragile" in text)
     assert shown["frames"] == [] and shown["curve"] is not no_update
     assert shown["gallery"] is no_update  # a gallery shown before stays
 
@@ -157,6 +177,7 @@ def test_a_gallery_click_opens_that_map_as_a_single_run(oip, OipView):
     wait_for(jobs.get_manager(), job, *jobs.TERMINAL)
     shown = oip.show_result(oip.track(1, job)["finished"], job, "jet")
     assert "of 32 OIPs activate their map" in page_text(shown["gallery"])
+    assert "OIPs pass every check" in page_text(shown["gallery"])
     outputs = oip.on_gallery_click({"points": [{"curveNumber": 1, "z": 17, "x": 10, "y": 10}]}, job)
     assert (outputs["kind"], outputs["layer"], outputs["unit"], outputs["n_seeds"]) == (
         "map", "Max_Pool_1", 17, 1,

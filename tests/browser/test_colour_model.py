@@ -117,5 +117,13 @@ def test_a_short_oip_runs_to_its_result_on_the_colour_model(colour_server, brows
     assert any(f"the OIP's own prediction: {name} (" in result for name in CLASSES)
     top = browser.find_elements(By.CSS_SELECTOR, "#oip-top-digits a")
     assert len(top) == 9 and "layer=conv3" in top[0].get_attribute("href")
+    # a colour model starts in Fourier space with transformation robustness, and says how far
+    # to trust the result
+    assert browser.find_element(
+        By.CSS_SELECTOR, f"#{ids.OIP_METHOD} input[value='fourier']"
+    ).is_selected()
+    assert browser.find_element(By.CSS_SELECTOR, f"#{ids.OIP_TRANSFORMS} input").is_selected()
+    assert "trust check: " in result and "of 4 passed" in result
+    assert "method=fourier" in browser.current_url and "transforms=1" in browser.current_url
     screenshot(browser, "colour_oip_result")
     assert console_errors(browser) == []

@@ -42,7 +42,8 @@ def progress(browser) -> str:
 def test_live_run_shows_changing_frames_and_cancel_stops_it(live_server, browser):
     goto(browser, f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=12&n_seeds=2&steps=1500")
     wait = wait_on(browser, 30)
-    wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
+    wait.until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
+    click(browser, ids.OIP_START)
     frames, progresses = set(), set()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (len(frames) < 3 or len(progresses) < 3):
@@ -67,7 +68,8 @@ def test_live_run_shows_changing_frames_and_cancel_stops_it(live_server, browser
 
 def test_finished_run_shows_two_fold_view_prediction_and_top_digits(live_server, browser):
     goto(browser, f"{live_server}/oip?kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=60&watch=0")
-    wait_on(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START))).click()
+    wait_on(browser, 30).until(ec.element_to_be_clickable((By.ID, ids.OIP_START)))
+    click(browser, ids.OIP_START)
     wait_on(browser, 60).until(ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "done"))
     # the result is drawn once the job has finished (its own callback)
     wait_on(browser, 30).until(
@@ -79,6 +81,12 @@ def test_finished_run_shows_two_fold_view_prediction_and_top_digits(live_server,
     assert len(digits) == 9
     assert "/activations?split=test&index=" in digits[0].get_attribute("href")
     assert "x the best test digit" in result.text
+    badge = result.find_element(By.CSS_SELECTOR, ".trust-badge")
+    assert "trust check: " in badge.text and "of 4 passed" in badge.text
+    marks = [m.text for m in badge.find_elements(By.CSS_SELECTOR, ".trust-mark")]
+    assert len(marks) == 4 and set(marks) <= {"✓", "✗"}  # a symbol per check, not only colour
+    method = browser.find_element(By.CSS_SELECTOR, f"#{ids.OIP_METHOD} input[value='pixel']")
+    assert method.is_selected()  # the seed keeps its pixel ascent
     screenshot(browser, "oip_result")
     assert console_errors(browser) == []
 
@@ -93,7 +101,12 @@ def test_short_gallery_runs_to_the_end_and_a_click_opens_a_map(live_server, brow
     )
     assert "done" in browser.find_element(By.ID, ids.OIP_STATUS).text
     summary = browser.find_element(By.ID, ids.OIP_GALLERY).text
-    assert "of 32 OIPs activate their map" in summary
+    assert "of 32 OIPs activate their map" in summary and "OIPs pass every check" in summary
+    marks = browser.execute_script(
+        f"return document.querySelector('#{ids.OIP_GALLERY_GRAPH} .js-plotly-plot')"
+        "._fullData[2].text;"
+    )
+    assert len(marks) == 32 and set(marks) <= {"✓", "✗"}  # a mark per tile
     assert "run=gallery" in browser.current_url and "gallery_layer=Conv2D_1" in browser.current_url
     screenshot(browser, "oip_gallery")
     # click map 17 (row 1, column 1 of 16 per row): it opens as a single run of that map

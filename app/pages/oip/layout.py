@@ -34,6 +34,12 @@ KIND_OPTIONS = [
     {"label": "a class", "value": "class"},
     {"label": "class a − class b", "value": "contrast"},
 ]
+#: The image's parameterizations (`cnn_core.oip.ascent.METHOD_OPTIONS`).
+METHOD_CHOICES = [
+    {"label": "pixels", "value": "pixel"},
+    {"label": "Fourier (1/f)", "value": "fourier"},
+    {"label": "MACO (phase only)", "value": "maco"},
+]
 
 
 def _number(id_: str, value: Any, label: str, **kwargs: Any) -> dbc.Col:
@@ -130,6 +136,40 @@ def _ascent(view: OipView) -> list:
                 ),
             ],
             className="g-2",
+        ),
+        dbc.Row(
+            [
+                dbc.Col(
+                    [
+                        dbc.Label("image made of", html_for=ids.OIP_METHOD, className="small mb-0"),
+                        dbc.RadioItems(
+                            id=ids.OIP_METHOD,
+                            options=METHOD_CHOICES,
+                            value=view.method,
+                            inline=True,
+                            className="small",
+                        ),
+                    ],
+                    width=12,
+                ),
+                dbc.Col(
+                    dbc.Checklist(
+                        id=ids.OIP_TRANSFORMS,
+                        options=[
+                            {
+                                "label": "transformation robustness (each step sees it shifted, "
+                                "scaled and rotated at random)",
+                                "value": "transforms",
+                            }
+                        ],
+                        value=["transforms"] if view.transforms else [],
+                        switch=True,
+                        className="small",
+                    ),
+                    width=12,
+                ),
+            ],
+            className="g-2 mb-2",
         ),
         dbc.Row(
             [
@@ -240,17 +280,26 @@ def layout(**query: str) -> html.Div:
             dcc.Interval(id=ids.OIP_POLL, interval=callbacks.POLL_MS, disabled=True),
             html.H1("Optimal input patterns", className="h2"),
             html.P(
-                "An optimal input pattern (OIP) is a picture made, pixel by pixel, so that one "
+                "An optimal input pattern (OIP) is a picture made so that one "
                 "unit of the network (a map, a node or a class) responds to it as strongly as "
                 "possible: it shows what that unit looks for. Beside each result, its mean "
-                "activation of the unit and how many times that is the best test digit's.",
+                "activation of the unit and how many times that is the best real image's.",
             ),
             html.P(
                 "How: gradient ascent on the input image (article VII): start from noise with "
                 "long-range correlations, follow the normalized gradient of the unit's mean "
                 "activation, re-standardize after every step and blur away high frequencies. "
-                "Different seeds find different patterns.",
+                "Different seeds find different patterns. Colour and larger models start in "
+                "Fourier space (1/f scaled, colours decorrelated) with random shifts, scales and "
+                "rotations at every step, which keeps the noise out (README: OIP quality).",
                 className="text-muted",
+            ),
+            html.P(
+                "Each result carries a trust check: does it beat the best real image, does it "
+                "survive moves it never saw, is its spectrum like real images', and does it "
+                "reach the unit through the same earlier maps as the images that excite it "
+                "most? ✓ passed, ✗ failed.",
+                className="small text-muted",
             ),
             html.Div(url_problems_alert(problems), id=ids.OIP_URL_MESSAGE),
             dbc.Row(

@@ -12,8 +12,10 @@ from dash import dcc, html
 from app import figures, ids
 from app.components.links import explorer_href
 from app.components.pictures import digit_src, png_src
+from app.digits import noun
 from app.services import get_services
 from cnn_core import imaging
+from cnn_core.oip.trust import Verdicts, verdicts
 
 TOP_DIGITS = 9
 GALLERY_PER_ROW = 16
@@ -125,8 +127,95 @@ def live_gallery(images: np.ndarray, cmap: str) -> html.Img:
     )
 
 
+#: The trust check's four checks, as the badge names them.
+TRUST_CHECKS = ("strength", "robustness", "spectrum", "path")
+#: A gallery tile's mark: every check made passed, or one failed (shapes, not colours).
+PASS_MARK, FAIL_MARK = "✓", "✗"
+
+
+def trust_verdicts(arrays: dict[str, np.ndarray]) -> Verdicts | None:
+    """The trust check of a finished job's OIPs, read from its result arrays (flat, one per
+    image; `app.jobs` stores the measures as `trust_*`), or None where it was not made."""
+    try:
+        return verdicts(
+            arrays["trust_ratio"],
+            arrays["trust_robustness"],
+            arrays["trust_high_frequency"],
+            float(np.asarray(arrays["trust_data_high_frequency"]).ravel()[0]),
+            arrays["trust_path_top"],
+            arrays["trust_path_random"],
+        )
+    except (KeyError, IndexError, ValueError):
+        return None
+
+
+def trust_badge(v: Verdicts | None, i: int) -> html.Div | None:
+    """OIP `i`'s trust check as a small plain-language badge: how many checks passed, and
+    one line per check with ✓ or ✗ (the symbol says it, not only the colour)."""
+    if v is None or i >= len(v.clauses):
+        return None
+    results = (v.beats[i], v.robust[i], v.natural[i], v.path_ok[i])
+    items = [
+        html.Li(
+            [html.Span(PASS_MARK if ok else FAIL_MARK, className="trust-mark me-1"), clause],
+            className="trust-ok" if ok else "trust-fail",
+        )
+        for clause, ok in zip(v.clauses[i], results, strict=True)
+        if clause is not None
+    ]
+    passed, checked = int(v.passed[i]), int(v.checked[i])
+    return html.Div(
+        [
+            html.Div(
+                f"trust check: {passed} of {checked} passed",
+                className="fw-semibold",
+                title="strength against the best real image, robustness to unseen shifts, "
+                "scales and rotations, a natural spectrum, the path through an earlier layer",
+            ),
+            html.Ul(items, className="list-unstyled mb-0"),
+        ],
+        className="trust-badge small px-2 pb-2",
+    )
+
+
+def trust_marks(v: Verdicts | None) -> tuple[list[str], list[str]] | None:
+    """Per gallery tile its mark (`PASS_MARK` or `FAIL_MARK`) and its hover line."""
+    if v is None:
+        return None
+    marks = [PASS_MARK if p == c else FAIL_MARK for p, c in zip(v.passed, v.checked, strict=True)]
+    notes = [
+        f"trust {p}/{c}: {summary}"
+        for p, c, summary in zip(v.passed, v.checked, v.summaries, strict=True)
+    ]
+    return marks, notes
+
+
+def trust_line(v: Verdicts | None) -> str | None:
+    """One sentence over a gallery's trust checks, or None without them."""
+    if v is None or not len(v.passed):
+        return None
+    n = len(v.passed)
+    counts = [
+        f"{int(v.robust.sum())} robust",
+        f"{int(v.natural.sum())} with a natural spectrum",
+    ]
+    if v.made[:, 3].any():
+        counts.append(f"{int(v.path_ok.sum())} on the real images' path")
+    whole = int((v.passed == v.checked).sum())
+    return (
+        f"Trust check: {whole} of {n} OIPs pass every check ({PASS_MARK}; {FAIL_MARK}: one "
+        f"failed, hover a map to see which); {', '.join(counts)}."
+    )
+
+
 def _seed_card(
-    img: np.ndarray, probs: np.ndarray, title: str, cmap: str, width: int, what: str = "OIP"
+    img: np.ndarray,
+    probs: np.ndarray,
+    title: str,
+    cmap: str,
+    width: int,
+    what: str = "OIP",
+    badge: html.Div | None = None,
 ) -> dbc.Col:
     """One seed's result: plain and enhanced OIP, the model's prediction of it, its bars;
     `what` names the images in their alt text ("OIP of Conv2D_3 map 5, random seed 0")."""
@@ -154,6 +243,7 @@ def _seed_card(
                     config=figures.graph_config(mode_bar=False),
                     style={"height": "180px"},
                 ),
+                *([badge] if badge is not None else []),
             ],
             className="h-100",
         ),
@@ -191,11 +281,13 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
     width = 12 // min(len(images), 3) if len(images) > 1 else 6
     cards = []
     measure = {"map": "mean activation", "node": "activation"}.get(spec.get("kind"), "score")
+    checks = trust_verdicts(arrays)
     for i, title in enumerate(seed_titles(state)[: len(images)]):
-        ratio = f", {oip_scores[i] / best:.1f}x the best test digit" if best > 0 else ""
+        ratio = f", {oip_scores[i] / best:.1f}x the best test {noun()}" if best > 0 else ""
         header = f"{title}: {measure} {oip_scores[i]:.3g}{ratio}"
         what = f"OIP of {state['description']}, {title}"
-        cards.append(_seed_card(images[i], probs[i], header, cmap, width, what))
+        badge = trust_badge(checks, i)
+        cards.append(_seed_card(images[i], probs[i], header, cmap, width, what, badge))
     layer = spec.get("layer") or services.desc.logits_layer
     head = html.H5("Result: plain (left) and contrast-enhanced (right), the seed's two-fold view")
     if not len(top):  # a model served alone: nothing real to compare with
@@ -211,9 +303,9 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
         [
             head,
             dbc.Row(cards),
-            html.H5("What the unit looks for in real digits", className="mt-3"),
+            html.H5(f"What the unit looks for in real {noun()}s", className="mt-3"),
             html.P(
-                f"The {TOP_DIGITS} test digits that activate {state['description']} most "
+                f"The {TOP_DIGITS} test {noun()}s that activate {state['description']} most "
                 "(click one to open it in the explorer):",
                 className="small text-muted",
             ),
@@ -228,6 +320,8 @@ def gallery_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: s
     spec = state["spec"]
     images = arrays["images"]
     src, layout = gallery_picture(images, cmap)
+    checks = trust_verdicts(arrays)
+    marks, notes = trust_marks(checks) or (None, None)
     fig = figures.picture_grid_figure(
         src,
         layout,
@@ -236,12 +330,15 @@ def gallery_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: s
         values=arrays["activations"],
         cell_name=f"OIP of {spec['layer']} map",
         title=f"OIPs of {len(images)} maps of {spec['layer']} (click one to open it)",
+        notes=notes,
+        marks=marks,
     )
     best = beats_best_digit(spec["layer"], spec["units"], arrays["activations"])
+    lines = [best, trust_line(checks)]
     return html.Div(
         [
             dcc.Graph(id=ids.OIP_GALLERY_GRAPH, figure=fig, config=figures.GRAPH_CONFIG),
-            html.P(best, className="small text-muted"),
+            *[html.P(line, className="small text-muted mb-1") for line in lines if line],
         ]
     )
 
@@ -256,5 +353,5 @@ def beats_best_digit(layer: str, units: list[int], activations: np.ndarray) -> s
     beats = int((ratio > 1).sum())
     return (
         f"{beats} of {len(units)} OIPs activate their map more than the best of the "
-        f"{len(table):,} test digits (median ratio {np.median(ratio):.2f}x)."
+        f"{len(table):,} test {noun()}s (median ratio {np.median(ratio):.2f}x)."
     )

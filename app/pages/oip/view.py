@@ -13,6 +13,8 @@ from app.jobspec import ENGINE_DEFAULTS, JobSpec, JobSpecError
 from app.services import get_services
 from cnn_core import imaging
 from cnn_core.explain.compare import default_pair
+from cnn_core.oip import default_method
+from cnn_core.oip.ascent import METHOD_OPTIONS
 
 KINDS = ("map", "node", "class", "contrast")
 WATCH_PACE = 40.0  # steps per second when watching: 200 steps in 5 s
@@ -20,8 +22,8 @@ WATCH_PACE = 40.0  # steps per second when watching: 200 steps in 5 s
 RUN_FLAGS = {"1": "single", "gallery": "gallery"}
 #: The fields that make a single run's job request (`OipView.spec`).
 SPEC_FIELDS = (
-    "kind", "layer", "unit", "a", "b", "steps", "step_size", "wavelength", "blur_sigma", "seed",
-    "n_seeds",
+    "kind", "layer", "unit", "a", "b", "steps", "step_size", "wavelength", "blur_sigma", "method",
+    "transforms", "seed", "n_seeds",
 )  # fmt: skip
 
 
@@ -42,6 +44,8 @@ class OipView(UrlView):
     step_size: float = ENGINE_DEFAULTS.step_size
     wavelength: float = ENGINE_DEFAULTS.wavelength
     blur_sigma: float = ENGINE_DEFAULTS.blur_sigma
+    method: str = "pixel"
+    transforms: bool = False
     seed: int = 0
     n_seeds: int = 3
     cmap: str = imaging.DEFAULT_COLORMAP
@@ -59,6 +63,8 @@ class OipView(UrlView):
         "step_size": lambda raw, _view: number(raw, "step size"),
         "wavelength": lambda raw, _view: number(raw, "wavelength"),
         "blur_sigma": lambda raw, _view: number(raw, "blur sigma"),
+        "method": lambda raw, _view: choice(raw, "method", tuple(METHOD_OPTIONS)),
+        "transforms": lambda raw, _view: raw != "0",
         "seed": lambda raw, _view: whole_number(raw, "seed"),
         "n_seeds": lambda raw, _view: whole_number(raw, "n_seeds"),
         "cmap": lambda raw, _view: imaging.check_colormap(raw),
@@ -70,12 +76,22 @@ class OipView(UrlView):
 
     @classmethod
     def defaults(cls) -> OipView:
-        """Map 0 of the model's last map layer (its gallery too), its default class pair; a
-        model without map layers opens on a class."""
+        """Map 0 of the model's last map layer (its gallery too), its default class pair, its
+        default parameterization (`cnn_core.oip.default_method`); a model without map layers
+        opens on a class."""
         desc = get_services().desc
         layer = desc.last_map_layer
         a, b = default_pair(desc.num_classes)
-        return cls(kind="map" if layer else "class", layer=layer, gallery_layer=layer, a=a, b=b)
+        method, transforms = default_method(desc)
+        return cls(
+            kind="map" if layer else "class",
+            layer=layer,
+            gallery_layer=layer,
+            a=a,
+            b=b,
+            method=method,
+            transforms=transforms,
+        )
 
     @classmethod
     def from_query(cls, query: Mapping[str, Any]) -> tuple[OipView, list[str]]:
@@ -100,8 +116,10 @@ class OipView(UrlView):
 
     @classmethod
     def from_controls(cls, **controls: Any) -> OipView:
-        """The controls' values as a view (`watch`: the switch's value list, empty when off)."""
-        return cls(**{**controls, "watch": bool(controls.get("watch"))})
+        """The controls' values as a view (`watch`, `transforms`: the switches' value lists,
+        empty when off)."""
+        switches = {name: bool(controls.get(name)) for name in ("watch", "transforms")}
+        return cls(**{**controls, **switches})
 
     def spec(self) -> dict[str, Any]:
         """The job request of a single run (checked by `JobSpec.parse`)."""
