@@ -191,13 +191,14 @@ def trust_report(
     params = tf_random_affine(
         tf.stack([tf.fill([draws], seed), tf.range(draws)], axis=1), engine.transform_shift
     )
-    moved = np.stack(
-        [
-            (engine.quantities(tf_affine_each(y, params[d : d + 1]).numpy() * scale + shift) * w)
-            .sum(axis=1)
-            .astype(np.float32)
-            for d in range(draws)
-        ]
+    # every draw's images as one batch (draw-major): one transform and one `quantities` pass
+    # instead of `draws` small ones (3 OIPs: 0.1 s instead of 1 s)
+    shifted = (
+        tf_affine_each(tf.tile(y, [draws, 1, 1, 1]), tf.repeat(params, m, axis=0)).numpy() * scale
+        + shift
+    )
+    moved = (
+        (engine.quantities(shifted).reshape(draws, m, -1) * w).sum(axis=2).astype(np.float32)
     )  # (draws, m)
     with np.errstate(divide="ignore", invalid="ignore"):
         robustness = np.where(activation > 0, np.median(moved / activation, axis=0), np.nan)
