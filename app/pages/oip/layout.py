@@ -37,7 +37,7 @@ KIND_OPTIONS = [
 #: The image's parameterizations (`cnn_core.oip.ascent.METHOD_OPTIONS`).
 METHOD_CHOICES = [
     {"label": "pixels", "value": "pixel"},
-    {"label": "Fourier (1/f)", "value": "fourier"},
+    {"label": "Fourier (1/f²)", "value": "fourier"},
     {"label": "MACO (phase only)", "value": "maco"},
 ]
 
@@ -290,7 +290,7 @@ def layout(**query: str) -> html.Div:
                 "long-range correlations, follow the normalized gradient of the unit's mean "
                 "activation, re-standardize after every step and blur away high frequencies. "
                 "Different seeds find different patterns. Colour and larger models start in "
-                "Fourier space (1/f scaled, colours decorrelated) with random shifts, scales and "
+                "Fourier space (1/f² scaled, colours decorrelated) with random shifts, scales and "
                 "rotations at every step, which keeps the noise out (README: OIP quality).",
                 className="text-muted",
             ),
