@@ -461,13 +461,18 @@ class LazyServer:
     """`app.main:server` for gunicorn: the dashboard, built inside each worker after its fork.
 
     gunicorn's `post_worker_init` hook calls `start_loading()`: the app then loads in a thread
-    while `/healthz` already answers 200 and `/readyz` (and every other path) 503 with
-    `Retry-After`. A load that fails logs one line and ends the worker with gunicorn's boot-error
+    while `/healthz` already answers 200 and `/readyz` 503 with `Retry-After`. Any other request
+    that reaches a worker still loading waits for the load (up to `LOAD_WAIT_S`) and is then
+    served: with several workers, `/readyz` may be answered by one that is ready while the next
+    page request goes to one that is not, and a user must not see a 503 for that.
+    A load that fails logs one line and ends the worker with gunicorn's boot-error
     code, so that gunicorn stops with a non-zero status instead of restarting it forever.
     Called without `start_loading()` (tests, other WSGI servers), the first request loads it.
     """
 
     BOOT_ERROR_EXIT = 3  # gunicorn.arbiter.Arbiter.WORKER_BOOT_ERROR: the master halts
+    LOAD_WAIT_S = 120.0  # how long a page request waits for its worker's model to load
+    PROBES = frozenset({"/healthz", "/readyz"})  # answered at once, never held
 
     def __init__(self) -> None:
         self._server: Flask | None = None
@@ -508,10 +513,16 @@ class LazyServer:
     def __call__(self, environ, start_response):
         server = self._server
         if server is None:
-            if self._thread is None:
+            thread = self._thread
+            if thread is None:
                 server = self._build()
-            else:
+            elif environ.get("PATH_INFO", "") in self.PROBES:
                 return self._loading(environ, start_response)
+            else:
+                thread.join(self.LOAD_WAIT_S)
+                server = self._server
+                if server is None:  # still loading, or the load failed (the log says why)
+                    return self._loading(environ, start_response)
         return server(environ, start_response)
 
     def _loading(self, environ, start_response):

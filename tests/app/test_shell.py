@@ -65,3 +65,31 @@ def test_lazy_gunicorn_server_builds_the_app_once(services):
     first = server._server
     server(environ, lambda status, headers: None)
     assert server._server is first
+
+
+def test_a_page_request_to_a_worker_still_loading_waits_for_it_instead_of_a_503(services):
+    # gunicorn with two workers: /readyz answered 200 by one, the next request went to the
+    # other, still loading its model, and got 503 (CI, the compose test, 2026-12-02)
+    server = main.LazyServer()
+
+    def get(path):
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "SERVER_NAME": "x",
+            "SERVER_PORT": "80",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": None,
+            "QUERY_STRING": "",
+        }
+        statuses = []
+        body = b"".join(server(environ, lambda status, headers: statuses.append(status)))
+        return statuses[0], body
+
+    server.start_loading(exit_on_failure=False)
+    assert server._server is None  # the load has only begun
+    assert get("/readyz")[0].startswith("503")  # a probe is answered at once
+    assert get("/healthz")[0] == "200 OK"
+    status, body = get("/_dash-dependencies")  # waits for the load, then served
+    assert status == "200 OK" and json.loads(body), body[:200]
+    assert get("/readyz")[0] == "200 OK"
