@@ -14,6 +14,19 @@ from cnn_core import imaging
 
 MARGIN = dict(l=40, r=10, t=40, b=40)
 
+
+def fast_figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain trace and layout dicts without Plotly's per-property validation.
+
+    For the figures drawn on every request (activation grids, class statistics): validation
+    took 4-5x the rest of building them (12 ms of 14 for a 32-map grid). The dicts must be
+    valid Plotly: `tests/app/test_figures.py` rebuilds each such figure with validation on.
+    Layout keys whose value is None are left out (Plotly's own constructor ignores them too).
+    """
+    layout = {key: value for key, value in layout.items() if value is not None}
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
 #: Every `dcc.Graph`'s config: no Plotly logo, the PNG button saves at twice the size.
 GRAPH_CONFIG: dict = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -152,32 +165,45 @@ def unit_means_figure(
     """
     labels = [f"{unit_name} {u}" for u in units]
     scores = np.asarray(score, dtype=np.float64)
-    fig = go.Figure()
-    for cls, means, color in ((class_a, mean_a, CLASS_A_COLOR), (class_b, mean_b, CLASS_B_COLOR)):
-        fig.add_trace(
-            go.Bar(
-                x=labels,
-                y=list(np.asarray(means, dtype=np.float64)),
-                name=f'class "{cls}"',
-                marker_color=color,
-                customdata=scores,
-                hovertemplate=f'%{{x}}: mean %{{y:.3f}} for "{cls}"'
-                "<br>separation %{customdata:+.2f}<extra></extra>",
-            )
+    bars = [
+        dict(
+            type="bar",
+            x=labels,
+            y=np.asarray(means, dtype=np.float64),
+            name=f'class "{cls}"',
+            marker=dict(color=color),
+            customdata=scores,
+            hovertemplate=f'%{{x}}: mean %{{y:.3f}} for "{cls}"'
+            "<br>separation %{customdata:+.2f}<extra></extra>",
         )
-    for label, s, top in zip(labels, scores, np.maximum(mean_a, mean_b), strict=True):
-        fig.add_annotation(x=label, y=top, text=f"{s:+.1f}", showarrow=False, yshift=10)
-    fig.update_layout(
-        title=title,
-        barmode="group",
-        margin=dict(MARGIN, t=80),
-        xaxis=dict(type="category", tickangle=-45),
-        yaxis=dict(title="mean activation (test split)", rangemode="tozero"),
-        legend=dict(orientation="h", y=1.02, x=0, xanchor="left", yanchor="bottom"),
-        plot_bgcolor="white",
+        for cls, means, color in (
+            (class_a, mean_a, CLASS_A_COLOR),
+            (class_b, mean_b, CLASS_B_COLOR),
+        )
+    ]
+    tops = np.maximum(np.asarray(mean_a, np.float64), np.asarray(mean_b, np.float64))
+    notes = [
+        dict(x=label, y=float(top), text=f"{s:+.1f}", showarrow=False, yshift=10)
+        for label, s, top in zip(labels, scores, tops, strict=True)
+    ]
+    # one call, not one add_annotation per unit (128 of them took 80 ms, each copying the layout)
+    return fast_figure(
+        bars,
+        dict(
+            title=title,
+            barmode="group",
+            margin=dict(MARGIN, t=80),
+            xaxis=dict(type="category", tickangle=-45),
+            yaxis=dict(
+                title=dict(text="mean activation (test split)"),
+                rangemode="tozero",
+                gridcolor="#eee",
+            ),
+            legend=dict(orientation="h", y=1.02, x=0, xanchor="left", yanchor="bottom"),
+            plot_bgcolor="white",
+            annotations=notes,
+        ),
     )
-    fig.update_yaxes(gridcolor="#eee")
-    return fig
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,10 +426,9 @@ def activation_grid_figure(
         aspect = layout.height / layout.width
         height = int(min(1100, max(160, 560 * aspect + 30)))
     ticks = _cell_ticks(layout, nodes, cell_labels)
-    # one constructor call: Plotly validates each property once (update_layout costs 3x more)
-    return go.Figure(
-        data=traces,
-        layout=dict(
+    return fast_figure(
+        traces,
+        dict(
             coloraxis=dict(
                 colorscale=plotly_colorscale(colormap),
                 cmin=0,

@@ -176,3 +176,51 @@ def test_a_single_row_of_nodes_is_labelled_with_its_cell_names():
     # maps (and several rows of nodes) keep their bare axes
     maps = figures.activation_grid_figure(np.ones((3, 3, 4), np.float32), cell_labels=names)
     assert not maps.layout.xaxis.showticklabels
+
+
+def _validated(fig):
+    """`fig` rebuilt by Plotly's validating constructor: raises ValueError on any property
+    Plotly does not know or a value it refuses (what `figures.fast_figure` skips)."""
+    import plotly.graph_objects as go
+
+    return go.Figure(fig.to_plotly_json())
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(values=np.random.default_rng(0).random((5, 5, 12), np.float32), title="a title"),
+        dict(
+            values=np.random.default_rng(1).random((4, 4, 9), np.float32),
+            markers=[
+                figures.GridMarker(2, 1, 3, "red", "common", "diamond-open"),
+                figures.GridMarker(8, 0, 0, "yellow"),
+            ],
+            highlight=4,
+            color_range="map",
+            colormap="viridis",
+            cell_ids=np.arange(100, 109),
+            cell_scale=2,
+            show_scale=False,
+        ),
+        dict(values=np.linspace(-1, 1, 100, dtype=np.float32), scaling="raw"),
+        dict(values=np.arange(10, dtype=np.float32), cell_labels=[f"c{i}" for i in range(10)]),
+    ],
+    ids=["maps", "markers-and-selection", "nodes", "named-nodes"],
+)
+def test_activation_grids_built_without_validation_are_valid_plotly(case):
+    fig = figures.activation_grid_figure(**case)
+    again = _validated(fig)  # raises on anything invalid
+    assert again.layout.meta == fig.layout.meta
+    assert [t.type for t in again.data] == [t.type for t in fig.data]
+
+
+def test_class_statistics_bars_built_without_validation_are_valid_plotly():
+    fig = figures.unit_means_figure(
+        [7, 3, 11], [0.5, 0.25, 0.1], [0.1, 0.3, 0.0], [2.0, -0.5, 1.25],
+        class_a="cat", class_b=9, title="4 vs 9",
+    )  # fmt: skip
+    again = _validated(fig)
+    assert [a.text for a in again.layout.annotations] == ["+2.0", "-0.5", "+1.2"]
+    assert [t.name for t in again.data] == ['class "cat"', 'class "9"']
+    assert list(again.data[0].x) == ["map 7", "map 3", "map 11"]
