@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 from app.settings import (
     ENV_HOST,
@@ -22,15 +23,35 @@ from app.settings import (
 from cnn_core.config import ENV_CHECKPOINTS, ENV_DATA, ENV_MODEL
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    settings = load_settings()
-    parser = argparse.ArgumentParser(
-        prog="python -m app", description="Serve the cnn-lens dashboard (development server)."
-    )
-    parser.add_argument("--host", default=settings.host, help=f"default ${ENV_HOST} or 127.0.0.1")
-    parser.add_argument(
-        "--port", type=int, default=settings.port, help=f"default ${ENV_PORT} or 8050"
-    )
+class OneLineParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        one_line_error(self, message)
+
+
+def one_line_error(parser: argparse.ArgumentParser, message: str):
+    """Print `PROG: error: MESSAGE (PROG --help)` on one line and exit with status 2."""
+    text = " ".join(message.split())
+    parser.exit(2, f"{parser.prog}: error: {text} (see: {parser.prog} --help)\n")
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1-65535 (argparse `type`)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 1-65535")
+    return port
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--host --port --data --model --checkpoints`, shared by `python -m app` and
+    `cnn-lens serve`. `--host` and `--port` default to None: the settings fill them in."""
+    parser.add_argument("--host", help=f"default ${ENV_HOST} or 127.0.0.1")
+    parser.add_argument("--port", type=port_number, help=f"default ${ENV_PORT} or 8050")
     parser.add_argument(
         "--data",
         help=f"an .npz of images (x_train, y_train, x_test, y_test), an MNIST IDX folder, or a "
@@ -48,6 +69,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"a folder of the model's epoch checkpoints for the timeline "
         f"(sets ${ENV_CHECKPOINTS}; default: the folder training wrote beside the model)",
     )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = OneLineParser(
+        prog="python -m app", description="Serve the cnn-lens dashboard (development server)."
+    )
+    add_serve_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -71,10 +99,19 @@ def prepare(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings
     """Parse the arguments, put `--data`, `--model`, `--checkpoints` in the environment (where
     the app's loader reads them), load the settings and check the model file.
 
-    Exits with one line (status 1, or argparse's 2) when any of this fails.
+    Exits with one line (status 1, or 2 for a usage error) when any of this fails.
     """
+    return apply(parse_args(argv))
+
+
+def apply(
+    args: argparse.Namespace,
+    before_check: Callable[[Settings], None] | None = None,
+) -> tuple[argparse.Namespace, Settings]:
+    """`prepare` for arguments already parsed (`add_serve_arguments`): `before_check(settings)`
+    runs between loading the settings and checking the model file (`cnn-lens serve` trains the
+    seed there when it is missing)."""
     try:
-        args = parse_args(argv)
         if args.data:
             os.environ[ENV_DATA] = args.data
         if args.model:
@@ -84,7 +121,11 @@ def prepare(argv: list[str] | None = None) -> tuple[argparse.Namespace, Settings
         settings = load_settings()
     except SettingsError as err:
         sys.exit(f"cnn-lens: {err}")
+    args.host = args.host or settings.host
+    args.port = settings.port if args.port is None else args.port
     configure_logging(settings.log_level)
+    if before_check is not None:
+        before_check(settings)
     if problem := startup_problem(settings):
         sys.exit(f"cnn-lens: cannot start: {problem}")
     return args, settings

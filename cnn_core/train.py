@@ -27,10 +27,14 @@ EXAMPLES = ("seed", "shapes", "residual")
 SEED_ONLY = ("data", "momentum", "l2", "schedule", "step_epochs")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+PROG = "python -m cnn_core.train"
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The training command's parser (also `cnn-lens train`'s, with `prog="cnn-lens train"`)."""
     seed, shapes = TrainConfig(), ShapesTrainConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m cnn_core.train",
+        prog=prog,
         description="Train the seed CNN (SGD + momentum, L2 on kernels, learning-rate schedule), "
         "or with --example shapes / residual a colour example (coloured shapes, Adam).",
     )
@@ -50,7 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        help="model file (default: models/cnn.keras, shapes.keras, residual.keras)",
+        help="model file (default: models/cnn.keras, shapes.keras, residual.keras in a checkout, "
+        f"else in the per-user cache: ${config.ENV_CACHE}, $XDG_CACHE_HOME/cnn-lens or "
+        "~/.cache/cnn-lens, under models/)",
     )
     parser.add_argument(
         "--epochs", type=int, help=f"default {seed.epochs} (seed), {shapes.epochs} (shapes)"
@@ -78,7 +84,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"seed only: step schedule halves every N epochs (default {seed.step_epochs})",
     )
     parser.add_argument("--seed", type=int, help=f"default {seed.seed}")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None, prog: str = PROG) -> argparse.Namespace:
+    return build_parser(prog).parse_args(argv)
 
 
 @contextmanager
@@ -102,8 +112,14 @@ def progress_bar(
         yield on_batch
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    """Train and save; returns the exit status (2: options that cannot be used).
+
+    Args:
+        argv: the arguments (default: the command line's).
+        parser: the parser to read them with (default: `build_parser()`).
+    """
+    args = (parser or build_parser()).parse_args(argv)
     if args.example in SHAPES_BUILDERS:
         return main_shapes(args)
     try:
