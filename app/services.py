@@ -74,6 +74,24 @@ class Services:
         data = load_for_model(
             data_source, path, trained.meta, desc.input_shape, num_classes=desc.num_classes
         )
+        return cls.from_trained(trained, data, str(path))
+
+    @classmethod
+    def from_trained(
+        cls, trained: TrainedModel, data: ImageDataset, model_path: str = ""
+    ) -> Services:
+        """The services of a model and data already in memory (`load` reads them from files;
+        `app.notebook.show` passes a notebook's own): checked, evaluated, ready.
+
+        Args:
+            trained: the model; without a sidecar, it takes its class names from `data`.
+            data: its images (`sources.no_data` for the model alone).
+            model_path: the model's file, "" for a model that has none.
+
+        Raises:
+            DataError: the data does not fit the model (one-line reason).
+        """
+        desc = trained.desc
         check_fits(data, desc.input_shape, desc.num_classes)
         named = data.class_names != numbered_classes(data.num_classes)
         if "class_names" not in trained.meta and named and data.num_classes == desc.num_classes:
@@ -81,7 +99,7 @@ class Services:
             desc = trained.description = dataclasses.replace(desc, class_names=data.class_names)
         trained.set_pixel_stats(data.x_train)
         acts = ActivationModel(trained)
-        services = cls(data, trained, acts, model_path=str(path))
+        services = cls(data, trained, acts, model_path=model_path)
         for split in ("train", "test"):
             x = trained.standardize(data.images(split))
             log.info("evaluating %s on %s %s images ...", desc.name, f"{len(x):,}", split)
@@ -183,11 +201,14 @@ class Services:
 
     def checkpoint_folder(self) -> Path | None:
         """`$CNN_LENS_CHECKPOINTS` (`--checkpoints`), else the folder training wrote beside the
-        model (`models/cnn_checkpoints`) if it exists, else None."""
+        model (`models/cnn_checkpoints`) if it exists, else None (also for a model in memory,
+        which has no file to be beside)."""
         given = os.environ.get(config.ENV_CHECKPOINTS)
         if given:
             return Path(given).expanduser()
-        folder = checkpoint_dir_for(self.model_path or config.default_model_path())
+        if not self.model_path:
+            return None
+        folder = checkpoint_dir_for(self.model_path)
         return folder if folder.is_dir() else None
 
     def timeline(self) -> Any:
