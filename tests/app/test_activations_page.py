@@ -14,6 +14,7 @@ from app import ids, main
 from app.components.digit_picker import DigitPickerIds, dom_id
 from cnn_core import imaging
 from tests.app.dash_requests import post_callback
+from tests.figures import as_figure
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,7 @@ def _render(
 ):
     source = source or page.dataset_source("test", 312)
     out = page.draw(source, layer, cmap, scaling, rng, per_row, "gray")
+    out["grid"] = as_figure(out["grid"])  # sent as a wired dict (figures.wire)
     return tuple(out[key] for key in DRAWN)
 
 
@@ -397,14 +399,32 @@ def test_the_page_is_in_the_navbar_and_served(client):
 
 def test_the_clicked_map_is_framed_in_the_grid(page):
     selected = {"layer": "Conv2D_3", "cell": 9}
-    grid = page.draw(
-        page.dataset_source("test", 312), "Conv2D_3", "jet", "seed", "layer", 8, "gray", selected
-    )["grid"]
+    grid = as_figure(
+        page.draw(
+            page.dataset_source("test", 312),
+            "Conv2D_3",
+            "jet",
+            "seed",
+            "layer",
+            8,
+            "gray",
+            selected,
+        )["grid"]
+    )
     rects = [s for s in grid.layout.shapes if s.type == "rect"]
     assert rects and (rects[0].x0, rects[0].y0, rects[0].x1, rects[0].y1) == (2.5, 2.5, 5.5, 5.5)
-    other_layer = page.draw(
-        page.dataset_source("test", 312), "Conv2D_1", "jet", "seed", "layer", 8, "gray", selected
-    )["grid"]
+    other_layer = as_figure(
+        page.draw(
+            page.dataset_source("test", 312),
+            "Conv2D_1",
+            "jet",
+            "seed",
+            "layer",
+            8,
+            "gray",
+            selected,
+        )["grid"]
+    )
     assert not [s for s in other_layer.layout.shapes if s.type == "rect"]
 
 
@@ -468,7 +488,7 @@ def test_maps_shown_keeps_the_most_active_maps_and_a_click_names_the_map(
     assert "16" in info and "most active of 128 maps" in info
     values = services.acts.layer(services.x_std["test"][312:313], "Conv2D_3")[0]
     ranked = np.argsort(-values.mean(axis=(0, 1)), kind="stable")[:16]
-    grid = out["grid"]
+    grid = as_figure(out["grid"])
     assert grid.layout.meta["cells"] == 16
     # the hover names each cell by its own map number, most active first
     first_row = np.asarray(grid.data[0].customdata)[0, ::3, 0]
@@ -488,4 +508,4 @@ def test_maps_shown_keeps_the_most_active_maps_and_a_click_names_the_map(
     assert chosen == {"layer": "Conv2D_3", "cell": int(ranked[1])}
     # the default (128) is left out of the URL: the seed's addresses stay as they were
     default = page.draw(source, "Conv2D_3", "jet", "seed", "layer", 8, "gray")
-    assert "top=" not in default["query"] and default["grid"].layout.meta["cells"] == 128
+    assert "top=" not in default["query"] and default["grid"]["layout"]["meta"]["cells"] == 128

@@ -16,6 +16,7 @@ from app import ids
 from app.components.digit_picker import choice_key
 from cnn_core.explain.attribution import METHODS
 from tests.app.dash_requests import call
+from tests.figures import array
 
 DIGIT = 312
 
@@ -54,15 +55,6 @@ def explain(app, client, index: int = DIGIT, choice: object = None, **changes) -
     )
     assert status == 200, data
     return {id_: next(iter(props.values())) for id_, props in data["response"].items()}
-
-
-def array(value) -> np.ndarray:
-    """A figure array as Dash sends it: a list, or Plotly's typed array (dtype, bdata, shape)."""
-    if isinstance(value, dict) and "bdata" in value:
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        shape = [int(n) for n in str(value.get("shape", len(flat))).split(",")]
-        return flat.reshape(shape)
-    return np.asarray(value)
 
 
 def traces(figure: dict, kind: str) -> list[dict]:

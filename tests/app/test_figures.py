@@ -213,6 +213,13 @@ def test_activation_grids_built_without_validation_are_valid_plotly(case):
     again = _validated(fig)  # raises on anything invalid
     assert again.layout.meta == fig.layout.meta
     assert [t.type for t in again.data] == [t.type for t in fig.data]
+    # what a callback sends (figures.wire) is, once on the wire, what the go.Figure sends
+    import json
+
+    from dash._utils import to_json
+
+    sent = json.loads(to_json(figures.wire(figures.activation_grid_spec(**case))))
+    assert sent == json.loads(to_json(fig))
 
 
 def test_class_statistics_bars_built_without_validation_are_valid_plotly():
@@ -224,3 +231,24 @@ def test_class_statistics_bars_built_without_validation_are_valid_plotly():
     assert [a.text for a in again.layout.annotations] == ["+2.0", "-0.5", "+1.2"]
     assert [t.name for t in again.data] == ['class "cat"', 'class "9"']
     assert list(again.data[0].x) == ["map 7", "map 3", "map 11"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: figures.digit_figure(np.arange(784, dtype=np.uint8).reshape(28, 28), title="t"),
+        lambda: figures.digit_figure(np.zeros((8, 8, 3), np.uint8), colormap="viridis"),
+        lambda: figures.digit_figure(np.zeros((96, 96, 3), np.uint8)),
+        lambda: figures.probabilities_figure(np.full(10, 0.1), true_label=3, title="p"),
+        lambda: figures.probabilities_figure([0.7, 0.2, 0.1], class_names=["a", "b", "c"]),
+    ],
+    ids=["grey", "colour", "large-colour", "probabilities", "named-classes"],
+)
+def test_picture_and_probability_figures_built_without_validation_are_valid_plotly(make):
+    import json
+
+    from dash._utils import to_json
+
+    fig = make()
+    # validated, the figure sends exactly what it sends unvalidated
+    assert json.loads(to_json(_validated(fig))) == json.loads(to_json(fig))

@@ -94,7 +94,7 @@ def explorer(
     logits_layer = get_services().desc.logits_layer
     selection = selection_for(values, view)
     maps = np.ndim(values) == 3
-    grid = figures.activation_grid_figure(
+    grid = figures.wire_grid(
         selection.maps if maps else values,
         cell_ids=selection.ids if selection.ranked else None,
         cell_scale=selection.factor,

@@ -147,7 +147,7 @@ def statistics(stats: Any, ca: int, cb: int, layer: str, cmap: str) -> dict[str,
     ranking = rank_units(stats, ca, cb)
     unit = unit_name(layer)
     na, nb = class_name(ca), class_name(cb)
-    diff = figures.activation_grid_figure(
+    diff = figures.wire_grid(
         stats.difference(ca, cb),
         per_row=per_row(layer),
         colormap=cmap,
@@ -172,7 +172,7 @@ def statistics(stats: Any, ca: int, cb: int, layer: str, cmap: str) -> dict[str,
     stacked = np.concatenate(
         [stats.mean_map[ca][..., best], stats.mean_map[cb][..., best]], axis=-1
     )
-    top_maps = figures.activation_grid_figure(
+    top_maps = figures.wire_grid(
         stacked,
         per_row=len(best),
         colormap=cmap,
@@ -328,7 +328,7 @@ def example_row(
     side: str, row_class: str = "",
 ) -> html.Div:  # fmt: skip
     """One compared digit: its caption beside its activation grid (with the common points)."""
-    fig = figures.activation_grid_figure(
+    fig = figures.wire_grid(
         values, per_row=per_row(comp.layer), colormap=cmap, markers=markers, title=title
     )
     graph = dcc.Graph(
