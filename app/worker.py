@@ -5,11 +5,15 @@ Start one per machine (each loads TensorFlow itself, after any fork, in its only
     REDIS_URL=redis://HOST:6379/0 .venv/bin/celery -A app.worker worker --pool=solo --concurrency=1
 
 Every worker must have the same trained model as the web processes (`models/cnn.keras` or
-`CNN_LENS_MODEL`); a worker whose model differs refuses the job with a clear error.
+`CNN_LENS_MODEL`); a worker whose model differs refuses the job with a clear error. It loads the
+same data as they do (`CNN_LENS_DATA`, else the model's own, else MNIST for an MNIST model):
+the trust check compares each OIP with the real test images, and MACO keeps the training
+images' amplitude spectrum. Without data (a model alone) both do without.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -22,9 +26,11 @@ from app.settings import load_settings
 
 __all__ = ["DEFAULT_REDIS", "celery_app", "engine", "redis_url", "run_oip"]
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _trained: Any = None
 _model_id: str | None = None
+_data: Any = None  # the worker's ImageDataset, loaded on first use (`_dataset`)
 
 
 def _loaded() -> Any:
@@ -39,18 +45,55 @@ def _loaded() -> Any:
     return _trained
 
 
+def _dataset() -> Any:
+    """The data the web processes show this model with (`sources.load_for_model`, as
+    `Services.load` reads it), loaded once; `sources.no_data()` if it cannot be read (logged:
+    the jobs still run, their trust check without the data's measures)."""
+    global _data
+    trained = _loaded()
+    with _lock:
+        if _data is None:
+            from cnn_core.data.sources import DataError, load_for_model, no_data
+
+            desc = trained.desc
+            settings = load_settings()
+            try:
+                _data = load_for_model(
+                    None, settings.model, trained.meta, desc.input_shape, desc.num_classes
+                )
+            except DataError as exc:
+                log.warning("no data for the trust check and MACO: %s", exc)
+                _data = no_data(desc.input_shape, desc.num_classes)
+    return _data
+
+
+def _reference() -> Any:
+    """The real test images of the trust check, None without data (as the web's runner)."""
+    data = _dataset()
+    return data.images("test") if data.has_images else None
+
+
+def _spectrum() -> Any:
+    """MACO's training images (the same number as the web's `SPECTRUM_IMAGES`), or None."""
+    from app.services import SPECTRUM_IMAGES
+
+    data = _dataset()
+    return data.images("train")[:SPECTRUM_IMAGES] if data.has_images else None
+
+
 def engine(layer: str | None = None) -> Any:
     """This worker's OIP engine for objectives on `layer` (None: class scores), traced on first
     use (`engine_for`: one for every node of a small model, one per node of a large one)."""
     from cnn_core.oip import engine_for
 
     trained = _loaded()
-    return engine_for(trained, layer or trained.desc.logits_layer)
+    return engine_for(trained, layer or trained.desc.logits_layer, _spectrum)
 
 
 @worker_ready.connect
 def _warm_up(**_: Any) -> None:
     engine(_loaded().desc.last_map_layer)  # the OIP page's default layer
+    _dataset()  # the first job's trust check must not wait for it
 
 
 @celery_app.task(name=RUN_OIP)
@@ -80,4 +123,4 @@ def run_oip(
             },
         )
         return
-    run_job(job_id, spec, store, warm, cache_key, queue, owner)
+    run_job(job_id, spec, store, warm, cache_key, queue, owner, _reference)

@@ -64,6 +64,10 @@ def test_a_short_oip_job_runs_on_a_celery_worker_end_to_end(celery_manager, oip)
     assert state["status"] == "done" and state["step"] == 30
     assert arrays["images"].shape == (2, 28, 28)
     assert arrays["history"][-1].min() > arrays["history"][0].min()
+    # the worker's trust check compared the OIPs with its own copy of the real test digits
+    assert np.isfinite(arrays["trust_ratio"]).all() and (arrays["trust_ratio"] > 0).all()
+    assert np.isfinite(arrays["trust_path_top"]).all()
+    assert 0 < arrays["trust_data_high_frequency"][0] < 1
     # the worker computed it, not this process: the result lives in Redis
     assert celery_manager.store.get(celery_manager.job_id(job["handle"])) is not None
 
