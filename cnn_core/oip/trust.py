@@ -16,8 +16,10 @@ Four checks per OIP, returned as arrays (`TrustReport`) and as a short plain-lan
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -123,15 +125,75 @@ def _objective_layer(engine: OipEngine, objective: Objective) -> str:
     return engine.description.logits_layer
 
 
-def _map_means(engine: OipEngine, x: np.ndarray, node: str) -> np.ndarray:
-    """`(N, C)` spatial means of `node`'s maps for model-input images."""
+def _map_means(
+    engine: OipEngine, x: np.ndarray, node: str, quantities: np.ndarray | None = None
+) -> np.ndarray:
+    """`(N, C)` spatial means of `node`'s maps for model-input images (`quantities`: the
+    engine's `quantities(x)` if already computed)."""
     key = ("map", node)
     if key in engine.sizes:
         lo = engine._offsets[key]
-        return engine.quantities(x)[:, lo : lo + engine.sizes[key]]
+        q = engine.quantities(x) if quantities is None else quantities
+        return q[:, lo : lo + engine.sizes[key]]
     from cnn_core.explain.activations import ActivationModel
 
     return ActivationModel(engine.trained).layer(x, node).mean(axis=(1, 2))
+
+
+@dataclass
+class _DataSide:
+    """What the checks need of the real images, computed once per engine and data array: a
+    gallery or a class of users asks again and again with the same test images.
+
+    Attributes:
+        data: the caller's array (the cache's key is its identity).
+        x: `(S, H, W[, C])` float32 the model input of the sample (at most `_DATA_SAMPLE`).
+        high_frequency: the sample's median high-frequency share.
+        quantities: `(S, Q)` float32 `engine.quantities(x)`.
+        random_rows: the path check's random images (rows of `x`).
+        map_means: `{node: (S, C)}` filled as the path check asks for nodes.
+    """
+
+    data: np.ndarray
+    x: np.ndarray
+    high_frequency: float
+    quantities: np.ndarray
+    random_rows: np.ndarray
+    map_means: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def means(self, engine: OipEngine, node: str) -> np.ndarray:
+        if node not in self.map_means:
+            self.map_means[node] = _map_means(engine, self.x, node, self.quantities)
+        return self.map_means[node]
+
+
+_DATA_SIDES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> [_DataSide]
+_DATA_LOCK = threading.Lock()
+_DATA_KEPT = 2  # data arrays remembered per engine (a server has one test split)
+
+
+def _data_side(engine: OipEngine, data: np.ndarray, rng: np.random.Generator) -> _DataSide:
+    """The cached `_DataSide` of `data` for `engine`, computed on first use (the sample and
+    the path check's random rows drawn from `rng`, as every check before the cache drew them)."""
+    with _DATA_LOCK:
+        sides = _DATA_SIDES.setdefault(engine, [])
+        for side in sides:
+            if side.data is data:
+                return side
+        sample = np.asarray(data)
+        if len(sample) > _DATA_SAMPLE:
+            sample = sample[np.sort(rng.choice(len(sample), _DATA_SAMPLE, replace=False))]
+        x = engine.trained.standardize(sample)
+        side = _DataSide(
+            data=data,
+            x=x,
+            high_frequency=float(np.median(high_frequency_share(sample.astype(np.float32)))),
+            quantities=engine.quantities(x),
+            random_rows=rng.choice(len(x), min(_PATH_RANDOM, len(x)), replace=False),
+        )
+        sides.insert(0, side)
+        del sides[_DATA_KEPT:]
+        return side
 
 
 def _correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -212,27 +274,23 @@ def trust_report(
     path_random = np.full(m, np.nan, np.float32)
     path_nodes: list[str | None] = [None] * m
     if data is not None and len(data):
-        sample = np.asarray(data)
-        if len(sample) > _DATA_SAMPLE:
-            sample = sample[np.sort(rng.choice(len(sample), _DATA_SAMPLE, replace=False))]
-        data_x = engine.trained.standardize(sample)
-        data_hf = float(np.median(high_frequency_share(sample.astype(np.float32))))
+        side = _data_side(engine, data, rng)
+        data_hf = side.high_frequency
         # (a) strength
-        data_values = engine.quantities(data_x) @ w.T  # (N, m)
+        data_values = side.quantities @ w.T  # (N, m)
         best = data_values.max(axis=0).astype(np.float32)
         # (d) path
-        random_rows = rng.choice(len(data_x), min(_PATH_RANDOM, len(data_x)), replace=False)
-        means: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        oip_means: dict[str, np.ndarray] = {}
         for i, objective in enumerate(per_image):
             node = earlier_map_node(engine, _objective_layer(engine, objective))
             path_nodes[i] = node
             if node is None:
                 continue
-            if node not in means:
-                means[node] = (_map_means(engine, data_x, node), _map_means(engine, x, node))
-            data_means, oip_means = means[node]
+            if node not in oip_means:
+                oip_means[node] = _map_means(engine, x, node)
             top = np.argsort(data_values[:, i])[::-1][:_PATH_TOP]
-            corr = _correlations(oip_means[i : i + 1], data_means[np.r_[top, random_rows]])[0]
+            rows = np.r_[top, side.random_rows]
+            corr = _correlations(oip_means[node][i : i + 1], side.means(engine, node)[rows])[0]
             path_top[i] = corr[: len(top)].mean()
             path_random[i] = corr[len(top) :].mean()
     else:

@@ -91,3 +91,21 @@ def test_path_node_skips_pooling_and_first_layer_has_none(colour):
 def test_images_without_objectives_are_refused(colour):
     with pytest.raises(OipError, match="objectives"):
         trust_report(colour, np.zeros((1, 32, 32, 3), np.float32))
+
+
+def test_the_data_side_is_computed_once_per_data_array_and_gives_the_same_report(
+    colour, fourier_result, shapes_data
+):
+    from cnn_core.oip import trust
+
+    data = shapes_data.x_test[:300].copy()
+    first = trust_report(colour, fourier_result, data, draws=8)
+    assert trust._DATA_SIDES[colour][0].data is data  # kept for the next job
+    again = trust_report(colour, fourier_result, data, draws=8)  # from the cache
+    fresh = trust_report(colour, fourier_result, data.copy(), draws=8)  # another array
+    assert trust._DATA_SIDES[colour][0].data is not data  # the newest first, two kept
+    assert len(trust._DATA_SIDES[colour]) <= trust._DATA_KEPT
+    for name in ("best_data", "ratio", "path_top", "path_random", "high_frequency"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name), name)
+        np.testing.assert_array_equal(getattr(fresh, name), getattr(first, name), name)
+    assert again.data_high_frequency == fresh.data_high_frequency == first.data_high_frequency
