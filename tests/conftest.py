@@ -129,12 +129,14 @@ GROUP_FIXTURES = {
     "served": {"gunicorn_server", "celery_worker"},
     "browser": {"browser", "live_server", "colour_server", "folder_server", "alone_server"},
 }
-#: The order in which groups and files are handed out: the two long groups first, then the
+#: The order in which groups and files are handed out: the three long groups first, then the
 #: files that take longest alone (seconds in one process, 2026-11-26), so that the short ones
 #: fill the end of both processes instead of one long file running on alone.
 ORDER = (
+    "tests/install/test_install.py",  # ~230 s, mostly pip and training
     "browser",  # ~130 s
     "served",  # ~45 s
+    "tests/app/test_commands.py",  # ~100 s
     "tests/app/test_faults.py",  # ~30 s
     "tests/core/test_graphs.py",  # ~45 s
     "tests/core/test_oip_ascent.py",  # ~18 s
