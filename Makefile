@@ -67,7 +67,7 @@ train-residual: install
 	$(PY) -m cnn_core.train --example residual
 
 run: install $(SERVED)
-	$(PY) -m app --host $(HOST) --port $(PORT) $(APP_ARGS)
+	$(VENV)/bin/cnn-lens serve --host $(HOST) --port $(PORT) $(APP_ARGS)
 
 # gunicorn (gunicorn.conf.py): CNN_LENS_HOST/PORT/WORKERS/THREADS... from the environment
 serve: install $(SERVED)

@@ -35,7 +35,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 DOCUMENTED: tuple[tuple[str, str, str], ...] = (
     (
         ENV_MODEL,
-        "models/cnn.keras",
+        "models/cnn.keras (installed: in the cache)",
         "model file: .keras, .h5 or .hdf5 (a sidecar `.json` beside it is optional)",
     ),
     (
@@ -46,7 +46,12 @@ DOCUMENTED: tuple[tuple[str, str, str], ...] = (
         "else MNIST for a 28x28 grey model, else none: the model alone)",
     ),
     (ENV_CHECKPOINTS, "beside the model", "the model's epoch checkpoints for the timeline page"),
-    (ENV_CACHE, "~/.cache/cnn-lens", "decoded image folders, so that one process decodes them"),
+    (
+        ENV_CACHE,
+        "$XDG_CACHE_HOME/cnn-lens, else ~/.cache/cnn-lens",
+        "decoded image folders, so that one process decodes them; an installed package's "
+        "trained models (models/)",
+    ),
     (ENV_HOST, "127.0.0.1", "address to listen on (`0.0.0.0` in the container)"),
     (ENV_PORT, "8050", "port to listen on"),
     (ENV_WORKERS, "1", "gunicorn worker processes (more than 1 needs `REDIS_URL`)"),

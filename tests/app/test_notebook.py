@@ -6,6 +6,7 @@ notebook is shown inline, its explorer answers, a second `show()` takes the firs
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import textwrap
@@ -248,3 +249,45 @@ def test_importing_app_imports_neither_tensorflow_nor_dash():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# The README's notebook example, as written
+# --------------------------------------------------------------------------------------------
+
+
+def readme_notebook_cells() -> list[str]:
+    """The ```python blocks of the README's "In a notebook" section, in order."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("### In a notebook", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+    return [block.split("```", 1)[0] for block in section.split("```python\n")[1:]]
+
+
+@pytest.mark.slow
+def test_the_readmes_notebook_example_runs_as_written():
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = readme_notebook_cells()
+    assert len(cells) == 2 and "show(model, x=digits.x_test" in cells[0]
+    if not refused(8050):  # the example serves on show()'s default port
+        if os.environ.get("CI") == "true":
+            pytest.fail("port 8050 is taken: the README's example serves there")
+        pytest.skip("port 8050 is taken (a dashboard running here?)")
+    # the kernel finds this checkout's packages (as after `pip install .`); then the README's cells
+    setup = f"import sys; sys.path.insert(0, {str(ROOT)!r})"
+    check = (
+        "import json, urllib.request\n"
+        "status = urllib.request.urlopen(board.url + 'activations', timeout=30).status\n"
+        "print(json.dumps({'status': status, 'accuracy': board.services.test_accuracy}))"
+    )
+    sources = [setup, cells[0], check, cells[1]]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    NotebookClient(notebook, timeout=300, kernel_name="python3").execute()
+    shown = html_outputs(notebook.cells[1])
+    assert "<iframe" in shown and "http://127.0.0.1:8050/" in shown
+    checked = last_json(notebook.cells[2])
+    assert checked["status"] == 200 and checked["accuracy"] > 0.8  # two epochs of Adam
+    printed = "".join(o.get("text", "") for o in notebook.cells[3].outputs)
+    assert printed.strip() == "http://127.0.0.1:8050/"
+    assert refused(8050)
