@@ -200,7 +200,11 @@ def describe(args: argparse.Namespace) -> int:
         print(f"{PROG} describe: error: {one_line(exc)}", file=sys.stderr)
         return 2
     described = description(trained.desc)
-    print(json.dumps(described, indent=2) if args.json else description_table(described))
+    try:
+        print(json.dumps(described, indent=2) if args.json else description_table(described))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `cnn-lens describe | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

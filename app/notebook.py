@@ -191,8 +191,8 @@ def in_memory_services(
     meta: dict[str, Any] = {"in_memory": {"name": model.name, "weights": weights_digest(model)}}
     if class_names:
         meta["class_names"] = [str(name) for name in class_names]
-    if normalization is not None:
-        meta["normalization"] = normalization
+    if normalization is not None:  # plain JSON values, as a sidecar holds them
+        meta["normalization"] = {key: np.asarray(v).tolist() for key, v in normalization.items()}
     if data is not None:
         meta["pixel_range"] = list(data.pixel_range)
     try:

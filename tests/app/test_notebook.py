@@ -291,3 +291,15 @@ def test_the_readmes_notebook_example_runs_as_written():
     printed = "".join(o.get("text", "") for o in notebook.cells[3].outputs)
     assert printed.strip() == "http://127.0.0.1:8050/"
     assert refused(8050)
+
+
+def test_show_feeds_the_model_through_the_given_normalization(grey_model):
+    from app.notebook import in_memory_services
+
+    grey = np.arange(20 * 144, dtype=np.int64).reshape(20, 12, 12) % 256
+    labels = np.arange(20) % 3
+    norm = {"mean": np.float32(127.5), "std": 64}  # NumPy values are fine too
+    services = in_memory_services(grey_model, grey.astype(np.uint8), labels, None, None, None, norm)
+    expected = ((grey[:2, ..., None] - 127.5) / 64).astype(np.float32)
+    np.testing.assert_allclose(services.trained.standardize(grey[:2].astype(np.uint8)), expected)
+    assert services.trained.meta["normalization"] == {"mean": 127.5, "std": 64}
