@@ -38,6 +38,9 @@ MODES: dict[str, dict[str, object]] = {
     "fourier+transforms_decay2": dict(
         parameterization="fourier", transforms="standard", decay_power=2.0
     ),
+    "fourier+transforms_decay3": dict(  # the default of colour and larger models
+        parameterization="fourier", transforms="standard", decay_power=3.0
+    ),
     "maco": dict(parameterization="maco"),
     "maco+transforms": dict(parameterization="maco", transforms="standard"),
 }
@@ -112,7 +115,10 @@ def diversity(name: str, engine: OipEngine) -> None:
     step = max(1, units // DIVERSITY_UNITS)
     objectives = [MapMean(layer, u) for u in range(0, units, step)][:DIVERSITY_UNITS]
     acts = ActivationModel(engine.trained)
-    base = dict(steps=STEPS, parameterization="fourier", transforms="standard", images_per_unit=4)
+    base = dict(
+        steps=STEPS, parameterization="fourier", transforms="standard", decay_power=3.0,
+        images_per_unit=4,
+    )  # fmt: skip
     plain = engine.run(objectives, [0], AscentOptions(**base))  # type: ignore[arg-type]
     plain_cos = mean_gram_cosine(acts, plain.images, layer)
     for lam in DIVERSITY_LAMBDAS:
@@ -126,7 +132,7 @@ def diversity(name: str, engine: OipEngine) -> None:
             units=len(objectives),
             images_per_unit=4,
             diversity=lam,
-            mode="fourier+transforms",
+            mode="fourier+transforms_decay3",
             mean_gram_cosine_plain=round(float(plain_cos.mean()), 4),
             mean_gram_cosine=round(float(cos.mean()), 4),
             units_with_lower_cosine=int((cos < plain_cos).sum()),
@@ -150,7 +156,7 @@ def mobilenet_speed() -> None:
     options = {
         "pixel": AscentOptions(steps=steps),
         "fourier+transforms": AscentOptions(
-            steps=steps, parameterization="fourier", transforms="standard"
+            steps=steps, parameterization="fourier", transforms="standard", decay_power=3.0
         ),
     }
     for name in options:  # warm both

@@ -19,7 +19,7 @@ from app.jobspec import LIMITS, objective_layers
 from app.pages.oip import callbacks
 from app.pages.oip.view import OipView, autostart
 from app.services import get_services
-from cnn_core.oip.ascent import Range
+from cnn_core.oip.ascent import METHOD_OPTIONS, Range
 
 dash.register_page(
     __name__, path=callbacks.PATH, name="OIP", title="cnn-lens: optimal input patterns", order=3
@@ -34,12 +34,23 @@ KIND_OPTIONS = [
     {"label": "a class", "value": "class"},
     {"label": "class a − class b", "value": "contrast"},
 ]
+
+
 #: The image's parameterizations (`cnn_core.oip.ascent.METHOD_OPTIONS`).
-METHOD_CHOICES = [
-    {"label": "pixels", "value": "pixel"},
-    {"label": "Fourier (1/f²)", "value": "fourier"},
-    {"label": "MACO (phase only)", "value": "maco"},
-]
+def fourier_scale_label() -> str:
+    """The Fourier choice's spectrum scale as it is set (`METHOD_OPTIONS`): "1/f³"."""
+    power = float(METHOD_OPTIONS["fourier"].get("decay_power", 1.0))
+    superscript = {1.0: "", 2.0: "²", 3.0: "³"}
+    return f"1/f{superscript[power]}" if power in superscript else f"1/f^{power:g}"
+
+
+METHOD_LABELS = {
+    "pixel": "pixels",
+    "fourier": f"Fourier ({fourier_scale_label()})",
+    "maco": "MACO (phase only)",
+}
+#: One choice per parameterization the core knows, in its order.
+METHOD_CHOICES = [{"label": METHOD_LABELS[name], "value": name} for name in METHOD_OPTIONS]
 
 
 def _number(id_: str, value: Any, label: str, **kwargs: Any) -> dbc.Col:
@@ -290,8 +301,9 @@ def layout(**query: str) -> html.Div:
                 "long-range correlations, follow the normalized gradient of the unit's mean "
                 "activation, re-standardize after every step and blur away high frequencies. "
                 "Different seeds find different patterns. Colour and larger models start in "
-                "Fourier space (1/f² scaled, colours decorrelated) with random shifts, scales and "
-                "rotations at every step, which keeps the noise out (README: OIP quality).",
+                f"Fourier space ({fourier_scale_label()} scaled, colours decorrelated) with random "
+                "shifts, scales and rotations at every step, which keeps the noise out "
+                "(README: OIP quality).",
                 className="text-muted",
             ),
             html.P(
