@@ -218,8 +218,10 @@ def test_activation_grids_built_without_validation_are_valid_plotly(case):
 
     from dash._utils import to_json
 
+    from plotly.basedatatypes import BaseFigure
+
     sent = json.loads(to_json(figures.wire(figures.activation_grid_spec(**case))))
-    assert sent == json.loads(to_json(fig))
+    assert sent == json.loads(to_json(BaseFigure.to_dict(fig))) == json.loads(to_json(fig))
 
 
 def test_class_statistics_bars_built_without_validation_are_valid_plotly():
@@ -233,6 +235,13 @@ def test_class_statistics_bars_built_without_validation_are_valid_plotly():
     assert list(again.data[0].x) == ["map 7", "map 3", "map 11"]
 
 
+def _changed_after(fig):
+    """A figure changed after it was built, as pages do (an outline, a click mode)."""
+    fig.add_shape(type="rect", x0=0, x1=1, y0=0, y1=1, line=dict(color="black", width=3))
+    fig.update_layout(clickmode="event")
+    return fig
+
+
 @pytest.mark.parametrize(
     "make",
     [
@@ -241,14 +250,32 @@ def test_class_statistics_bars_built_without_validation_are_valid_plotly():
         lambda: figures.digit_figure(np.zeros((96, 96, 3), np.uint8)),
         lambda: figures.probabilities_figure(np.full(10, 0.1), true_label=3, title="p"),
         lambda: figures.probabilities_figure([0.7, 0.2, 0.1], class_names=["a", "b", "c"]),
+        lambda: figures.map_detail_figure(np.eye(5), np.eye(5) / 2, title="map 3<br>stats"),
+        lambda: figures.map_detail_figure(np.ones((20, 20)), np.ones((20, 20)), show_values=False),
+        lambda: _changed_after(figures.map_detail_figure(np.eye(3), np.eye(3))),
+        lambda: _changed_after(figures.activation_grid_figure(np.ones((4, 4, 3), np.float32))),
     ],
-    ids=["grey", "colour", "large-colour", "probabilities", "named-classes"],
+    ids=[
+        "grey",
+        "colour",
+        "large-colour",
+        "probabilities",
+        "named-classes",
+        "map-detail",
+        "large-map-detail",
+        "changed-detail",
+        "changed-grid",
+    ],  # fmt: skip
 )
 def test_picture_and_probability_figures_built_without_validation_are_valid_plotly(make):
     import json
 
     from dash._utils import to_json
 
+    from plotly.basedatatypes import BaseFigure
+
     fig = make()
     # validated, the figure sends exactly what it sends unvalidated
     assert json.loads(to_json(_validated(fig))) == json.loads(to_json(fig))
+    # and its JSON without deep copies is Plotly's own (deepcopy, then typed arrays)
+    assert json.loads(to_json(fig.to_dict())) == json.loads(to_json(BaseFigure.to_dict(fig)))
