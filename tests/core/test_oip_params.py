@@ -170,3 +170,22 @@ def test_bad_new_options_raise_oip_errors():
         AscentOptions(images_per_unit=0)
     with pytest.raises(OipError, match="diversity"):
         AscentOptions(diversity=-1.0)
+
+
+@pytest.mark.parametrize("fill", [0.0, -1.5])
+def test_one_draw_for_the_batch_moves_every_image_as_per_image_draws_do(fill):
+    # the ascent's path (one (1, 5) draw: a sparse product) against the per-image gathers
+    x = tf.constant(np.random.default_rng(5).random((5, 17, 23, 3), np.float32))
+    params = tf_random_affine(tf.constant([[3, 4]]), 4.0)
+    each = tf.repeat(params, 5, axis=0)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        shared_out, each_out = tf_affine_each(x, params, fill), tf_affine_each(x, each, fill)
+        weights = tf.constant(np.random.default_rng(6).random((5, 17, 23, 3), np.float32))
+        shared_loss = tf.reduce_sum(shared_out * weights)
+        each_loss = tf.reduce_sum(each_out * weights)
+    np.testing.assert_allclose(shared_out.numpy(), each_out.numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        tape.gradient(shared_loss, x).numpy(), tape.gradient(each_loss, x).numpy(), atol=1e-5
+    )
+    assert float(tf.reduce_max(tf.abs(shared_out - x))) > 0.05  # it did move the images
