@@ -178,7 +178,7 @@ def check_model_file(path: Path) -> None:
     """
     if not path.is_file():
         raise SettingsError(
-            f"no trained model at {path} (set {ENV_MODEL}, or train one: make train)"
+            f"no trained model at {path} (set {ENV_MODEL}, or train one: cnn-lens train)"
         )
     if path.suffix.lower() not in MODEL_SUFFIXES:
         raise SettingsError(
@@ -195,10 +195,10 @@ def check_model_file(path: Path) -> None:
             broken = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise SettingsError(
-            f"{path} is not a Keras model file ({exc}); retrain: make train"
+            f"{path} is not a Keras model file ({exc}); retrain: cnn-lens train"
         ) from None
     if broken is not None or not {"config.json", "model.weights.h5"} <= names:
-        raise SettingsError(f"{path} is a damaged Keras model file; retrain: make train")
+        raise SettingsError(f"{path} is a damaged Keras model file; retrain: cnn-lens train")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from cnn_core import config
 from cnn_core.data.sources import ImageDataset, save_dataset
 from cnn_core.explain.compare import confusion_matrix
 
-TRAIN_COMMAND = "make train-shapes  (or: python -m cnn_core.train --example shapes)"
+TRAIN_COMMAND = "cnn-lens train --example shapes  (in a clone: make train-shapes)"
 SHAPE_KINDS = ("disc", "square", "triangle", "cross")
 
 

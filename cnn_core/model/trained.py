@@ -22,7 +22,7 @@ from cnn_core.model.anatomy import (
     describe_model,
 )
 
-TRAIN_COMMAND = "make train  (or: python -m cnn_core.train)"
+TRAIN_COMMAND = "cnn-lens train  (in a clone: make train)"
 
 
 class ModelNotFoundError(FileNotFoundError):

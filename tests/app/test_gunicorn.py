@@ -151,7 +151,7 @@ def test_the_development_server_refuses_a_missing_model_with_one_line(tmp_path):
     stderr = "\n".join(line for line in done.stderr.splitlines() if line not in imported)
     assert one_line_reason(stderr) == [
         f"cnn-lens: cannot start: no trained model at {tmp_path / 'none.keras'} "
-        "(set CNN_LENS_MODEL, or train one: make train)"
+        "(set CNN_LENS_MODEL, or train one: cnn-lens train)"
     ]
     # said before TensorFlow or Dash is imported: at once, not after seconds of loading
     assert not [line for line in imported if re.search(r"\| +(tensorflow|keras|dash)$", line)]

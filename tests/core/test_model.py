@@ -125,7 +125,7 @@ def test_save_and_load_round_trip(tmp_path, data):
 
 
 def test_missing_model_names_the_training_command(tmp_path):
-    with pytest.raises(ModelNotFoundError, match="cnn_core.train"):
+    with pytest.raises(ModelNotFoundError, match="cnn-lens train"):
         load_trained(tmp_path / "cnn.keras")
 
 

@@ -33,8 +33,9 @@ colormap.remember(CALLBACKS, ids.TL_CMAP, "timeline")
 ERRORS = (*VIEW_ERRORS, UploadError, TimelineError)
 CHOICE = DigitPickerIds.choice(ids.TL_PICKER)
 NO_TIMELINE = (
-    "This model has no checkpoints: train it with `make train` (which keeps one per epoch), or "
-    "serve a folder of Keras ModelCheckpoint files with `python -m app --checkpoints DIR`."
+    "This model has no checkpoints: train it with `cnn-lens train` (which keeps one per epoch), "
+    "or serve a folder of Keras ModelCheckpoint files with `cnn-lens serve MODEL --checkpoints "
+    "DIR` (in a notebook: a ModelCheckpoint callback while fitting, then that folder)."
 )
 
 
