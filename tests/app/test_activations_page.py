@@ -399,33 +399,15 @@ def test_the_page_is_in_the_navbar_and_served(client):
 
 def test_the_clicked_map_is_framed_in_the_grid(page):
     selected = {"layer": "Conv2D_3", "cell": 9}
-    grid = as_figure(
-        page.draw(
-            page.dataset_source("test", 312),
-            "Conv2D_3",
-            "jet",
-            "seed",
-            "layer",
-            8,
-            "gray",
-            selected,
-        )["grid"]
-    )
-    rects = [s for s in grid.layout.shapes if s.type == "rect"]
+
+    def grid(layer):
+        source = page.dataset_source("test", 312)
+        drawn = page.draw(source, layer, "jet", "seed", "layer", 8, "gray", selected)
+        return as_figure(drawn["grid"])
+
+    rects = [s for s in grid("Conv2D_3").layout.shapes if s.type == "rect"]
     assert rects and (rects[0].x0, rects[0].y0, rects[0].x1, rects[0].y1) == (2.5, 2.5, 5.5, 5.5)
-    other_layer = as_figure(
-        page.draw(
-            page.dataset_source("test", 312),
-            "Conv2D_1",
-            "jet",
-            "seed",
-            "layer",
-            8,
-            "gray",
-            selected,
-        )["grid"]
-    )
-    assert not [s for s in other_layer.layout.shapes if s.type == "rect"]
+    assert not [s for s in grid("Conv2D_1").layout.shapes if s.type == "rect"]
 
 
 def test_grid_markers_are_open_shapes_on_a_dark_outline_at_their_cell_positions(services):

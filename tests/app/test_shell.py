@@ -48,11 +48,11 @@ def test_malformed_callback_request_is_a_4xx(client, body):
     assert b"Traceback" not in response.data
 
 
-def test_lazy_gunicorn_server_builds_the_app_once(services):
-    server = main.LazyServer()
+def _wsgi_get(server, path: str = "/") -> tuple[str, bytes]:
+    """`(status, body)` of a GET of `path` straight through a WSGI callable."""
     environ = {
         "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/",
+        "PATH_INFO": path,
         "SERVER_NAME": "x",
         "SERVER_PORT": "80",
         "wsgi.url_scheme": "http",
@@ -60,10 +60,16 @@ def test_lazy_gunicorn_server_builds_the_app_once(services):
         "QUERY_STRING": "",
     }
     statuses = []
-    body = server(environ, lambda status, headers: statuses.append(status))
-    assert statuses == ["200 OK"] and b"".join(body)
+    body = b"".join(server(environ, lambda status, headers: statuses.append(status)))
+    return statuses[0], body
+
+
+def test_lazy_gunicorn_server_builds_the_app_once(services):
+    server = main.LazyServer()
+    status, body = _wsgi_get(server)
+    assert status == "200 OK" and body
     first = server._server
-    server(environ, lambda status, headers: None)
+    _wsgi_get(server)
     assert server._server is first
 
 
@@ -73,18 +79,7 @@ def test_a_page_request_to_a_worker_still_loading_waits_for_it_instead_of_a_503(
     server = main.LazyServer()
 
     def get(path):
-        environ = {
-            "REQUEST_METHOD": "GET",
-            "PATH_INFO": path,
-            "SERVER_NAME": "x",
-            "SERVER_PORT": "80",
-            "wsgi.url_scheme": "http",
-            "wsgi.input": None,
-            "QUERY_STRING": "",
-        }
-        statuses = []
-        body = b"".join(server(environ, lambda status, headers: statuses.append(status)))
-        return statuses[0], body
+        return _wsgi_get(server, path)
 
     server.start_loading(exit_on_failure=False)
     assert server._server is None  # the load has only begun
@@ -92,4 +87,5 @@ def test_a_page_request_to_a_worker_still_loading_waits_for_it_instead_of_a_503(
     assert get("/healthz")[0] == "200 OK"
     status, body = get("/_dash-dependencies")  # waits for the load, then served
     assert status == "200 OK" and json.loads(body), body[:200]
-    assert get("/readyz")[0] == "200 OK"
+    assert server._server is not None  # loaded: the app itself answers the probe now
+    assert json.loads(get("/readyz")[1])["status"] != "loading the model"
