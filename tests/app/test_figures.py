@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import plotly.graph_objects as go
 import pytest
+from dash._utils import to_json
+from plotly.basedatatypes import BaseFigure
 
 from app import figures
 from cnn_core import imaging
@@ -181,8 +186,6 @@ def test_a_single_row_of_nodes_is_labelled_with_its_cell_names():
 def _validated(fig):
     """`fig` rebuilt by Plotly's validating constructor: raises ValueError on any property
     Plotly does not know or a value it refuses (what `figures.fast_figure` skips)."""
-    import plotly.graph_objects as go
-
     return go.Figure(fig.to_plotly_json())
 
 
@@ -214,12 +217,6 @@ def test_activation_grids_built_without_validation_are_valid_plotly(case):
     assert again.layout.meta == fig.layout.meta
     assert [t.type for t in again.data] == [t.type for t in fig.data]
     # what a callback sends (figures.wire) is, once on the wire, what the go.Figure sends
-    import json
-
-    from dash._utils import to_json
-
-    from plotly.basedatatypes import BaseFigure
-
     sent = json.loads(to_json(figures.wire(figures.activation_grid_spec(**case))))
     assert sent == json.loads(to_json(BaseFigure.to_dict(fig))) == json.loads(to_json(fig))
 
@@ -265,15 +262,9 @@ def _changed_after(fig):
         "large-map-detail",
         "changed-detail",
         "changed-grid",
-    ],  # fmt: skip
+    ],
 )
 def test_picture_and_probability_figures_built_without_validation_are_valid_plotly(make):
-    import json
-
-    from dash._utils import to_json
-
-    from plotly.basedatatypes import BaseFigure
-
     fig = make()
     # validated, the figure sends exactly what it sends unvalidated
     assert json.loads(to_json(_validated(fig))) == json.loads(to_json(fig))
