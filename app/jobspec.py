@@ -211,7 +211,9 @@ class JobSpec:
             step_size=self.step_size,
             wavelength=self.wavelength,
             blur_sigma=self.blur_sigma,
-            **method_options(self.method, self.transforms),  # type: ignore[arg-type]
+            **method_options(  # type: ignore[arg-type]
+                self.method, self.transforms, classes=self.kind in ("class", "contrast")
+            ),
         )
 
     def objectives(self) -> list[Any]:

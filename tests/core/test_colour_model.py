@@ -41,3 +41,13 @@ def test_class_logit_oips_are_predicted_as_their_class_and_wear_its_colour(colou
         colour_word = name.split()[0]
         if colour_word in CHANNEL:
             assert channel_means[k].argmax() == CHANNEL[colour_word], (name, channel_means[k])
+
+
+def test_class_objectives_get_a_flatter_spectrum_than_map_objectives(colour):
+    from cnn_core.oip import default_options, method_options
+
+    units, classes = default_options(colour.desc), default_options(colour.desc, classes=True)
+    assert units.parameterization == classes.parameterization == "fourier"
+    assert units.transforms == classes.transforms == "standard"
+    assert (units.decay_power, classes.decay_power) == (3.0, 2.0)
+    assert method_options("pixel", False, classes=True) == method_options("pixel", False)

@@ -19,7 +19,7 @@ from app.jobspec import LIMITS, objective_layers
 from app.pages.oip import callbacks
 from app.pages.oip.view import OipView, autostart
 from app.services import get_services
-from cnn_core.oip.ascent import METHOD_OPTIONS, Range
+from cnn_core.oip.ascent import CLASS_METHOD_OPTIONS, METHOD_OPTIONS, Range
 
 dash.register_page(
     __name__, path=callbacks.PATH, name="OIP", title="cnn-lens: optimal input patterns", order=3
@@ -37,11 +37,18 @@ KIND_OPTIONS = [
 
 
 #: The image's parameterizations (`cnn_core.oip.ascent.METHOD_OPTIONS`).
-def fourier_scale_label() -> str:
-    """The Fourier choice's spectrum scale as it is set (`METHOD_OPTIONS`): "1/f³"."""
-    power = float(METHOD_OPTIONS["fourier"].get("decay_power", 1.0))
+def _scale(options: dict) -> str:
+    power = float(options.get("decay_power", 1.0))
     superscript = {1.0: "", 2.0: "²", 3.0: "³"}
     return f"1/f{superscript[power]}" if power in superscript else f"1/f^{power:g}"
+
+
+def fourier_scale_label() -> str:
+    """The Fourier choice's spectrum scale as it is set (`METHOD_OPTIONS`, and for classes
+    `CLASS_METHOD_OPTIONS`): "1/f³; classes 1/f²"."""
+    units = _scale(METHOD_OPTIONS["fourier"])
+    classes = _scale({**METHOD_OPTIONS["fourier"], **CLASS_METHOD_OPTIONS.get("fourier", {})})
+    return units if classes == units else f"{units}; classes {classes}"
 
 
 METHOD_LABELS = {
@@ -301,7 +308,7 @@ def layout(**query: str) -> html.Div:
                 "long-range correlations, follow the normalized gradient of the unit's mean "
                 "activation, re-standardize after every step and blur away high frequencies. "
                 "Different seeds find different patterns. Colour and larger models start in "
-                f"Fourier space ({fourier_scale_label()} scaled, colours decorrelated) with random "
+                f"Fourier space (scaled {fourier_scale_label()}, colours decorrelated) with random "
                 "shifts, scales and rotations at every step, which keeps the noise out "
                 "(README: OIP quality).",
                 className="text-muted",
