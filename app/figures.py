@@ -804,8 +804,10 @@ def oip_vs_digits_figure(
     oip_names: Sequence[str],
     digit_scores: Sequence[float],
     digit_names: Sequence[str],
+    noun: str = "digit",
 ) -> go.Figure:
-    """Bars: the unit's activation by each OIP (red) beside its top test digits (grey)."""
+    """Bars: the unit's activation by each OIP (red) beside its top test digits (grey);
+    `noun` is what the data's pictures are called ("digit", "image")."""
     fig = go.Figure(
         go.Bar(
             x=[*oip_names, *digit_names],
@@ -816,7 +818,7 @@ def oip_vs_digits_figure(
     )
     fig.update_layout(
         title=dict(
-            text="activation: OIPs against the most exciting test digits",
+            text=f"activation: OIPs against the most exciting test {noun}s",
             x=0.01,
             font=dict(size=14),
         ),

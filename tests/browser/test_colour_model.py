@@ -125,5 +125,10 @@ def test_a_short_oip_runs_to_its_result_on_the_colour_model(colour_server, brows
     assert browser.find_element(By.CSS_SELECTOR, f"#{ids.OIP_TRANSFORMS} input").is_selected()
     assert "trust check: " in result and "of 4 passed" in result
     assert "method=fourier" in browser.current_url and "transforms=1" in browser.current_url
+    # its pictures are images, not digits, in the bars' title too
+    titles = browser.execute_script(
+        "return [...document.querySelectorAll('#oip-result .gtitle')].map(t => t.textContent)"
+    )
+    assert "activation: OIPs against the most exciting test images" in titles, titles
     screenshot(browser, "colour_oip_result")
     assert console_errors(browser) == []

@@ -298,6 +298,7 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
         seed_titles(state)[: len(images)],
         scores[top],
         [f"test {int(i)}" for i in top],
+        noun=noun(),
     )
     return html.Div(
         [
