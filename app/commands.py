@@ -173,7 +173,7 @@ def oip(argv: list[str]) -> int:
     args = parser.parse_args(argv)  # usage errors and --help here, under this command's name
     if args.model is not None and not args.model.is_file():
         one_line_error(parser, f"no model file {args.model}")
-    return oip_main(argv)
+    return oip_main(argv, prog=parser.prog)
 
 
 # --------------------------------------------------------------------------------------------

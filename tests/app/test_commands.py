@@ -204,3 +204,7 @@ def test_oip_takes_the_model_first_and_writes_arrays_and_galleries(trained, tmp_
         "Conv2D_1.npz", "Conv2D_1.png", "Conv2D_1_enhanced.png",
     }  # fmt: skip
     assert "3 OIPs of Conv2D_1" in done.stdout
+    # a layer this model lacks: one line under this command's name (checked once it is loaded)
+    wrong = cnn_lens("oip", model, "--layer", "conv_9", "--out", str(tmp_path), cwd=tmp_path)
+    assert wrong.returncode == 2 and "cnn-lens oip: error: argument --layer" in wrong.stderr
+    assert "python -m cnn_core.oip" not in wrong.stderr and "Traceback" not in wrong.stderr
