@@ -29,8 +29,12 @@ def fast_figure(data: list[dict], layout: dict) -> go.Figure:
     valid Plotly: `tests/app/test_figures.py` rebuilds each such figure with validation on.
     Layout keys whose value is None are left out (Plotly's own constructor ignores them too).
     """
-    layout = {key: value for key, value in layout.items() if value is not None}
-    return _LeanFigure(data=data, layout=layout, _validate=False)
+    return _LeanFigure(data=data, layout=_set_only(layout), _validate=False)
+
+
+def _set_only(layout: dict) -> dict:
+    """`layout` without its top-level entries that are None (not set)."""
+    return {key: value for key, value in layout.items() if value is not None}
 
 
 class _LeanFigure(go.Figure):
@@ -510,19 +514,14 @@ def wire_grid(values: np.ndarray, **options: Any) -> dict[str, Any]:
 
 def wire(spec: dict[str, Any]) -> dict[str, Any]:
     """A figure spec (`activation_grid_spec`) as the dict a callback returns to a `dcc.Graph`:
-    every NumPy array of a trace as Plotly's typed array (`{"dtype", "bdata", "shape"}`, by
-    Plotly's own converter: what a `go.Figure` sends), layout entries that are None left out.
+    NumPy arrays as Plotly's typed arrays (`{"dtype", "bdata", "shape"}`, by `_sent`, the rules
+    of a `fast_figure`'s JSON), layout entries that are None left out.
 
     A 32-map grid costs 2.3 ms this way against 5.5 ms as a `go.Figure` (built, copied and
     walked again by Plotly's JSON encoder), on every explorer and compare request.
     """
-    data = [
-        {key: to_typed_array_spec(value) if isinstance(value, np.ndarray) else value
-         for key, value in trace.items()}
-        for trace in spec["data"]
-    ]  # fmt: skip
-    layout = {key: value for key, value in spec["layout"].items() if value is not None}
-    return {"data": data, "layout": {"template": _default_template(), **layout}}
+    layout = _sent(_set_only(spec["layout"]))
+    return {"data": _sent(spec["data"]), "layout": {"template": _default_template(), **layout}}
 
 
 @functools.cache
