@@ -245,7 +245,8 @@ def trust_report(
         raise OipError(f"{len(per_image)} objectives for {len(x)} images: need one per image")
     w = engine.weights_for(per_image)
     m = len(x)
-    activation = (engine.quantities(x) * w).sum(axis=1).astype(np.float32)
+    quantities = engine.quantities(x)  # also the path check's map means of the OIPs
+    activation = (quantities * w).sum(axis=1).astype(np.float32)
 
     # (b) robustness: the same unseen draws for every OIP
     scale, shift = engine._scale.numpy(), engine._shift.numpy()
@@ -287,7 +288,7 @@ def trust_report(
             if node is None:
                 continue
             if node not in oip_means:
-                oip_means[node] = _map_means(engine, x, node)
+                oip_means[node] = _map_means(engine, x, node, quantities)
             top = np.argsort(data_values[:, i])[::-1][:_PATH_TOP]
             rows = np.r_[top, side.random_rows]
             corr = _correlations(oip_means[node][i : i + 1], side.means(engine, node)[rows])[0]
