@@ -165,13 +165,12 @@ def tf_affine_each(x: tf.Tensor, params: tf.Tensor, fill: float = 0.0) -> tf.Ten
         return _affine_shared(x, params, fill)
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     n = tf.shape(x)[0]
-    ys, xs, weights = _bilinear_taps(tf.broadcast_to(params, [n, 5]), height, width)
+    ys, xs, weights, insides = _bilinear_taps(tf.broadcast_to(params, [n, 5]), height, width)
     flat = tf.reshape(x, [n, height * width, channels])
     flat = tf.concat([flat, tf.fill([n, 1, channels], tf.cast(fill, x.dtype))], axis=1)
     outside = height * width  # the index of the fill pixel
     out = tf.zeros([n, height, width, channels], x.dtype)
-    for yi, xi, weight in zip(ys, xs, weights, strict=True):
-        inside = (yi >= 0) & (yi < height) & (xi >= 0) & (xi < width)
+    for yi, xi, weight, inside in zip(ys, xs, weights, insides, strict=True):
         index = tf.where(inside, yi * width + xi, outside)
         values = tf.gather(flat, tf.reshape(index, [n, -1]), axis=1, batch_dims=1)
         out += tf.reshape(values, [n, height, width, channels]) * weight[..., None]
@@ -180,9 +179,10 @@ def tf_affine_each(x: tf.Tensor, params: tf.Tensor, fill: float = 0.0) -> tf.Ten
 
 def _bilinear_taps(
     params: tf.Tensor, height: int, width: int
-) -> tuple[list[tf.Tensor], list[tf.Tensor], list[tf.Tensor]]:
+) -> tuple[list[tf.Tensor], list[tf.Tensor], list[tf.Tensor], list[tf.Tensor]]:
     """For `(N, 5)` (or `(1, 5)`) `params`: the four bilinear taps of every output pixel, as
-    `(N, H, W)` source rows, columns and weights each (`tf_affine_each`'s geometry)."""
+    `(N, H, W)` source rows, columns, weights and whether the source is inside the image, four
+    of each (`tf_affine_each`'s geometry)."""
     dy, dx, scale, angle = (params[:, k, None, None] for k in range(4))
     cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
     rows, cols = tf.meshgrid(
@@ -197,7 +197,11 @@ def _bilinear_taps(
     y0, x0 = tf.cast(y0, tf.int32), tf.cast(x0, tf.int32)
     taps = ((0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx),
             (1, 0, fy * (1 - fx)), (1, 1, fy * fx))  # fmt: skip
-    return [y0 + oy for oy, _, _ in taps], [x0 + ox for _, ox, _ in taps], [w for *_, w in taps]
+    ys, xs = [y0 + oy for oy, _, _ in taps], [x0 + ox for _, ox, _ in taps]
+    insides = [
+        (yi >= 0) & (yi < height) & (xi >= 0) & (xi < width) for yi, xi in zip(ys, xs, strict=True)
+    ]
+    return ys, xs, [w for *_, w in taps], insides
 
 
 def _affine_shared(x: tf.Tensor, params: tf.Tensor, fill: float) -> tf.Tensor:
@@ -207,10 +211,8 @@ def _affine_shared(x: tf.Tensor, params: tf.Tensor, fill: float) -> tf.Tensor:
     about half the time of the per-image gathers (their gradient is a scatter)."""
     height, width, channels = x.shape[1], x.shape[2], x.shape[3]
     n, pixels = tf.shape(x)[0], height * width
-    ys, xs, weights = _bilinear_taps(params, height, width)
     columns, values = [], []
-    for yi, xi, weight in zip(ys, xs, weights, strict=True):
-        inside = (yi >= 0) & (yi < height) & (xi >= 0) & (xi < width)
+    for yi, xi, weight, inside in zip(*_bilinear_taps(params, height, width), strict=True):
         columns.append(tf.reshape(tf.where(inside, yi * width + xi, 0), [-1]))
         values.append(tf.reshape(tf.where(inside, weight, 0.0), [-1]))
     matrix = tf.sparse.SparseTensor(
