@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from app import ids, jobs
 from app.cli import prepare
 from app.components import colormap, digit_picker
-from app.services import LOGITS, Services, get_services, set_services
+from app.services import LOGITS, Services, get_services, set_services, trust_images
 from app.settings import (
     ENV_DEBUG,
     ENV_HOST,
@@ -125,7 +125,7 @@ def create_app(services: Services | None = None, settings: Settings | None = Non
         loaded.oip_engine,
         jobs.model_id(loaded.trained.meta),
         loaded.desc,
-        lambda: loaded.data.images("test") if loaded.has_data else None,
+        lambda: trust_images(loaded.data),
     )
     jobs.set_manager(manager)
     if manager.backend == "local":

@@ -148,10 +148,9 @@ class Services:
         a large one; traced on first use, thread-safe."""
         from cnn_core.oip import engine_for
 
-        def spectrum() -> Any:  # MACO's amplitude spectrum: a sample of the training images
-            return self.data.images("train")[:SPECTRUM_IMAGES] if self.has_data else None
-
-        return engine_for(self.trained, layer or self.desc.logits_layer, spectrum)
+        return engine_for(
+            self.trained, layer or self.desc.logits_layer, lambda: spectrum_images(self.data)
+        )
 
     def unit_table(self, split: str, layer: str, batch_size: int = 250) -> np.ndarray:
         """One value per unit and image of `split` at `layer`, computed once.
@@ -246,6 +245,19 @@ class Services:
 
 _lock = threading.Lock()
 _services: Services | None = None
+
+
+def spectrum_images(data: ImageDataset) -> np.ndarray | None:
+    """MACO's amplitude spectrum source: the first `SPECTRUM_IMAGES` training images (pixel
+    units, `(n, H, W[, C])`), None for a model served alone. The web and the Celery workers
+    both take it from here."""
+    return data.images("train")[:SPECTRUM_IMAGES] if data.has_images else None
+
+
+def trust_images(data: ImageDataset) -> np.ndarray | None:
+    """The real images an OIP's trust check compares it with: the test split (pixel units),
+    None for a model served alone. The web's job runner and the Celery workers both use it."""
+    return data.images("test") if data.has_images else None
 
 
 def get_services() -> Services:

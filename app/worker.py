@@ -68,17 +68,17 @@ def _dataset() -> Any:
 
 
 def _reference() -> Any:
-    """The real test images of the trust check, None without data (as the web's runner)."""
-    data = _dataset()
-    return data.images("test") if data.has_images else None
+    """The real images of the trust check, as the web's runner has them (`trust_images`)."""
+    from app.services import trust_images
+
+    return trust_images(_dataset())
 
 
 def _spectrum() -> Any:
-    """MACO's training images (the same number as the web's `SPECTRUM_IMAGES`), or None."""
-    from app.services import SPECTRUM_IMAGES
+    """MACO's training images, as the web's engines have them (`spectrum_images`)."""
+    from app.services import spectrum_images
 
-    data = _dataset()
-    return data.images("train")[:SPECTRUM_IMAGES] if data.has_images else None
+    return spectrum_images(_dataset())
 
 
 def engine(layer: str | None = None) -> Any:
