@@ -201,6 +201,24 @@ def update(base_url: str, dep: Dependency, values: dict[str, Any], changed: str 
         return status, None
 
 
+def render_explorer_grid(base_url: str, index: int, layer: str, cmap: str = "jet"):
+    """The explorer's grid callback for test image `index` at `layer`, as the page sends it
+    when the layer changes; `(status, parsed JSON response or None)` (`update`)."""
+    from app.components.digit_picker import EXPLORER_CHOICE
+
+    values = {
+        EXPLORER_CHOICE: {"kind": "dataset", "split": "test", "index": index},
+        "act-layer.value": layer,
+        "act-cmap.value": cmap,
+        "act-scaling.value": "seed",
+        "act-range.value": "layer",
+        "act-per-row.value": 8,
+        "act-input-cmap.value": "gray",
+    }
+    render = find(dependencies(base_url), "act-grid.figure")
+    return update(base_url, render, values, "act-layer.value")
+
+
 def walk_layout(tree: Any, found: dict[tuple[str, str], list]) -> None:
     """Collect `(id, prop) -> [values]` from a serialized Dash component tree (dropdown and
     radio options count as values of `value`)."""

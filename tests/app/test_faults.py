@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from app.components.digit_picker import EXPLORER_CHOICE
-from tests.dash_http import dependencies, find, oip_controls, request, update
+from tests.dash_http import dependencies, find, oip_controls, render_explorer_grid, request, update
 from tests.gunicorn_server import start_gunicorn
 from tests.processes import free_port, stop
 from tests.redis_fixtures import start_celery_worker, start_redis, wait_until_ready
@@ -129,17 +128,7 @@ def test_redis_stopped_gives_a_message_other_pages_work_and_jobs_resume(cluster)
     status, body = request(url, "GET", "/readyz")
     assert status == 200 and json.loads(body)["redis"] == "unreachable"
     # a page that needs no job answers as usual
-    render = find(dependencies(url), "act-grid.figure")
-    values = {
-        EXPLORER_CHOICE: {"kind": "dataset", "split": "test", "index": 3},
-        "act-layer.value": "Conv2D_2",
-        "act-cmap.value": "jet",
-        "act-scaling.value": "seed",
-        "act-range.value": "layer",
-        "act-per-row.value": 8,
-        "act-input-cmap.value": "gray",
-    }
-    status, payload = update(url, render, values, "act-layer.value")
+    status, payload = render_explorer_grid(url, 3, "Conv2D_2")
     assert status == 200 and "64" in json.dumps(payload["response"]["act-grid-info"])
     # Start says why nothing starts
     job, message = page.start(steps=30, seed=fresh_seed())

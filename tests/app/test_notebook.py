@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.components.digit_picker import EXPLORER_CHOICE
-from tests.dash_http import dependencies, find, update
+from tests.dash_http import render_explorer_grid
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,17 +128,7 @@ def test_show_in_a_notebook_serves_the_explorer_then_a_second_show_takes_its_por
             "url": url, "status": 200, "title": True, "navbar": True, "frame": None,
         }  # fmt: skip
         # the explorer's own callback, as the page sends it: the grid of one of the arrays
-        render = find(dependencies(url.rstrip("/")), "act-grid.figure")
-        values = {
-            EXPLORER_CHOICE: {"kind": "dataset", "split": "test", "index": 7},
-            "act-layer.value": "conv",
-            "act-cmap.value": "viridis",
-            "act-scaling.value": "seed",
-            "act-range.value": "layer",
-            "act-per-row.value": 8,
-            "act-input-cmap.value": "gray",
-        }
-        status, payload = update(url.rstrip("/"), render, values, "act-layer.value")
+        status, payload = render_explorer_grid(url.rstrip("/"), 7, "conv", "viridis")
         assert status == 200, payload
         assert "act-grid" in payload["response"]
         for index, cell in enumerate(notebook.cells[3:], start=3):

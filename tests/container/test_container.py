@@ -18,8 +18,7 @@ import uuid
 
 import pytest
 
-from app.components.digit_picker import EXPLORER_CHOICE
-from tests.dash_http import dependencies, find, request, run_oip_job, update
+from tests.dash_http import render_explorer_grid, request, run_oip_job
 from tests.processes import free_port
 
 # a cold build (base image, TensorFlow wheels, training) can take longer than the default 600 s
@@ -91,17 +90,7 @@ def test_container_starts_healthy_serves_a_page_runs_a_job_read_only_and_stops(i
         url = f"http://127.0.0.1:{port}"
         status, body = request(url, "GET", "/activations")
         assert status == 200 and b"cnn-lens" in body
-        render = find(dependencies(url), "act-grid.figure")  # a page's real callback
-        values = {
-            EXPLORER_CHOICE: {"kind": "dataset", "split": "test", "index": 7},
-            "act-layer.value": "Conv2D_1",
-            "act-cmap.value": "jet",
-            "act-scaling.value": "seed",
-            "act-range.value": "layer",
-            "act-per-row.value": 8,
-            "act-input-cmap.value": "gray",
-        }
-        status, payload = update(url, render, values, "act-layer.value")
+        status, payload = render_explorer_grid(url, 7, "Conv2D_1")  # a page's real callback
         assert status == 200 and "act-grid" in payload["response"]
         message = run_oip_job(url, timeout=60, class_a=7, steps=40, seed=1)[-1]
         assert "done in" in message, message
