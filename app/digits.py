@@ -68,6 +68,12 @@ def noun() -> str:
     return "digit" if drawing.mnist_style(get_services().desc.input_shape) else "image"
 
 
+def a_noun() -> str:
+    """`noun()` with its article: "a digit", "an image"."""
+    word = noun()
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
 def check_split(split: object) -> str:
     """`split` if it is "test" or "train", else `InvalidValue`."""
     if split not in SPLITS:

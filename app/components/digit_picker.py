@@ -274,7 +274,7 @@ class DigitPicker(html.Div):
             dbc.Row(
                 [
                     _labelled(
-                        "random digit of class",
+                        f"random {digits.noun()} of class",
                         random_box,
                         "random" not in sources,
                         ids.klass(aio_id),
@@ -376,7 +376,7 @@ def _draw_pad(
             html.Img(
                 id=ids.seen(aio_id),
                 src=seen_src,
-                alt="the drawn digit as the model sees it",
+                alt=f"the drawn {digits.noun()} as the model sees it",
                 className="draw-seen",
             ),
             html.Div(  # the callback shows the link; a page without it hides the wrapper
@@ -397,7 +397,7 @@ def _draw_pad(
     return html.Div(
         [
             html.Div(
-                f"or draw a{'n' if digits.noun() == 'image' else ''} {digits.noun()}",
+                f"or draw {digits.a_noun()}",
                 className="small text-muted mt-2",
             ),
             tools,

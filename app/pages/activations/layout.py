@@ -12,6 +12,7 @@ from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio, number_input, radio
 from app.components.digit_picker import DRAW_CANVAS, DigitPicker
 from app.components.layer_picker import layer_dropdown
+from app.digits import a_noun
 from app.pages.activations import callbacks, render
 from app.pages.activations.view import INPUT_COLORMAPS, MAX_PER_ROW, MAX_TOP, ExplorerView
 from app.services import get_services
@@ -167,8 +168,9 @@ def layout(**query: str) -> html.Div:
         [
             html.H1("Activation explorer", className="h2"),
             html.P(
-                "Pick a digit and a layer and see what every map (or node) of that layer makes "
-                "of it. Hover a cell for its map, position and value; click a map to enlarge it.",
+                f"Pick {a_noun()} and a layer and see what "
+                "every map (or node) of that layer makes of it. Hover a cell for its map, "
+                "position and value; click a map to enlarge it.",
                 className="text-muted",
             ),
             html.Div(url_problems_alert(problems), id=ids.ACT_URL_MESSAGE),

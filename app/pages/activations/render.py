@@ -10,7 +10,7 @@ from dash import html
 
 from app import figures, ids
 from app.components.links import attribution_href
-from app.digits import DRAWN_DESCRIPTION, Digit
+from app.digits import DRAWN_DESCRIPTION, Digit, noun
 from app.pages.activations.view import ExplorerView
 from app.services import get_services
 from cnn_core import imaging
@@ -130,7 +130,7 @@ def explain_link(digit: Digit, cmap: str) -> html.A | None:
     if digit.split is None or digit.index is None:
         return None
     href = attribution_href(digit.index, digit.split, cmap=cmap)
-    return html.A("Explain this digit →", href=href, title="which pixels drove the decision")
+    return html.A(f"Explain this {noun()} →", href=href, title="which pixels drove the decision")
 
 
 def detail_figure(

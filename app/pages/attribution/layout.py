@@ -13,6 +13,7 @@ from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio, number_input, radio
 from app.components.digit_picker import DigitPicker
 from app.components.layer_picker import layer_dropdown
+from app.digits import noun
 from app.pages.attribution import callbacks, render
 from app.pages.attribution.view import (
     BACKGROUNDS,
@@ -206,7 +207,7 @@ def layout(**query: str) -> html.Div:
             html.H1("Attribution", className="h2"),
             html.P(
                 "Which pixels made the model decide? Five ways of answering, side by side over "
-                "the digit, each checked by deleting the pixels it points at.",
+                f"the {noun()}, each checked by deleting the pixels it points at.",
                 className="text-muted",
             ),
             html.Div(url_problems_alert(problems), id=ids.ATTR_URL_MESSAGE),

@@ -194,7 +194,7 @@ def added(index: object, a, b, typed_a, typed_b, shown) -> dict[str, Any]:
     except CompareError as err:
         return {"typed_a": no_update, "typed_b": no_update, "done": None, **_message(str(err))}
     other = "typed_b" if side == "a" else "typed_a"
-    done = f'test digit {index} added to class "{class_name(a if side == "a" else b)}"'
+    done = f'test {digits.noun()} {index} added to class "{class_name(a if side == "a" else b)}"'
     return {f"typed_{side}": typed, other: no_update, "done": done, **_message(None)}
 
 

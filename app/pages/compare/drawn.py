@@ -11,6 +11,7 @@ from app import ids
 from app.comparison import Comparison, drawn_pixels, probability_lines
 from app.components.links import ATTRIBUTION_PATH, page_href
 from app.components.pictures import digit_src
+from app.digits import noun
 from app.pages.compare.render import example_row, markers_for
 from app.services import get_services
 
@@ -28,7 +29,7 @@ def rows(comp: Comparison, side: str, cmap: str) -> list:
     red = comp.red_a if side == "a" else comp.red_b
     markers = markers_for(red, comp.yellow)
     pictures = drawn_pixels(codes)
-    out: list = [html.H5("Drawn digits", className="small text-muted mt-2 mb-1")]
+    out: list = [html.H5(f"Drawn {noun()}s", className="small text-muted mt-2 mb-1")]
     for pos, (code, image, values, proba) in enumerate(
         zip(codes, pictures, acts, probas, strict=True)
     ):
@@ -39,7 +40,7 @@ def rows(comp: Comparison, side: str, cmap: str) -> list:
                     className="compare-digit border",
                     width=84,
                     height=84,
-                    alt=f"drawn digit {pos + 1}",
+                    alt=f"drawn {noun()} {pos + 1}",
                 ),
                 html.Div(f"drawn #{pos + 1}", className="small"),
                 html.Div(
@@ -64,7 +65,7 @@ def rows(comp: Comparison, side: str, cmap: str) -> list:
                     color="secondary",
                     outline=True,
                     className="py-0 px-1 mt-1",
-                    title=f"take drawn digit {pos + 1} out of side {side.upper()}",
+                    title=f"take drawn {noun()} {pos + 1} out of side {side.upper()}",
                 ),
             ],
             style={"width": "130px"},

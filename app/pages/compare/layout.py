@@ -13,6 +13,7 @@ from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio
 from app.components.digit_picker import DigitPicker
 from app.components.layer_picker import layer_dropdown, needs_groups
+from app.digits import noun
 from app.pages.compare import callbacks, drawn, render
 from app.pages.compare.view import CompareView
 from app.services import get_services
@@ -200,10 +201,10 @@ def layout(**query: str) -> html.Div:
         [
             html.H1("Compare two classes", className="h2"),
             html.P(
-                "As in article VI of the seed: the activations of a few digits of two classes "
-                "at one layer, with the points that all digits of one class share and the other "
-                "class lacks circled in red, and the points both classes share marked with "
-                "yellow diamonds. Below, "
+                f"As in article VI of the seed: the activations of a few {noun()}s of two "
+                f"classes at one layer, with the points that all {noun()}s of one class share and "
+                "the other class lacks circled in red, and the points both classes share marked "
+                "with yellow diamonds. Below, "
                 "the class means over the whole test split, the maps that separate the classes "
                 "best, and the confusion matrix.",
                 className="text-muted",
@@ -262,7 +263,7 @@ def layout(**query: str) -> html.Div:
                         [
                             html.P(
                                 "Click a cell of the matrix, or choose its classes here, to "
-                                "list its digits.",
+                                f"list its {noun()}s.",
                                 className="small text-muted mb-0",
                             ),
                             _cell_choice(view),
@@ -307,7 +308,7 @@ def _extra_digit(view: CompareView) -> html.Div:
     """A digit picker on the test split or its canvas: a test digit joins its class's side
     (typed indices), a drawing the chosen side (its drawn digits)."""
     add = dbc.Button(
-        "add this digit to the comparison",
+        f"add this {noun()} to the comparison",
         id=ids.COMPARE_PICKER_ADD,
         size="sm",
         color="primary",
@@ -318,7 +319,7 @@ def _extra_digit(view: CompareView) -> html.Div:
         ids.COMPARE_PICKER,
         splits=("test",),
         sources=("dataset", "random", "misclassified", "draw"),
-        title="One more digit (test split or drawn)",
+        title=f"One more {noun()} (test split or drawn)",
         explain_link=False,
     )
     done = html.Div(id=ids.COMPARE_ADDED, className="small text-success mt-1", role="status")

@@ -20,6 +20,7 @@ from app.comparison import (
 )
 from app.components.links import attribution_href, explorer_href
 from app.components.pictures import digit_src
+from app.digits import a_noun, noun
 from app.services import get_services
 from cnn_core.explain.compare import (
     RED_RGB,
@@ -74,7 +75,7 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
     )
     markers = markers_for(red, comp.yellow)
     name, other_name = class_name(cls), class_name(other)
-    how = "typed digits" if typed else f"{kind} examples"
+    how = f"typed {noun()}s" if typed else f"{kind} examples"
     rows: list = [
         html.H4(
             [f'Class "{name}" ', html.Small(f"({how})", className="text-muted")], className="mt-2"
@@ -88,7 +89,7 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
                     className="compare-digit border",
                     width=84,
                     height=84,
-                    alt=f"test digit {index}",
+                    alt=f"test {noun()} {index}",
                 ),
                 html.Div(
                     html.A(
@@ -100,7 +101,7 @@ def side_panel(comp: Comparison, side: str, kind: str, cmap: str) -> list:
                 ),
                 html.Div(
                     html.A(
-                        "explain this digit",
+                        f"explain this {noun()}",
                         href=attribution_href(index, SPLIT, cls, other, cmap),
                         title=f'why "{name}" rather than "{other_name}": the attribution page',
                         className=ids.COMPARE_EXPLAIN,
@@ -136,8 +137,8 @@ def legend(comp: Comparison) -> list:
         f'red circles, {what} active in every "{name_a}" and in no "{name_b}" on the left '
         f"({n_red_a}), and the other way round on the right ({n_red_b}); ",
         html.Span("◇ ", style={"color": YELLOW, "textShadow": "0 0 1px #000"}),
-        f"yellow diamonds, active in every digit of both classes ({n_yellow}). ",
-        "Active = above threshold × the layer's maximum over the compared digits "
+        f"yellow diamonds, active in every {noun()} of both classes ({n_yellow}). ",
+        f"Active = above threshold × the layer's maximum over the compared {noun()}s "
         f"(cutoff {comp.cutoff:.3g}).",
     ]
 
@@ -153,7 +154,7 @@ def statistics(stats: Any, ca: int, cb: int, layer: str, cmap: str) -> dict[str,
         colormap=cmap,
         scaling="raw",
         title=f'{layer}: mean "{na}" minus mean "{nb}" (test split, {int(stats.count[ca])} and '
-        f"{int(stats.count[cb])} digits)",
+        f"{int(stats.count[cb])} {noun()}s)",
     )
     top = ranking.top(TOP_UNITS)
     bars = figures.unit_means_figure(
@@ -227,7 +228,7 @@ def cell_listing(true_class: int, predicted: int, a: int, b: int, layer: str, cm
     header: list = [
         html.H5(f"True {true_name}, predicted {predicted_name}: {what}", className="mt-2"),
         html.P(
-            f"{order}. Click a digit to open it in the activation explorer; "
+            f"{order}. Click {a_noun()} to open it in the activation explorer; "
             "+ add puts it into the comparison (as typed indices).",
             className="small text-muted",
         ),
@@ -244,7 +245,7 @@ def cell_listing(true_class: int, predicted: int, a: int, b: int, layer: str, cm
             )
         )
     if len(cell) == 0:
-        return [*header, html.P("No digits in this cell.", className="compare-cell-empty")]
+        return [*header, html.P(f"No {noun()}s in this cell.", className="compare-cell-empty")]
     addable = true_class in (a, b)
     tiles = [
         _tile(index, proba[index][predicted], predicted, true_class, addable, layer, cmap)
@@ -264,7 +265,7 @@ def _tile(index, p, predicted, true_class, addable, layer, cmap) -> html.Div:
                     src=test_digit_src(index),
                     width=56,
                     height=56,
-                    alt=f"test digit {index}",
+                    alt=f"test {noun()} {index}",
                     className="border",
                 ),
                 href=explorer_href(index, SPLIT, layer, cmap),
@@ -316,8 +317,8 @@ def comparison_picture(comp: Comparison, cmap: str) -> bytes:
         captions_b=captions(names_b, proba_b),
         title=f'{comp.layer}: "{class_name(comp.a)}" (left) vs "{class_name(comp.b)}" (right), '
         f"threshold {comp.threshold:g} of the layer's maximum (cutoff {comp.cutoff:.3g})\n"
-        "red circles: active in every digit of this side and in none of the other side; "
-        "yellow diamonds: active in every digit of both sides",
+        f"red circles: active in every {noun()} of this side and in none of the other side; "
+        f"yellow diamonds: active in every {noun()} of both sides",
         per_row=per_row(comp.layer),
         colormap=cmap,
     )

@@ -12,6 +12,7 @@ from app.components.alerts import url_problems_alert
 from app.components.controls import colormap_radio, number_input
 from app.components.digit_picker import DigitPicker
 from app.components.layer_picker import layer_dropdown, needs_groups
+from app.digits import noun
 from app.pages.timeline import callbacks, render
 from app.pages.timeline.view import TimelineView, timeline_epochs
 from app.services import get_services
@@ -34,7 +35,7 @@ callbacks.CALLBACKS.register()
 DigitPicker.register_callbacks()
 
 INTRO = (
-    "How what the network computes changes while it learns: the same digit's activations, the "
+    "How what the network computes changes while it learns: the same {noun}'s activations, the "
     "accuracy and the confusions at every saved epoch (0 = before the first training step), "
     "and the optimal input patterns of a few units at every epoch, computed in one batched run."
 )
@@ -182,7 +183,10 @@ def _oip_section(view: TimelineView) -> dbc.Card:
 
 
 def layout(**query: str) -> html.Div:
-    head = [html.H1("Training timeline", className="h2"), html.P(INTRO, className="text-muted")]
+    head = [
+        html.H1("Training timeline", className="h2"),
+        html.P(INTRO.format(noun=noun()), className="text-muted"),
+    ]
     if not get_services().has_data:
         return html.Div([*head, dbc.Alert(NO_DATA, color="info", id=ids.TL_VIEW_MESSAGE)])
     epochs = timeline_epochs()
