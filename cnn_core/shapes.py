@@ -20,6 +20,7 @@ import numpy as np
 from cnn_core import config
 from cnn_core.data.sources import ImageDataset, save_dataset
 from cnn_core.explain.compare import confusion_matrix
+from cnn_core.training_options import ShapesTrainConfig
 
 TRAIN_COMMAND = "cnn-lens train --example shapes  (in a clone: make train-shapes)"
 SHAPE_KINDS = ("disc", "square", "triangle", "cross")
@@ -251,22 +252,6 @@ SHAPES_BUILDERS: dict[str, Callable[[int], keras.Model]] = {
     "shapes": build_shapes_cnn,
     "residual": build_residual_cnn,
 }
-
-
-@dataclass(frozen=True)
-class ShapesTrainConfig:
-    """Hyper-parameters of the colour example's training (Adam, cosine decay to 0)."""
-
-    epochs: int = 15
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
-        if not self.learning_rate > 0:
-            raise ValueError("need learning_rate > 0")
 
 
 def train_shapes(

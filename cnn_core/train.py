@@ -12,15 +12,7 @@ from tqdm import tqdm
 
 from cnn_core import config
 from cnn_core.data.sources import DataError, load_mnist
-from cnn_core.model.seed import TrainConfig, save_trained, train
-from cnn_core.shapes import (
-    SHAPES_BUILDERS,
-    ShapesTrainConfig,
-    save_shapes,
-    shapes_dataset,
-    shapes_files,
-    train_shapes,
-)
+from cnn_core.training_options import ShapesTrainConfig, TrainConfig
 
 EXAMPLES = ("seed", "shapes", "residual")
 #: Options that only the seed CNN's training understands (argument names).
@@ -120,8 +112,10 @@ def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None =
         parser: the parser to read them with (default: `build_parser()`).
     """
     args = (parser or build_parser()).parse_args(argv)
-    if args.example in SHAPES_BUILDERS:
+    if args.example != "seed":
         return main_shapes(args)
+    from cnn_core.model.seed import save_trained, train  # TensorFlow: after the options
+
     try:
         given = {
             "epochs": args.epochs,
@@ -172,6 +166,8 @@ def main_shapes(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from cnn_core.shapes import save_shapes, shapes_dataset, shapes_files, train_shapes
+
     data = shapes_dataset()
     print(f"data: {data.source}")
     steps = -(-len(data.x_train) // cfg.batch_size)

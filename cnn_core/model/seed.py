@@ -8,7 +8,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,29 +23,7 @@ from cnn_core.data.sources import MnistData
 from cnn_core.explain.compare import confusion_matrix
 from cnn_core.explain.timeline import EpochSnapshots, checkpoint_dir_for, save_checkpoints
 from cnn_core.model.trained import TrainedModel, meta_path_for
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of a training run (article III: SGD, momentum, L2, a schedule)."""
-
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 0.05
-    momentum: float = 0.9
-    l2: float = 1e-4
-    schedule: str = "cosine"  # "cosine", "step" (halve every `step_epochs`) or "constant"
-    step_epochs: int = 5
-    seed: int = 42
-
-    def __post_init__(self) -> None:
-        if self.schedule not in ("cosine", "step", "constant"):
-            raise ValueError(f"unknown schedule {self.schedule!r}; use cosine, step or constant")
-        if self.epochs < 1 or self.batch_size < 1 or self.step_epochs < 1:
-            raise ValueError("epochs, batch_size and step_epochs must be >= 1")
-        if not (self.learning_rate > 0 and 0 <= self.momentum < 1 and self.l2 >= 0):
-            raise ValueError("need learning_rate > 0, 0 <= momentum < 1, l2 >= 0")
-
+from cnn_core.training_options import TrainConfig
 
 SEED_PARAMETER_COUNT = 208_982
 

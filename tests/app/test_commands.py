@@ -73,6 +73,7 @@ def test_version_is_the_packages():
         (["serve", "a.keras", "--model", "b.keras"], "give the model once"),
         (["describe", "/no/such/model.keras"], "cnn-lens describe: error: no model file"),
         (["describe", "a", "b"], "cnn-lens: error: unrecognized arguments: b"),
+        (["train", "--epochs", "x"], "cnn-lens train: error: argument --epochs: invalid int"),
     ],
 )
 def test_a_usage_error_is_one_line_with_status_2_before_tensorflow_is_imported(args, said):
@@ -94,7 +95,6 @@ def test_a_usage_error_is_one_line_with_status_2_before_tensorflow_is_imported(a
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (["train", "--epochs", "x"], "cnn-lens train: error: argument --epochs: invalid int"),
         (["oip", "--units", "0-2"], "cnn-lens oip: error: the following arguments are required"),
         (["oip", "/no/such.keras", "--layer", "c", "--out", "o"], "no model file /no/such.keras"),
     ],
