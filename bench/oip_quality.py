@@ -121,10 +121,13 @@ def diversity(name: str, engine: OipEngine) -> None:
     )  # fmt: skip
     plain = engine.run(objectives, [0], AscentOptions(**base))  # type: ignore[arg-type]
     plain_cos = mean_gram_cosine(acts, plain.images, layer)
+    unit_mean = plain.activations.mean(axis=1, keepdims=True)
+    plain_at_70 = round(float((plain.activations / unit_mean >= 0.7).mean()), 3)
     for lam in DIVERSITY_LAMBDAS:
         diverse = engine.run(objectives, [0], AscentOptions(**base, diversity=lam))  # type: ignore[arg-type]
         cos = mean_gram_cosine(acts, diverse.images, layer)
-        kept = diverse.activations / plain.activations.mean(axis=1, keepdims=True)
+        kept = diverse.activations / unit_mean
+        own = diverse.activations / plain.activations  # against the λ=0 image of the same seed
         emit(
             "oip_diversity",
             model=name,
@@ -139,6 +142,10 @@ def diversity(name: str, engine: OipEngine) -> None:
             activation_kept_median=round(float(np.median(kept)), 3),
             activation_kept_min=round(float(kept.min()), 3),
             images_keeping_70_percent=round(float((kept >= 0.7).mean()), 3),
+            plain_images_at_70_percent_of_their_units_mean=plain_at_70,
+            same_seed_kept_median=round(float(np.median(own)), 3),
+            same_seed_kept_min=round(float(own.min()), 3),
+            same_seed_images_keeping_70_percent=round(float((own >= 0.7).mean()), 3),
         )
 
 

@@ -83,6 +83,9 @@ TRANSFORMS: tuple[str, ...] = ("none", "standard")
 #: Adam's default learning rate per spectral parameterization (Lucid's 0.05 for Fourier).
 LEARNING_RATES: dict[str, float] = {"fourier": 0.05, "maco": 0.05}
 MAX_IMAGES_PER_UNIT = 16
+#: the diversity's share of an image's step falls from 1 at FLOOR_FULL of its group's best
+#: activation to 0 at FLOOR_NONE
+FLOOR_FULL, FLOOR_NONE = 0.9, 0.75
 _PARAM_INDEX = {kind: i for i, kind in enumerate(PARAMETERIZATIONS)}
 _TRANSFORM_SEED = 20_171_107  # the standard transforms' draws: a function of the step alone
 MAX_STEPS = int(LIMITS.steps.hi)
@@ -140,7 +143,11 @@ class AscentOptions:
         diversity: weight λ of Lucid's diversity term within each unit's `k` images: minus λ
             times the sum, over the other images of the group, of the cosine similarity of
             the Gram matrices of the unit's layer (the objective's map layer; for node and
-            class objectives the engine's last map layer), per image.
+            class objectives the engine's last map layer), per image. Unlike Lucid, each
+            image's step takes the term's gradient without the part that would lower its own
+            objective (PCGrad), and less of it once the image falls below `FLOOR_FULL` (90%) of
+            its group's best activation, none below `FLOOR_NONE` (75%): with the plain sum a
+            few images of most units ended near 0 (`bench/oip_quality.py`, README).
         decay_power: the "fourier" spectrum's scale falls as `1 / f ** decay_power` (Lucid:
             1; larger values favour smoother images).
         pre_relu_while_dead: with `pre_relu`, ascend the value before the activation only
@@ -443,6 +450,13 @@ class OipEngine:
         }
         if precision == "float32":
             self._ascend_fns["exact"] = self._ascend_fns["fast"]
+        # Runs with a diversity term: their own graph (traced on first use), which takes the
+        # objective's and the diversity's gradients apart (see `_ascend`).
+        self._ascend_fns["diverse"] = tf.function(
+            lambda *a: self._ascend(exact, *a, diverse=True),
+            input_signature=signature,
+            autograph=False,
+        )
         self._ascend_cfs: dict[str, object] = {}
         self._trace_lock = threading.Lock()
         self._evaluate_fn = tf.function(
@@ -601,7 +615,7 @@ class OipEngine:
     def _ascend(
         self, graph, params, adam_m, adam_v, w, seeds, start, count, step_size, blur_every,
         blur_sigma, jitter, tv, l2, pre, restandardize, valid, mode, learning_rate, transform,
-        diversity, group, gram_block, decay, while_dead,
+        diversity, group, gram_block, decay, while_dead, diverse=False,
     ):  # fmt: skip
         n = tf.shape(params)[0]
         needed = self._needed(w)
@@ -656,6 +670,23 @@ class OipEngine:
             m_hat, v_hat = m / (1.0 - 0.9**t), v / (1.0 - 0.999**t)
             return p + learning_rate * m_hat / (tf.sqrt(v_hat) + 1e-8), m, v
 
+        def apart(objective: tf.Tensor, spread: tf.Tensor) -> tf.Tensor:
+            # `(N, P)`: the diversity's gradient without the part that would lower the image's
+            # own objective (PCGrad, Yu et al. 2020: a conflicting component is projected out),
+            # so the k images spread along their objective's level set instead of down it.
+            dot = tf.reduce_sum(spread * objective, axis=1, keepdims=True)
+            norm = tf.reduce_sum(tf.square(objective), axis=1, keepdims=True)
+            spread -= tf.minimum(dot, 0.0) / (norm + 1e-30) * objective
+            return objective + spread
+
+        def floor(real: tf.Tensor) -> tf.Tensor:
+            # `(N, 1)`: 1 while an image keeps >= FLOOR_FULL of its group's best activation,
+            # falling to 0 at FLOOR_NONE: an image left behind climbs on its objective alone.
+            grouped = tf.reshape(real, [-1, group])
+            best = tf.reduce_max(grouped, axis=1, keepdims=True)
+            share = tf.reshape(grouped / tf.maximum(best, 1e-30), [n, 1])
+            return tf.clip_by_value((share - FLOOR_NONE) / (FLOOR_FULL - FLOOR_NONE), 0.0, 1.0)
+
         def body(i, p, m, v, values):
             step = start + i
             # Blur at the start of a step, so the last step always ends with a gradient step.
@@ -670,7 +701,7 @@ class OipEngine:
                 ),
                 lambda: p,
             )
-            with tf.GradientTape() as tape:
+            with tf.GradientTape(persistent=diverse) as tape:
                 tape.watch(p)
                 y = self._decode(p, mode, decay)
                 seen = seen_by_model(y, step)
@@ -688,13 +719,13 @@ class OipEngine:
                     ),
                     lambda: tf.zeros([n]),
                 )
-                penalty += tf.cond(
-                    diversity > 0,
-                    lambda: diversity * self._diversity(outputs, gram_block, group),
-                    lambda: tf.zeros([n]),
-                )
                 total = tf.reduce_sum(surrogate - penalty)
-            grad = tape.gradient(total, p)
+                if diverse:
+                    spread = -diversity * tf.reduce_sum(self._diversity(outputs, gram_block, group))
+            if diverse:
+                grad = apart(tape.gradient(total, p), floor(real) * tape.gradient(spread, p))
+            else:
+                grad = tape.gradient(total, p)
             p, m, v = tf.cond(
                 pixel,
                 lambda: pixel_step(p, m, v, grad),
@@ -944,7 +975,9 @@ class OipEngine:
             tf.constant(options.revives_only),
         )
         exact = options.jitter > 0 or options.transforms != "none"
-        ascend = self._ascent_graph("exact" if exact else "fast")
+        ascend = self._ascent_graph(
+            "diverse" if options.diversity > 0 else "exact" if exact else "fast"
+        )
         history: list[np.ndarray] = []
         done, stopped = 0, False
         p_t, m_t, v_t = tf.constant(params), tf.constant(moments), tf.constant(moments)
@@ -1063,8 +1096,8 @@ class OipEngine:
         return np.concatenate(parts) if parts else np.zeros((0, self.num_quantities), np.float32)
 
     def tracing_count(self) -> int:
-        """How many times the ascent graphs were traced (1 per precision used, for the engine's
-        whole life)."""
+        """How many times the ascent graphs were traced (1 per precision used and 1 for runs
+        with diversity, for the engine's whole life)."""
         ascents = {fn for name, fn in self._ascend_fns.items() if name != "gradient"}
         return sum(fn.experimental_get_tracing_count() for fn in ascents)
 

@@ -123,11 +123,16 @@ def test_an_image_in_a_batch_equals_it_alone_in_every_mode(colour, mode):
 
 
 def test_no_mode_retraces_the_engine(colour):
+    colour.run(  # runs with diversity have their own graph, traced at their first run
+        [MapMean("conv3", 0)], [0], AscentOptions(steps=2, images_per_unit=3, diversity=10.0)
+    )
     traced = colour.tracing_count()
     for mode in SPECTRAL:
         colour.run([MapMean("conv2", 1)], [0, 1, 2], AscentOptions(steps=2, **mode))
     colour.run(
-        [MapMean("conv3", 0)], [0], AscentOptions(steps=2, images_per_unit=3, diversity=10.0)
+        [MapMean("conv3", 1), MapMean("conv2", 0)],
+        [3],
+        AscentOptions(steps=2, images_per_unit=2, diversity=0.5, **SPECTRAL[1]),
     )
     assert colour.tracing_count() == traced
 
