@@ -14,11 +14,12 @@ from typing import Any
 
 from app.components.validate import InvalidValue, whole_number
 from app.components.validate import number as float_number
+from cnn_core.config import SMALL_MODEL_NODES
 from cnn_core.explain.compare import default_pair
 from cnn_core.model.anatomy import ModelDescription
 from cnn_core.oip import AscentOptions, ClassLogit, MapMean, Node, default_method, method_options
 from cnn_core.oip.ascent import LIMITS as ENGINE_LIMITS
-from cnn_core.oip.ascent import METHOD_OPTIONS, Range
+from cnn_core.oip.ascent import MAX_IMAGES_PER_UNIT, METHOD_OPTIONS, Range
 
 KINDS = ("map", "node", "class", "contrast", "gallery")
 #: The engine's own defaults (tuned so every Conv2D_3 map beats the best test digit).
@@ -31,6 +32,10 @@ class JobSpecError(ValueError):
 
 _N_SEEDS = Range(1, 8)  # images side by side in a single run
 _PACE = Range(0.0, 10_000.0)  # steps per second when watching; 0 = full speed
+_IMAGES_PER_UNIT = Range(1, MAX_IMAGES_PER_UNIT)  # diverse images per seed (a single run)
+#: The diversity term's weight λ. README "OIP quality": λ = 1 already leaves only 73% of the
+#: images at 70% of a plain run's activation; ten times that is plenty of room.
+_DIVERSITY = Range(0.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class JobLimits:
     seed: Range = ENGINE_LIMITS.seed
     n_seeds: Range = _N_SEEDS
     pace: Range = _PACE
+    images_per_unit: Range = _IMAGES_PER_UNIT
+    diversity: Range = _DIVERSITY
 
     def wavelength_for(self, desc: ModelDescription) -> Range:
         """The wavelength range for a model: a wavelength longer than the image is moot."""
@@ -60,6 +67,19 @@ def objective_layers(kind: str, desc: ModelDescription) -> tuple[str, ...]:
     if kind in ("map", "gallery"):
         return desc.map_layers
     return desc.hidden_node_layers[::-1] if kind == "node" else ()
+
+
+def diversity_layer(kind: str, layer: str | None, desc: ModelDescription) -> str | None:
+    """The map layer whose Gram matrices a job's diversity term compares, as the engine picks
+    it (`OipEngine._gram_blocks`): a map objective's own layer, else the last map layer of the
+    job's engine. `engine_for` gives a small model (`SMALL_MODEL_NODES`) one engine with every
+    node, a large one an engine with the objective's node alone (no map layer for a node or a
+    class). None: the engine would refuse diversity ("diversity needs a map layer")."""
+    if kind in ("map", "gallery"):
+        return layer
+    if len(desc.layers) <= SMALL_MODEL_NODES and desc.map_layers:
+        return desc.map_layers[-1]
+    return None
 
 
 def _int(raw: dict[str, Any], key: str, default: int, lo: float, hi: float) -> int:
@@ -103,6 +123,11 @@ class JobSpec:
         transforms: whether each step sees the image randomly shifted, scaled and rotated.
         seed, n_seeds: images `seed`, `seed + 1`, ... (a gallery: one per map).
         pace: steps per second when watching (0: as fast as possible).
+        images_per_unit: `k` images per seed, optimized together (a single run; a gallery
+            makes one per map); with `k > 1` the result's arrays get an axis of `k` after the
+            first (`images` `(n_seeds, k, H, W[, C])`).
+        diversity: weight λ of the diversity term among each seed's `k` images (needs `k > 1`
+            and a map layer to compare them at, `diversity_layer`).
     """
 
     kind: str
@@ -120,6 +145,8 @@ class JobSpec:
     seed: int = 0
     n_seeds: int = 1
     pace: float = 0.0
+    images_per_unit: int = 1
+    diversity: float = 0.0
     limits: JobLimits = field(default=LIMITS, repr=False, compare=False)
 
     @classmethod
@@ -180,6 +207,7 @@ class JobSpec:
         fields["seed"] = _int(raw, "seed", 0, lim.seed.lo, lim.seed.hi - (n_seeds - 1))
         fields["n_seeds"] = n_seeds
         fields["pace"] = _float(raw, "pace", 0.0, lim.pace)
+        fields.update(_diverse_images(raw, kind, fields.get("layer"), desc))
         return cls(**fields)
 
     @classmethod
@@ -202,6 +230,8 @@ class JobSpec:
             "n_seeds", "pace",
         ):  # fmt: skip
             out[name] = getattr(self, name)
+        if self.images_per_unit != 1:  # one image per seed: the form (and cache key) of before
+            out["images_per_unit"], out["diversity"] = self.images_per_unit, self.diversity
         return out
 
     def options(self) -> AscentOptions:
@@ -211,6 +241,8 @@ class JobSpec:
             step_size=self.step_size,
             wavelength=self.wavelength,
             blur_sigma=self.blur_sigma,
+            images_per_unit=self.images_per_unit,
+            diversity=self.diversity,
             **method_options(  # type: ignore[arg-type]
                 self.method, self.transforms, classes=self.kind in ("class", "contrast")
             ),
@@ -249,6 +281,37 @@ class JobSpec:
 
 
 _FIELDS = {name for name in JobSpec.__dataclass_fields__ if name != "limits"}
+
+
+def _diverse_images(
+    raw: dict[str, Any], kind: str, layer: str | None, desc: ModelDescription
+) -> dict[str, Any]:
+    """`images_per_unit` and `diversity` of a request, refused where the engine would refuse
+    them or they would change nothing (diversity among a single image).
+
+    Raises:
+        JobSpecError: out of range, on a gallery, or diversity without its map layer.
+    """
+    k = _int(raw, "images_per_unit", 1, *_bounds(LIMITS.images_per_unit))
+    diversity = _float(raw, "diversity", 0.0, LIMITS.diversity)
+    if kind == "gallery" and (k != 1 or diversity != 0):
+        raise JobSpecError(
+            "a gallery makes one image per map: images_per_unit and diversity are for a single run"
+        )
+    if diversity > 0 and k == 1:
+        raise JobSpecError(
+            "diversity compares a unit's images with each other: it needs images_per_unit of "
+            f"2 or more, got {k}"
+        )
+    if diversity > 0 and diversity_layer(kind, layer, desc) is None:
+        why = (
+            "this model has no map layer"
+            if not desc.map_layers
+            else f"on a model of more than {SMALL_MODEL_NODES} nodes a {kind} objective's "
+            "engine holds its own node only; maximize a map for diverse images"
+        )
+        raise JobSpecError(f"diversity needs a map layer to compare the images at: {why}")
+    return {"images_per_unit": k, "diversity": diversity}
 
 
 def _bounds(allowed: Range) -> tuple[int, int]:

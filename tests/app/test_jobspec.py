@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.jobspec import LIMITS, JobSpec, JobSpecError
+from app.jobspec import LIMITS, JobSpec, JobSpecError, objective_layers
 from cnn_core.oip import AscentOptions, OipError
 from cnn_core.oip.ascent import LIMITS as ENGINE_LIMITS
 from tests.imports import reachable
@@ -110,3 +110,50 @@ def test_jobs_and_worker_do_not_import_each_other():
     assert "app.jobs" in reachable("app.worker")  # the worker runs the jobs' code
     assert "app.jobspec" in reachable("app.jobs")  # (the reader sees imports: a real graph)
     assert "app.worker" not in reachable("app.jobs"), "app.jobs reaches app.worker"
+
+
+def test_diverse_images_parse_into_the_engines_options_and_the_cache_key(services):
+    raw = {"kind": "map", "layer": "Conv2D_3", "unit": 2, "images_per_unit": "4", "diversity": 0.3}
+    spec = JobSpec.parse(raw, services.desc)
+    assert (spec.options().images_per_unit, spec.options().diversity) == (4, 0.3)
+    assert JobSpec.from_dict(spec.to_dict()) == spec == JobSpec.parse(spec.to_dict(), services.desc)
+    plain = JobSpec.parse({**raw, "images_per_unit": 1, "diversity": 0}, services.desc)
+    assert spec.cache_key("m") != plain.cache_key("m")
+    # one image per seed keeps the form (and the cached results) of before
+    assert "images_per_unit" not in plain.to_dict() and "diversity" not in plain.to_dict()
+    for kind in ("node", "class", "contrast"):  # every single run: the seed's Conv2D_3 Grams
+        diverse = {"kind": kind, "layer": "Dense_1", "images_per_unit": 2, "diversity": 1}
+        assert JobSpec.parse(diverse, services.desc).options().diversity == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"kind": "class", "images_per_unit": LIMITS.images_per_unit.hi + 1}, r"1\.\.16"),
+        ({"kind": "class", "images_per_unit": 0}, "images_per_unit must be an integer in"),
+        ({"kind": "class", "images_per_unit": 2.5}, "images_per_unit must be an integer"),
+        ({"kind": "class", "images_per_unit": 2, "diversity": -0.1}, r"diversity must be in 0"),
+        ({"kind": "class", "images_per_unit": 2, "diversity": "nan"}, "diversity must be a"),
+        ({"kind": "class", "diversity": 0.3}, "needs images_per_unit of 2 or more"),
+        ({"kind": "gallery", "layer": "Conv2D_1", "images_per_unit": 2}, "one image per map"),
+    ],
+)
+def test_bad_diverse_image_requests_are_refused_with_their_reason(services, raw, message):
+    with pytest.raises(JobSpecError, match=message):
+        JobSpec.parse(raw, services.desc)
+
+
+def test_diversity_the_engine_would_refuse_is_refused_before_a_job_exists():
+    from cnn_core.model.anatomy import describe_model
+    from tests import zoo
+
+    desc = describe_model(zoo.transfer_mobilenet())  # a large model: an engine per node
+    diverse = {"images_per_unit": 2, "diversity": 0.3}
+    with pytest.raises(JobSpecError, match="diversity needs a map layer"):
+        JobSpec.parse({"kind": "class", **diverse}, desc)
+    node = objective_layers("node", desc)[0]
+    with pytest.raises(JobSpecError, match="maximize a map for diverse images"):
+        JobSpec.parse({"kind": "node", "layer": node, **diverse}, desc)
+    layer = desc.last_map_layer
+    assert JobSpec.parse({"kind": "map", "layer": layer, **diverse}, desc).diversity == 0.3
+    assert JobSpec.parse({"kind": "class", "images_per_unit": 3}, desc).images_per_unit == 3
