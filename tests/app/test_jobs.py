@@ -193,3 +193,36 @@ def test_job_requests_are_checked_against_the_loaded_models_description(shapes_p
     ]:
         with pytest.raises(jobs.JobSpecError, match=message):
             jobs.parse_spec(raw, desc)
+
+
+def test_a_job_of_diverse_images_keeps_k_images_per_seed_each_trust_checked(
+    shapes_path, shapes_data
+):
+    from app.services import trust_images
+    from cnn_core.model.trained import load_trained
+    from cnn_core.oip import engine_for
+
+    trained = load_trained(shapes_path)  # the colour example: 32x32x3, Fourier, transforms
+    manager = jobs.make_manager(
+        "test-secret",
+        lambda layer: engine_for(trained, layer or trained.desc.logits_layer),
+        jobs.model_id(trained.meta),
+        trained.desc,
+        lambda: trust_images(shapes_data),
+    )
+    spec = {"kind": "map", "layer": "conv3", "unit": 1, "steps": 20, "seed": 3}
+    handle = manager.submit({**spec, "images_per_unit": 2, "diversity": 0.3})
+    state, arrays = wait_for(manager, handle)
+    assert state["status"] == "done", state.get("error")
+    assert state["spec"]["images_per_unit"] == 2 and state["spec"]["diversity"] == 0.3
+    assert arrays["images"].shape == (1, 2, 32, 32, 3)  # (seeds, images per seed, H, W, C)
+    assert arrays["history"].shape == (20, 1, 2) and arrays["activations"].shape == (1, 2)
+    assert arrays["probabilities"].shape == (1, 2, 6)
+    assert arrays["curve_values"].shape[1:] == (1, 2)  # the progress frames had both images
+    assert not np.allclose(arrays["images"][0, 0], arrays["images"][0, 1])
+    for key in jobs.TRUST_KEYS:  # the trust check, per image
+        assert arrays[f"trust_{key}"].shape == (1, 2), key
+    assert (
+        np.isfinite(arrays["trust_ratio"]).all() and np.isfinite(arrays["trust_robustness"]).all()
+    )
+    manager.shutdown()
