@@ -40,7 +40,8 @@ OIP_CONTROLS = {
     "oip-kind.value": "class", "oip-layer.value": "Conv2D_1", "oip-unit.value": 0,
     "oip-class-a.value": 3, "oip-class-b.value": 9, "oip-steps.value": 30,
     "oip-step-size.value": 0.2, "oip-wavelength.value": 8.0, "oip-blur.value": 0.4,
-    "oip-seed.value": 0, "oip-n-seeds.value": 1, "oip-cmap.value": "gray",
+    "oip-seed.value": 0, "oip-n-seeds.value": 1, "oip-images-per-unit.value": 1,
+    "oip-diversity.value": 0.3, "oip-cmap.value": "gray",
     "oip-gallery-layer.value": "Conv2D_1", "oip-gallery-steps.value": 200, "oip-pace.value": [],
 }  # fmt: skip
 

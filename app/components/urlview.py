@@ -74,9 +74,15 @@ class UrlView:
         problems += [f"unknown parameter {key!r}" for key in query if key not in known]
         return view, problems
 
+    def omitted(self) -> tuple[str, ...]:
+        """Fields this view leaves out of its query (none; a view may leave out fields that
+        say nothing in its state, so that older addresses stay the same)."""
+        return ()
+
     def query(self, **extra: Any) -> str:
         """The URL query of this view, e.g. `?split=test&index=312&...`, plus `extra`."""
-        values = {name: _text(getattr(self, name)) for name in self.params()}
+        skip = self.omitted()
+        values = {name: _text(getattr(self, name)) for name in self.params() if name not in skip}
         values.update({k: _text(v) for k, v in extra.items()})
         if self.OMIT_EMPTY:
             values = {k: v for k, v in values.items() if v != ""}

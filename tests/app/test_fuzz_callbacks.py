@@ -207,6 +207,7 @@ click_data = st.one_of(
 TYPED_NUMBERS = {
     ids.OIP_GALLERY_MAP, ids.ACT_CELL_INPUT, ids.OIP_UNIT, ids.OIP_STEPS, ids.OIP_SEED,
     ids.OIP_N_SEEDS, ids.OIP_GALLERY_STEPS, ids.COMPARE_CELL_TRUE, ids.COMPARE_CELL_PREDICTED,
+    ids.OIP_IMAGES_PER_UNIT, ids.OIP_DIVERSITY,
 }  # fmt: skip
 #: The OIP page's job stores: the tab's job, the gallery's, the one that just finished.
 JOB_STORES = (ids.OIP_JOB, ids.OIP_GALLERY_JOB, ids.OIP_FINISHED)

@@ -91,6 +91,10 @@ def test_the_address_starts_a_run_only_when_every_parameter_was_understood(oip):
         ({"kind": "contrast", "a": "4", "b": "4"}, "two different classes"),
         ({"kind": "everything"}, "unknown kind"),
         ({"colour": "red"}, "unknown parameter 'colour'"),
+        ({"images_per_unit": "17"}, r"images_per_unit must be an integer in 1..16"),
+        ({"images_per_unit": "2.5"}, "images_per_unit '2.5' is not a whole number"),
+        ({"images_per_unit": "2", "diversity": "-1"}, "diversity must be between 0.0 and 10.0"),
+        ({"diversity": "lots"}, "diversity 'lots' is not a number"),
     ],
 )
 def test_bad_url_values_fall_back_to_defaults_with_a_message(OipView, services, query, problem):
@@ -98,6 +102,22 @@ def test_bad_url_values_fall_back_to_defaults_with_a_message(OipView, services, 
     assert any(problem in p for p in problems), problems
     assert JobSpec.parse(view.spec(), services.desc)  # what is left is valid
     assert JobSpec.parse(view.gallery_spec(), services.desc)
+
+
+def test_several_images_per_seed_get_diversity_0_3_and_only_they_reach_the_url(OipView):
+    plain = OipView.defaults()
+    assert "images_per_unit" not in plain.query() and "diversity" not in plain.query()
+    assert "images_per_unit" not in plain.spec() or plain.spec()["diversity"] == 0.0
+    assert "images_per_unit" not in JobSpec.parse(plain.spec(), _desc()).to_dict()  # as before
+    view, problems = OipView.from_query({"images_per_unit": "4"})
+    assert problems == [] and view.images_per_unit == 4
+    options = JobSpec.parse(view.spec(), _desc()).options()
+    assert (options.images_per_unit, options.diversity) == (4, 0.3)  # the page's default λ
+    query = dict(parse_qsl(view.query()[1:]))
+    assert (query["images_per_unit"], query["diversity"]) == ("4", "0.3")
+    assert OipView.from_query(query) == (view, [])
+    gallery = JobSpec.parse(view.gallery_spec(), _desc())  # the gallery keeps one per map
+    assert (gallery.images_per_unit, gallery.diversity) == (1, 0.0)
 
 
 def test_the_page_shows_bad_url_parameters_in_one_alert(oip):
@@ -135,6 +155,16 @@ def test_an_emptied_number_field_is_named_with_its_range_and_nothing_starts(oip,
     assert outputs["job"] is no_update and "None" not in outputs["status"]
 
 
+def test_an_emptied_images_per_seed_field_is_named_and_diversity_only_when_it_is_used(oip, OipView):
+    outputs = oip.start_job(view_of(OipView, images_per_unit=None), None, "single")
+    assert outputs["status"] == "images per seed: type a number from 1 to 16"
+    assert oip.start_job(view_of(OipView, images_per_unit=2, diversity=None), None, "single")[
+        "status"
+    ] == ("diversity λ: type a number from 0 to 10")
+    assert oip.on_images_per_unit(1) is True and oip.on_images_per_unit(None) is True
+    assert oip.on_images_per_unit(3) is False and oip.on_images_per_unit([2]) is True
+
+
 @pytest.mark.parametrize("job", ["forged", {"handle": "x.y"}, {"handle": 12}, [], None])
 def test_crafted_job_stores_never_raise(oip, job):
     assert oip.track(3, job)["poll_disabled"] is True  # polling stops
@@ -168,6 +198,25 @@ def test_polling_follows_a_run_to_its_result(oip, OipView):
     assert "beats the best image" in text and ("robust" in text or "fragile" in text)
     assert shown["frames"] == [] and shown["curve"] is not no_update
     assert shown["gallery"] is no_update  # a gallery shown before stays
+
+
+def test_a_run_of_two_images_per_seed_shows_each_captioned_side_by_side(oip, OipView):
+    query = {"kind": "map", "layer": "Conv2D_3", "unit": "5", "steps": "10", "n_seeds": "2",
+             "seed": "41", "watch": "0", "images_per_unit": "2", "diversity": "0"}  # fmt: skip
+    view, problems = OipView.from_query(query)
+    assert problems == []
+    job = oip.start_job(view, None, "single")["job"]
+    wait_for(jobs.get_manager(), job, *jobs.TERMINAL)
+    shown = oip.show_result(oip.track(1, job)["finished"], job, "jet")
+    text = json.dumps(shown["result"], cls=PlotlyJSONEncoder, ensure_ascii=False)
+    for seed in (41, 42):
+        for image in (1, 2):
+            assert f"seed {seed} · image {image} of 2: mean activation" in text
+    assert text.count("oip-result") == 8  # 2 seeds x 2 images, plain + enhanced
+    assert text.count("trust check: ") == 4  # a badge per image
+    assert '"md": 6' in text  # a seed's two images side by side
+    curve = json.loads(json.dumps(shown["curve"], cls=PlotlyJSONEncoder))
+    assert [trace["name"] for trace in curve["data"]][-1] == "seed 42 · image 2 of 2"
 
 
 def test_a_gallery_click_opens_that_map_as_a_single_run(oip, OipView):

@@ -55,6 +55,8 @@ CONTROLS = dict(
     transforms=ids.OIP_TRANSFORMS,
     seed=ids.OIP_SEED,
     n_seeds=ids.OIP_N_SEEDS,
+    images_per_unit=ids.OIP_IMAGES_PER_UNIT,
+    diversity=ids.OIP_DIVERSITY,
     cmap=ids.OIP_CMAP,
     gallery_layer=ids.OIP_GALLERY_LAYER,
     gallery_steps=ids.OIP_GALLERY_STEPS,
@@ -139,7 +141,17 @@ def on_layer(layer: str, kind: str) -> str:
 NUMBER_FIELDS = {
     "steps": "steps", "step_size": "step size", "wavelength": "noise wavelength",
     "blur_sigma": "high-frequency suppression", "seed": "random seed", "n_seeds": "seeds",
+    "images_per_unit": "images per seed", "diversity": "diversity λ",
 }  # fmt: skip
+
+
+@CALLBACKS.callback(Output(ids.OIP_DIVERSITY, "disabled"), Input(ids.OIP_IMAGES_PER_UNIT, "value"))
+def on_images_per_unit(images_per_unit: Any) -> bool:
+    """Diversity is among a seed's images: its input is off with one image per seed."""
+    try:
+        return whole_number(images_per_unit, "images per seed") <= 1
+    except InvalidValue:  # emptied (out of range) or crafted: the Start message says so
+        return True
 
 
 def _empty_number_fields(view: OipView, what: str) -> list[str]:
@@ -147,6 +159,8 @@ def _empty_number_fields(view: OipView, what: str) -> list[str]:
     whose value is outside its min..max): its range, so the user can type a valid one."""
     unit = ("unit",) if view.kind in ("map", "node") else ()
     names = ("gallery_steps",) if what == "gallery" else (*NUMBER_FIELDS, *unit)
+    if view.images_per_unit == 1:  # its input is disabled: nothing to type into
+        names = tuple(name for name in names if name != "diversity")
     out = []
     for name in names:
         if getattr(view, name, 0) is None:
@@ -351,7 +365,8 @@ def draw_live(_n, job, cmap) -> dict[str, Any]:
     if is_gallery(state):
         return {**out, "gallery": render.live_gallery(images, cmap)}
     what = f"OIP of {state['description']}"
-    out["frames"] = render.frames(images, cmap, render.seed_titles(state), what)
+    images = render.per_image(images, state)  # (n, k, ...) with k images per seed
+    out["frames"] = render.frames(images, cmap, render.image_titles(state), what)
     if "curve_steps" in arrays:
         out["curve"] = render.live_curve(state, arrays)
     return out

@@ -17,7 +17,7 @@ from app.components.layer_picker import layer_options
 from app.jobs import get_manager
 from app.jobspec import LIMITS, objective_layers
 from app.pages.oip import callbacks
-from app.pages.oip.view import OipView, autostart
+from app.pages.oip.view import DIVERSITY, OipView, autostart
 from app.services import get_services
 from cnn_core.oip.ascent import CLASS_METHOD_OPTIONS, METHOD_OPTIONS, Range
 
@@ -71,12 +71,50 @@ def _number(id_: str, value: Any, label: str, **kwargs: Any) -> dbc.Col:
     )
 
 
-def _bounded(id_: str, value: Any, label: str, allowed: Range, step: float | str) -> dbc.Col:
+def _bounded(
+    id_: str, value: Any, label: str, allowed: Range, step: float | str, **kwargs: Any
+) -> dbc.Col:
     """A number input whose min and max are the job spec's limits (`app.jobspec.LIMITS`).
 
     `step`: 1 for whole numbers, "any" for real ones (a browser counts steps from `min`, so
     with min 0.0001 and step 0.01 it would call 0.2 invalid and hand Dash no value)."""
-    return _number(id_, value, label, step=step, min=allowed.lo, max=allowed.hi)
+    return _number(id_, value, label, step=step, min=allowed.lo, max=allowed.hi, **kwargs)
+
+
+#: What the diversity input is for, beside it.
+DIVERSITY_HELP = (
+    f"Several images per seed are optimized together; diversity λ pushes them apart (Lucid's "
+    f"term: Gram matrices of a map layer). λ {DIVERSITY:g} (the default) makes them differ "
+    "while most keep their activation (colour example, 4 images: 88% keep 70% of a plain "
+    "run's); λ 1 differs more and keeps less (73%). Used with 2 or more images."
+)
+
+
+def _diverse_images(view: OipView) -> list:
+    """Images per seed and the diversity among them (a single run; the gallery has one)."""
+    return [
+        dbc.Row(
+            [
+                _bounded(
+                    ids.OIP_IMAGES_PER_UNIT,
+                    view.images_per_unit,
+                    "images per seed",
+                    LIMITS.images_per_unit,
+                    1,
+                ),
+                _bounded(
+                    ids.OIP_DIVERSITY,
+                    view.diversity,
+                    "diversity λ",
+                    LIMITS.diversity,
+                    "any",
+                    disabled=view.images_per_unit == 1,
+                ),
+            ],
+            className="g-2",
+        ),
+        html.Div(DIVERSITY_HELP, id="oip-diversity-help", className="small text-muted mb-2"),
+    ]
 
 
 def _dropdown(id_: str, options: list, value: Any, label: str, width: int) -> dbc.Col:
@@ -155,6 +193,7 @@ def _ascent(view: OipView) -> list:
             ],
             className="g-2",
         ),
+        *_diverse_images(view),
         dbc.Row(
             [
                 dbc.Col(

@@ -37,10 +37,26 @@ def oip_rgb(image: np.ndarray, cmap: str, enhanced: bool = False) -> np.ndarray:
     return rgb.repeat(OIP_SCALE, axis=0).repeat(OIP_SCALE, axis=1)
 
 
-def seed_titles(state: dict[str, Any]) -> list[str]:
-    """ "random seed 3", "random seed 4", ...: one title per image of a job."""
-    spec = state["spec"]
-    return [f"random seed {spec['seed'] + i}" for i in range(spec.get("n_seeds", 1))]
+def images_per_seed(state: dict[str, Any]) -> int:
+    """`k`, the images of each seed of a job (`JobSpec.images_per_unit`)."""
+    return int(state["spec"].get("images_per_unit", 1))
+
+
+def image_titles(state: dict[str, Any]) -> list[str]:
+    """One title per image of a job, seed-major: "random seed 3", "random seed 4", ...; with
+    several images per seed "seed 3 · image 1 of 4", "seed 3 · image 2 of 4", ..."""
+    spec, k = state["spec"], images_per_seed(state)
+    seeds = [spec["seed"] + i for i in range(spec.get("n_seeds", 1))]
+    if k == 1:
+        return [f"random seed {seed}" for seed in seeds]
+    return [f"seed {seed} · image {j + 1} of {k}" for seed in seeds for j in range(k)]
+
+
+def per_image(array: np.ndarray, state: dict[str, Any]) -> np.ndarray:
+    """A job's `(n, k, ...)` array (images, activations, probabilities of `k` images per seed)
+    as `(n * k, ...)`, seed-major like `image_titles`; unchanged with one image per seed."""
+    array = np.asarray(array)
+    return array if images_per_seed(state) == 1 else array.reshape(-1, *array.shape[2:])
 
 
 def progress(state: dict[str, Any]) -> tuple[int, str]:
@@ -84,16 +100,16 @@ def frames(
 
 
 def live_curve(state: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    """The objective so far, one line per seed."""
+    """The objective so far, one line per image (`oip_curve_figure` flattens `(T, n, k)`)."""
     return figures.oip_curve_figure(
-        arrays["curve_steps"], arrays["curve_values"], seed_titles(state)
+        arrays["curve_steps"], arrays["curve_values"], image_titles(state)
     )
 
 
 def final_curve(state: dict[str, Any], arrays: dict[str, np.ndarray], gallery: bool) -> Any:
     """The whole history of a finished run (a gallery: the mean over its maps)."""
     history = arrays["history"]
-    names = ["mean of all maps"] if gallery else seed_titles(state)
+    names = ["mean of all maps"] if gallery else image_titles(state)
     return figures.oip_curve_figure(
         np.arange(1, len(history) + 1), history, names, mean_only=gallery
     )
@@ -270,19 +286,24 @@ def _top_digit(rank: int, index: int, score: float, layer: str) -> html.A:
 
 
 def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: str) -> html.Div:
-    """Two-fold view per seed, the OIP's own prediction, and the unit's top test digits."""
+    """Two-fold view per image (a seed's images side by side), the OIP's own prediction, and
+    the unit's top test digits."""
     spec = state["spec"]
-    images, probs = arrays["images"], arrays["probabilities"]
+    images, probs = per_image(arrays["images"], state), per_image(arrays["probabilities"], state)
     services = get_services()
     scores = services.unit_scores("test", spec)  # (N,) the objective for every test digit
     top = np.argsort(-scores, kind="stable")[:TOP_DIGITS]
-    oip_scores = arrays["activations"]  # the same quantity, measured by the engine
+    oip_scores = per_image(arrays["activations"], state)  # the same quantity, by the engine
     best = scores[top[0]] if len(top) else 0.0
+    k = images_per_seed(state)
     width = 12 // min(len(images), 3) if len(images) > 1 else 6
+    if k > 1:  # a row per seed (up to 4 images): its images side by side
+        width = 12 // min(k, 4)
     cards = []
     measure = {"map": "mean activation", "node": "activation"}.get(spec.get("kind"), "score")
-    checks = trust_verdicts(arrays)
-    for i, title in enumerate(seed_titles(state)[: len(images)]):
+    checks = trust_verdicts(arrays)  # flat, seed-major: one per image
+    titles = image_titles(state)[: len(images)]
+    for i, title in enumerate(titles):
         ratio = f", {oip_scores[i] / best:.1f}x the best test {noun()}" if best > 0 else ""
         header = f"{title}: {measure} {oip_scores[i]:.3g}{ratio}"
         what = f"OIP of {state['description']}, {title}"
@@ -295,7 +316,7 @@ def single_result(state: dict[str, Any], arrays: dict[str, np.ndarray], cmap: st
     digits = [_top_digit(rank, int(index), scores[index], layer) for rank, index in enumerate(top)]
     compare = figures.oip_vs_digits_figure(
         oip_scores,
-        seed_titles(state)[: len(images)],
+        titles,
         scores[top],
         [f"test {int(i)}" for i in top],
         noun=noun(),
