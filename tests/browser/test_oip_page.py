@@ -133,3 +133,33 @@ def test_short_gallery_runs_to_the_end_and_a_click_opens_a_map(live_server, brow
     )
     assert "unit=3" in browser.current_url
     assert console_errors(browser) == []
+
+
+def test_two_images_per_seed_from_the_address_are_shown_captioned_side_by_side(
+    live_server, browser
+):
+    # diversity 0: the same page, without the diverse graph's first trace (~14 s on 2 cores)
+    query = "kind=map&layer=Conv2D_3&unit=5&n_seeds=1&steps=20&watch=0&images_per_unit=2"
+    goto(browser, f"{live_server}/oip?{query}&diversity=0&run=1")
+    wait_on(browser, 60).until(ec.text_to_be_present_in_element((By.ID, ids.OIP_STATUS), "done"))
+    cards = wait_on(browser, 30).until(
+        lambda b: (
+            (found := b.find_elements(By.CSS_SELECTOR, f"#{ids.OIP_RESULT} .card-header"))
+            and len(found) == 2
+            and found
+        )
+    )
+    assert [card.text.split(":")[0] for card in cards] == [
+        "seed 0 · image 1 of 2",
+        "seed 0 · image 2 of 2",
+    ]
+    assert cards[0].location["y"] == cards[1].location["y"]  # side by side
+    result = browser.find_element(By.ID, ids.OIP_RESULT)
+    assert len(result.find_elements(By.CSS_SELECTOR, "img.oip-result")) == 4
+    assert "images_per_unit=2" in browser.current_url and "diversity=0" in browser.current_url
+    diversity = browser.find_element(By.ID, ids.OIP_DIVERSITY)
+    assert diversity.is_enabled()
+    set_number(browser, ids.OIP_IMAGES_PER_UNIT, 1)
+    wait_on(browser, 10).until(lambda _: not diversity.is_enabled())  # moot with one image
+    screenshot(browser, "oip_two_images_per_seed")
+    assert console_errors(browser) == []
