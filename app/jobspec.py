@@ -33,8 +33,8 @@ class JobSpecError(ValueError):
 _N_SEEDS = Range(1, 8)  # images side by side in a single run
 _PACE = Range(0.0, 10_000.0)  # steps per second when watching; 0 = full speed
 _IMAGES_PER_UNIT = Range(1, MAX_IMAGES_PER_UNIT)  # diverse images per seed (a single run)
-#: The diversity term's weight λ. README "OIP quality": λ = 1 already leaves only 73% of the
-#: images at 70% of a plain run's activation; ten times that is plenty of room.
+#: The diversity term's weight λ. README "OIP quality": λ = 3 already keeps fewer images at
+#: 70% of a plain run's activation than λ = 1; ten times that is plenty of room.
 _DIVERSITY = Range(0.0, 10.0)
 
 

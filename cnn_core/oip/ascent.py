@@ -83,9 +83,9 @@ TRANSFORMS: tuple[str, ...] = ("none", "standard")
 #: Adam's default learning rate per spectral parameterization (Lucid's 0.05 for Fourier).
 LEARNING_RATES: dict[str, float] = {"fourier": 0.05, "maco": 0.05}
 MAX_IMAGES_PER_UNIT = 16
-#: the diversity's share of an image's step falls from 1 at FLOOR_FULL of its group's best
-#: activation to 0 at FLOOR_NONE
-FLOOR_FULL, FLOOR_NONE = 0.9, 0.75
+#: With diversity: after RESTART_AT of the steps, an image under RESTART_BELOW of its group's
+#: best activation starts again from a copy of the best (plus RESTART_NOISE of its spread).
+RESTART_AT, RESTART_BELOW, RESTART_NOISE = 0.5, 0.75, 0.01
 _PARAM_INDEX = {kind: i for i, kind in enumerate(PARAMETERIZATIONS)}
 _TRANSFORM_SEED = 20_171_107  # the standard transforms' draws: a function of the step alone
 MAX_STEPS = int(LIMITS.steps.hi)
@@ -145,8 +145,10 @@ class AscentOptions:
             the Gram matrices of the unit's layer (the objective's map layer; for node and
             class objectives the engine's last map layer), per image. Unlike Lucid, each
             image's step takes the term's gradient without the part that would lower its own
-            objective (PCGrad), and less of it once the image falls below `FLOOR_FULL` (90%) of
-            its group's best activation, none below `FLOOR_NONE` (75%): with the plain sum a
+            objective (PCGrad), at most as long as the objective's own gradient (so Adam's
+            scale stays the objective's); and after `RESTART_AT` (half) of the steps an image
+            under `RESTART_BELOW` (75%) of its group's best activation restarts from a
+            perturbed copy of the best, which the term then drives apart: with the plain sum a
             few images of most units ended near 0 (`bench/oip_quality.py`, README).
         decay_power: the "fourier" spectrum's scale falls as `1 / f ** decay_power` (Lucid:
             1; larger values favour smoother images).
@@ -677,15 +679,10 @@ class OipEngine:
             dot = tf.reduce_sum(spread * objective, axis=1, keepdims=True)
             norm = tf.reduce_sum(tf.square(objective), axis=1, keepdims=True)
             spread -= tf.minimum(dot, 0.0) / (norm + 1e-30) * objective
-            return objective + spread
-
-        def floor(real: tf.Tensor) -> tf.Tensor:
-            # `(N, 1)`: 1 while an image keeps >= FLOOR_FULL of its group's best activation,
-            # falling to 0 at FLOOR_NONE: an image left behind climbs on its objective alone.
-            grouped = tf.reshape(real, [-1, group])
-            best = tf.reduce_max(grouped, axis=1, keepdims=True)
-            share = tf.reshape(grouped / tf.maximum(best, 1e-30), [n, 1])
-            return tf.clip_by_value((share - FLOOR_NONE) / (FLOOR_FULL - FLOOR_NONE), 0.0, 1.0)
+            # and at most as long as the objective's gradient: Adam divides by the RMS of the
+            # sum, so a larger term would shrink the objective's own step
+            length = tf.sqrt(tf.reduce_sum(tf.square(spread), axis=1, keepdims=True))
+            return objective + spread * tf.minimum(1.0, tf.sqrt(norm) / (length + 1e-30))
 
         def body(i, p, m, v, values):
             step = start + i
@@ -723,7 +720,7 @@ class OipEngine:
                 if diverse:
                     spread = -diversity * tf.reduce_sum(self._diversity(outputs, gram_block, group))
             if diverse:
-                grad = apart(tape.gradient(total, p), floor(real) * tape.gradient(spread, p))
+                grad = apart(tape.gradient(total, p), tape.gradient(spread, p))
             else:
                 grad = tape.gradient(total, p)
             p, m, v = tf.cond(
@@ -1004,8 +1001,12 @@ class OipEngine:
         if callback is not None:
             stopped = report(initial, proba)
         chunk = every if callback is not None else options.steps
+        # the restart of images left behind, once, at a chunk's end
+        restart = int(RESTART_AT * options.steps) if options.diversity > 0 and k > 1 else 0
         while not stopped and done < options.steps:
-            count = min(chunk, options.steps - done)
+            if restart and done == restart:
+                p_t, m_t, v_t = _restart_left_behind(evaluate()[0], k, image_seeds, (p_t, m_t, v_t))
+            count = min(chunk, options.steps - done, *([restart - done] if done < restart else []))
             p_t, m_t, v_t, chunk_values = ascend(
                 p_t, m_t, v_t, w_t, seeds_t, tf.constant(done), tf.constant(count), *constants
             )
@@ -1299,6 +1300,35 @@ def default_options(
         parameterization = str(overrides["parameterization"])
     base = method_options(parameterization, transforms, classes)
     return AscentOptions(**(base | overrides))  # type: ignore[arg-type]
+
+
+def _restart_left_behind(
+    values: np.ndarray, k: int, image_seeds: Sequence[int], state: tuple[tf.Tensor, ...]
+) -> tuple[tf.Tensor, ...]:
+    """The ascent's state with each image under `RESTART_BELOW` of its group's best replaced by
+    the best's parameters (and Adam moments) plus noise of `RESTART_NOISE` times their spread,
+    drawn from the image's own seed (so an image does not depend on the batch around it).
+
+    Args:
+        values: `(N,)` float32, each image's activation now; groups of `k` consecutive images.
+        image_seeds: `N` per-image seeds.
+        state: parameters, Adam's first and second moments, each `(N, P)` float32 (moments
+            `(N, 0)` in pixel mode).
+    """
+    grouped = values.reshape(-1, k)
+    best = grouped.argmax(axis=1)
+    top = grouped.max(axis=1, keepdims=True)
+    behind = (grouped < RESTART_BELOW * top) & (top > 0)  # a share of nothing is no measure
+    if not behind.any():
+        return state
+    params, *moments = (t.numpy() for t in state)
+    for group, j in zip(*np.nonzero(behind), strict=True):
+        src, dst = group * k + best[group], group * k + j
+        noise = np.random.default_rng(image_seeds[dst]).standard_normal(params.shape[1])
+        params[dst] = params[src] + RESTART_NOISE * params[src].std() * noise.astype(np.float32)
+        for moment in moments:
+            moment[dst] = moment[src]
+    return tuple(tf.constant(a) for a in (params, *moments))
 
 
 def optimize_maps(

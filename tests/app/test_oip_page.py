@@ -104,7 +104,7 @@ def test_bad_url_values_fall_back_to_defaults_with_a_message(OipView, services, 
     assert JobSpec.parse(view.gallery_spec(), services.desc)
 
 
-def test_several_images_per_seed_get_diversity_0_3_and_only_they_reach_the_url(OipView):
+def test_several_images_per_seed_get_diversity_1_and_only_they_reach_the_url(OipView):
     plain = OipView.defaults()
     assert "images_per_unit" not in plain.query() and "diversity" not in plain.query()
     assert "images_per_unit" not in plain.spec() or plain.spec()["diversity"] == 0.0
@@ -112,9 +112,9 @@ def test_several_images_per_seed_get_diversity_0_3_and_only_they_reach_the_url(O
     view, problems = OipView.from_query({"images_per_unit": "4"})
     assert problems == [] and view.images_per_unit == 4
     options = JobSpec.parse(view.spec(), _desc()).options()
-    assert (options.images_per_unit, options.diversity) == (4, 0.3)  # the page's default λ
+    assert (options.images_per_unit, options.diversity) == (4, 1.0)  # the page's default λ
     query = dict(parse_qsl(view.query()[1:]))
-    assert (query["images_per_unit"], query["diversity"]) == ("4", "0.3")
+    assert (query["images_per_unit"], query["diversity"]) == ("4", "1")
     assert OipView.from_query(query) == (view, [])
     gallery = JobSpec.parse(view.gallery_spec(), _desc())  # the gallery keeps one per map
     assert (gallery.images_per_unit, gallery.diversity) == (1, 0.0)

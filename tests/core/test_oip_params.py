@@ -46,7 +46,7 @@ def pixels(engine: OipEngine, images: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("mode", SPECTRAL, ids=IDS)
 def test_every_parameterization_gives_valid_colour_images_and_the_objective_rises(colour, mode):
     objectives = [MapMean("conv3", 5), ClassLogit(2)]
-    result = colour.run(objectives, [0, 1], AscentOptions(steps=8, **mode))
+    result = colour.run(objectives, [0, 1], AscentOptions(steps=20, **mode))
     assert result.images.shape == (4, 32, 32, 3) and result.images.dtype == np.float32
     px = pixels(colour, result.images)
     assert px.min() >= -1e-3 and px.max() <= 255 + 1e-3
@@ -164,6 +164,29 @@ def test_diversity_gives_k_images_per_unit_with_less_alike_gram_matrices(colour)
     )
     single = colour.run(objectives, [0], AscentOptions(**base | {"images_per_unit": 1}))
     np.testing.assert_allclose(plain.images[:, 0], single.images, atol=1e-3)
+    # a unit's diverse images (their restart at half the steps included) whatever the batch
+    alone = colour.run(objectives[1:], [0], AscentOptions(**base, diversity=50.0))
+    np.testing.assert_allclose(alone.images[0], diverse.images[1], atol=1e-3)
+
+
+def test_an_image_left_behind_restarts_from_its_groups_best_and_the_rest_stay():
+    from cnn_core.oip.ascent import RESTART_BELOW, RESTART_NOISE, _restart_left_behind
+
+    rng = np.random.default_rng(0)
+    params, first, second = (rng.standard_normal((6, 50)).astype(np.float32) for _ in range(3))
+    # two groups of 3: image 1 is behind its group's best (image 2), the second group is level
+    values = np.array([0.9, RESTART_BELOW - 0.1, 1.0, 0.8, 0.9, 1.0], np.float32)
+    state = tuple(tf.constant(a) for a in (params, first, second))
+    out = [t.numpy() for t in _restart_left_behind(values, 3, [10, 11, 12, 13, 14, 15], state)]
+    np.testing.assert_array_equal(np.delete(out[0], 1, axis=0), np.delete(params, 1, axis=0))
+    moved = out[0][1] - params[2]
+    assert 0 < np.abs(moved).max() <= 6 * RESTART_NOISE * params[2].std()  # near the best
+    np.testing.assert_array_equal(out[1][1], first[2])  # and with the best's Adam moments
+    np.testing.assert_array_equal(out[2][1], second[2])
+    again = _restart_left_behind(values, 3, [99, 11, 98, 97, 96, 95], state)[0].numpy()
+    np.testing.assert_array_equal(again[1], out[0][1])  # the noise is the image's own seed's
+    for level in (np.ones(6, np.float32), -np.arange(6, dtype=np.float32)):  # none behind
+        assert _restart_left_behind(level, 3, range(6), state) is state
 
 
 def test_bad_new_options_raise_oip_errors():

@@ -85,8 +85,8 @@ def _bounded(
 DIVERSITY_HELP = (
     f"Several images per seed are optimized together; diversity λ pushes them apart (Lucid's "
     f"term: Gram matrices of a map layer). λ {DIVERSITY:g} (the default) makes them differ "
-    "while most keep their activation (colour example, 4 images: 88% keep 70% of a plain "
-    "run's); λ 1 differs more and keeps less (73%). Used with 2 or more images."
+    "while most keep their activation (colour example, 4 images: 86-100% keep 70% of a plain "
+    "run's); larger λ keep less. Used with 2 or more images."
 )
 
 
