@@ -34,8 +34,7 @@ def parse_units(text: str) -> list[int] | str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cnn_core.oip.ascent import AscentOptions
-    from cnn_core.oip.init import INITS
+    from cnn_core.oip.options import INITS, AscentOptions
 
     defaults = AscentOptions()
     parser = argparse.ArgumentParser(

@@ -7,9 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from cnn_core.oip.objectives import OipError
+from cnn_core.oip.options import INITS
 from cnn_core.oip.transforms import standardize_each
-
-INITS: tuple[str, ...] = ("long_range", "pixel")
 
 
 def _interpolation_matrix(size: int, nodes: int, offset: float, spacing: float) -> np.ndarray:

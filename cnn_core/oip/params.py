@@ -27,8 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnn_core.oip.objectives import OipError
-
-PARAMETERIZATIONS: tuple[str, ...] = ("pixel", "fourier", "maco")
+from cnn_core.oip.options import PARAMETERIZATIONS, check_parameterization  # noqa: F401 (re-exported)
 
 #: Lucid's `color_correlation_svd_sqrt`: the square root of ImageNet's RGB colour covariance.
 COLOR_CORRELATION_SVD_SQRT = np.asarray(
@@ -73,15 +72,6 @@ def parameter_size(kind: str, image_shape: tuple[int, int, int]) -> int:
         return int(np.prod(image_shape))
     bins = int(np.prod(spectrum_shape(image_shape)))
     return 2 * bins if kind == "fourier" else bins
-
-
-def check_parameterization(kind: object) -> str:
-    """Raise `OipError` unless `kind` is one of `PARAMETERIZATIONS`."""
-    if kind not in PARAMETERIZATIONS:
-        raise OipError(
-            f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got {kind!r}"
-        )
-    return str(kind)
 
 
 def initial_parameters(

@@ -74,6 +74,8 @@ def test_version_is_the_packages():
         (["describe", "/no/such/model.keras"], "cnn-lens describe: error: no model file"),
         (["describe", "a", "b"], "cnn-lens: error: unrecognized arguments: b"),
         (["train", "--epochs", "x"], "cnn-lens train: error: argument --epochs: invalid int"),
+        (["oip", "--units", "0-2"], "cnn-lens oip: error: the following arguments are required"),
+        (["oip", "/no/such.keras", "--layer", "c", "--out", "o"], "no model file /no/such.keras"),
     ],
 )
 def test_a_usage_error_is_one_line_with_status_2_before_tensorflow_is_imported(args, said):
@@ -90,19 +92,6 @@ def test_a_usage_error_is_one_line_with_status_2_before_tensorflow_is_imported(a
     assert done.returncode == 2, done.stderr[-2000:]
     assert len(lines) == 1 and said in lines[0], lines
     assert not [line for line in imported if re.search(r"\| +(tensorflow|keras|dash)$", line)]
-
-
-@pytest.mark.parametrize(
-    ("args", "said"),
-    [
-        (["oip", "--units", "0-2"], "cnn-lens oip: error: the following arguments are required"),
-        (["oip", "/no/such.keras", "--layer", "c", "--out", "o"], "no model file /no/such.keras"),
-    ],
-)
-def test_the_core_commands_usage_errors_are_one_line_with_status_2(args, said):
-    done = cnn_lens(*args)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1 and said in lines[0], done.stderr[-2000:]
 
 
 def test_describe_json_is_the_saved_models_description(trained):
