@@ -347,18 +347,32 @@ DEFAULT_STEP_S = {"gallery": 0.02, "single": 0.005}
 STEP_S_WEIGHT = 0.3
 
 
+def _images(spec: dict[str, Any]) -> int:
+    """The images a single run optimizes as one batch: seeds x images per seed."""
+    return int(spec.get("n_seeds") or 1) * int(spec.get("images_per_unit") or 1)
+
+
 def _group(spec: dict[str, Any]) -> str:
-    """What a job's cost is learned by: galleries and single runs of each layer apart."""
-    kind = "gallery" if spec.get("kind") == "gallery" else "single"
-    return f"{kind}:{spec.get('layer') or '-'}"
+    """What a job's cost is learned by: galleries of each layer, and single runs of each layer
+    and batch size (8 seeds x 16 diverse images cost far more per step than 3 seeds)."""
+    if spec.get("kind") == "gallery":
+        return f"gallery:{spec.get('layer') or '-'}"
+    return f"single:{spec.get('layer') or '-'}:{_images(spec)}"
+
+
+def _default_step_s(spec: dict[str, Any]) -> float:
+    """Seconds per step before any job of the group finished: a gallery's, or a single run's,
+    growing with its images as a gallery's 128 maps do once the batch is large."""
+    if spec.get("kind") == "gallery":
+        return DEFAULT_STEP_S["gallery"]
+    return max(DEFAULT_STEP_S["single"], DEFAULT_STEP_S["gallery"] * _images(spec) / 128)
 
 
 def estimate_s(spec: dict[str, Any], step_s: dict[str, float]) -> float:
     """Seconds a job will take: its steps at the learned full-speed rate of its group (`step_s`,
-    else `DEFAULT_STEP_S`), or at its pace when watched, whichever is slower."""
-    kind = "gallery" if spec.get("kind") == "gallery" else "single"
+    else `_default_step_s`), or at its pace when watched, whichever is slower."""
     steps = float(spec.get("steps") or 0)
-    compute = steps * step_s.get(_group(spec), DEFAULT_STEP_S[kind])
+    compute = steps * step_s.get(_group(spec), _default_step_s(spec))
     pace = float(spec.get("pace") or 0)
     return max(compute, steps / pace if pace > 0 else 0.0)
 

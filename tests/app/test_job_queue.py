@@ -92,6 +92,17 @@ def test_the_estimate_follows_the_pace_and_learns_from_finished_jobs():
     assert jobs.estimate_s(spec, learned) == pytest.approx(2.0)
 
 
+def test_a_single_run_of_many_images_is_estimated_and_learned_apart_from_a_few():
+    few = {"kind": "map", "layer": "conv3", "unit": 0, "steps": 200, "n_seeds": 3}
+    many = {**few, "n_seeds": 8, "images_per_unit": 16}  # 128 images, as a gallery of 128 maps
+    assert jobs.estimate_s(few, {}) == pytest.approx(200 * jobs.DEFAULT_STEP_S["single"])
+    assert jobs.estimate_s(many, {}) == pytest.approx(200 * jobs.DEFAULT_STEP_S["gallery"])
+    learned: dict[str, float] = {}
+    jobs._learn(learned, many, 8.0)
+    assert jobs.estimate_s(many, learned) == pytest.approx(8.0)
+    assert jobs.estimate_s(few, learned) == jobs.estimate_s(few, {})  # not learned from many
+
+
 def test_finished_jobs_kept_in_memory_are_bounded():
     store = jobs.MemoryStore(max_finished=3)
     for n in range(6):
