@@ -45,7 +45,7 @@ MODES: dict[str, dict[str, object]] = {
     "maco+transforms": dict(parameterization="maco", transforms="standard"),
 }
 DIVERSITY_UNITS = 4 if QUICK else 16
-DIVERSITY_LAMBDAS = (1.0, 3.0)
+DIVERSITY_LAMBDAS = (0.3, 1.0, 3.0)
 DIVERSITY_SEEDS = (0,) if QUICK else (0, 1)
 
 
